@@ -1,0 +1,1 @@
+"""Implementations of imagecore's ports: memory, filesystem, SQLite, Pillow, clock and ids."""

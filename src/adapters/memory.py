@@ -1,0 +1,96 @@
+"""In-memory adapters: the fakes of the tests and the `memory` backend. Same behaviour as every
+other adapter (the contract suite proves it); nothing survives the process."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+
+from imagecore.errors import AlreadyExists, VersionConflict
+from imagecore.model import ByteRange, Image, Position, SortOrder, StoredBlob
+from imagecore.query import ListQuery
+
+_CHUNK = 64 * 1024
+
+
+class MemoryImageRepository:
+    def __init__(self) -> None:
+        self._images: dict[str, Image] = {}
+        self._lock = threading.Lock()
+
+    def add(self, image: Image) -> None:
+        with self._lock:
+            if image.image_id in self._images:
+                raise AlreadyExists(image.image_id)
+            self._images[image.image_id] = image
+
+    def get(self, image_id: str) -> Image | None:
+        return self._images.get(image_id)
+
+    def replace(self, image: Image, expected_version: int) -> None:
+        with self._lock:
+            stored = self._images.get(image.image_id)
+            if stored is None or stored.version != expected_version:
+                raise VersionConflict(image.image_id)
+            self._images[image.image_id] = image
+
+    def list(
+        self, query: ListQuery, caller: str, after: Position | None, limit: int
+    ) -> Sequence[Image]:
+        descending = query.order is SortOrder.DESC
+        with self._lock:
+            matching = [image for image in self._images.values() if query.matches(image, caller)]
+        def order_key(image: Image) -> tuple[datetime, str]:
+            return (image.created_at, image.image_id)
+
+        matching.sort(key=order_key, reverse=descending)
+        if after is not None:
+            mark = (after.created_at, after.image_id)
+            if descending:
+                matching = [image for image in matching if order_key(image) < mark]
+            else:
+                matching = [image for image in matching if order_key(image) > mark]
+        return matching[:limit]
+
+
+class MemoryBlobStore:
+    def __init__(self) -> None:
+        self._blobs: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
+        digest = hashlib.sha256()
+        parts = []
+        for chunk in chunks:
+            digest.update(chunk)
+            parts.append(chunk)
+        data = b"".join(parts)
+        with self._lock:
+            self._blobs[key] = data
+        return StoredBlob(size=len(data), sha256=digest.hexdigest())
+
+    def open(self, key: str, byte_range: ByteRange | None = None) -> Iterator[bytes]:
+        data = self._blobs[key]
+        if byte_range is not None:
+            data = data[byte_range.start : byte_range.end + 1]
+        return iter([data[i : i + _CHUNK] for i in range(0, len(data), _CHUNK)])
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._blobs.pop(key, None)
+
+    def exists(self, key: str) -> bool:
+        return key in self._blobs
+
+    def presigned_get(
+        self, key: str, ttl: timedelta, filename: str, content_type: str
+    ) -> str | None:
+        return None
+
+    def local_path(self, key: str) -> str | None:
+        return None
+
+    def keys(self) -> list[str]:
+        return sorted(self._blobs)

@@ -1,0 +1,65 @@
+"""The one cattrs converter: models to and from plain JSON-ready data, configured once.
+
+Instants travel as ISO-8601 in UTC with a ``Z`` and microseconds, so text order is time order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import cattrs
+
+from imagecore.model import (
+    Image,
+    ImageState,
+    MetadataValue,
+    SortOrder,
+    ThumbnailStatus,
+    Visibility,
+)
+
+converter = cattrs.Converter()
+
+
+def format_instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+converter.register_unstructure_hook(datetime, format_instant)
+converter.register_structure_hook(datetime, lambda value, _: parse_instant(value))
+# Metadata values are validated scalars already; cattrs need only copy the object.
+converter.register_unstructure_hook_func(
+    lambda cls: cls == Mapping[str, MetadataValue], lambda value: dict(value)
+)
+converter.register_structure_hook_func(
+    lambda cls: cls == Mapping[str, MetadataValue], lambda value, _: dict(value)
+)
+converter.register_unstructure_hook_func(lambda cls: cls == tuple[str, ...], list)
+for _enum in (Visibility, ThumbnailStatus, ImageState, SortOrder):
+    converter.register_unstructure_hook(_enum, lambda member: member.value)
+
+_INTERNAL_FIELDS = ("blob_key", "state")
+
+
+def image_to_record(image: Image) -> dict[str, Any]:
+    """Every field, for storage."""
+    record: dict[str, Any] = converter.unstructure(image)
+    return record
+
+
+def image_from_record(record: Mapping[str, Any]) -> Image:
+    return converter.structure(record, Image)
+
+
+def image_to_resource(image: Image) -> dict[str, Any]:
+    """The public representation of an image: what the API returns."""
+    resource = image_to_record(image)
+    for field in _INTERNAL_FIELDS:
+        del resource[field]
+    return resource

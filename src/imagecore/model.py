@@ -1,0 +1,143 @@
+"""The image and the values around it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+import attrs
+
+MetadataValue = str | int | float | bool | None
+"""Metadata is a flat JSON object: its values are scalars, never objects or arrays."""
+
+
+class Visibility(StrEnum):
+    PRIVATE = "private"
+    PUBLIC = "public"
+
+
+class ThumbnailStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ImageState(StrEnum):
+    """Where an image is in its life. Only ACTIVE images are ever shown to anyone.
+
+    DELETING is the tombstone written before any blob is removed; DELETED means the blobs are
+    gone and only the tombstone remains, so that a repeated DELETE still answers 204.
+    """
+
+    ACTIVE = "active"
+    DELETING = "deleting"
+    DELETED = "deleted"
+
+
+class SortOrder(StrEnum):
+    DESC = "desc"
+    ASC = "asc"
+
+
+ACCEPTED_CONTENT_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+
+def _frozen_metadata(value: Mapping[str, MetadataValue]) -> Mapping[str, MetadataValue]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class ImageFacts:
+    """What the bytes themselves say, read from the header without decoding the pixels."""
+
+    content_type: str
+    width: int
+    height: int
+
+
+@attrs.frozen
+class StoredBlob:
+    size: int
+    sha256: str
+
+
+@attrs.frozen
+class ByteRange:
+    """Bytes ``start`` to ``end`` inclusive, as in an HTTP Range header."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+@attrs.frozen
+class Position:
+    """A place in the list order: every list is ordered by (created_at, image_id)."""
+
+    created_at: datetime
+    image_id: str
+
+
+@attrs.frozen(eq=True)
+class Image:
+    image_id: str
+    user_id: str
+    filename: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+    sha256: str
+    blob_key: str
+    created_at: datetime
+    updated_at: datetime
+    title: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, MetadataValue] = attrs.field(
+        factory=dict, converter=_frozen_metadata, eq=attrs.cmp_using(eq=lambda a, b: a == b)
+    )
+    visibility: Visibility = Visibility.PRIVATE
+    version: int = 1
+    thumbnail_status: ThumbnailStatus = ThumbnailStatus.PENDING
+    state: ImageState = ImageState.ACTIVE
+
+    @property
+    def position(self) -> Position:
+        return Position(self.created_at, self.image_id)
+
+    @property
+    def is_active(self) -> bool:
+        return self.state is ImageState.ACTIVE
+
+    def is_visible_to(self, caller: str) -> bool:
+        return self.is_active and (self.user_id == caller or self.visibility is Visibility.PUBLIC)
+
+    @property
+    def etag(self) -> str:
+        """The resource's entity tag: changes with every metadata version."""
+        return f'"v{self.version}"'
+
+    @property
+    def content_etag(self) -> str:
+        """The download's entity tag: the content hash, the same for identical bytes."""
+        return f'"{self.sha256}"'
+
+
+def version_from_etag(tag: str) -> int | None:
+    """The version an ``If-Match`` value names: ``3``, ``"v3"`` or ``W/"v3"``; None for ``*``.
+
+    Raises ValueError for anything that could never name a version.
+    """
+    text = tag.strip()
+    if text == "*":
+        return None
+    text = text.removeprefix("W/").strip('"').removeprefix("v")
+    if not text.isdigit() or len(text) > 18:
+        raise ValueError(tag)
+    return int(text)

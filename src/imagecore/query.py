@@ -1,0 +1,140 @@
+"""The list query: which images a caller asked for, and the rule that says whether one matches."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+import attrs
+
+from imagecore import validation
+from imagecore.errors import InvalidInput
+from imagecore.model import ACCEPTED_CONTENT_TYPES, Image, SortOrder
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+MAX_FILTER_TAGS = 10
+
+
+def fold_title(text: str) -> str:
+    """The form titles are compared in: prefix matching is case-insensitive."""
+    return text.casefold()
+
+
+@attrs.frozen
+class ListQuery:
+    """Filters of ``GET /images``. Every filter narrows; visibility is applied on top of them."""
+
+    user_id: str | None = None
+    tags: tuple[str, ...] = ()
+    content_type: str | None = None
+    title_prefix: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    order: SortOrder = SortOrder.DESC
+    limit: int = DEFAULT_PAGE_SIZE
+
+    def matches(self, image: Image, caller: str) -> bool:
+        """The meaning of the query, stated once; every repository must agree with it."""
+        return (
+            image.is_visible_to(caller)
+            and (self.user_id is None or image.user_id == self.user_id)
+            and all(tag in image.tags for tag in self.tags)
+            and (self.content_type is None or image.content_type == self.content_type)
+            and (
+                self.title_prefix is None
+                or fold_title(image.title).startswith(fold_title(self.title_prefix))
+            )
+            and (self.start_date is None or image.created_at >= self.start_date)
+            and (self.end_date is None or image.created_at <= self.end_date)
+        )
+
+    def fingerprint(self) -> str:
+        """Everything that decides which images match and in what order (not the page size)."""
+        parts = [
+            self.user_id or "",
+            ",".join(sorted(self.tags)),
+            self.content_type or "",
+            fold_title(self.title_prefix) if self.title_prefix is not None else "\x00",
+            self.start_date.isoformat() if self.start_date else "",
+            self.end_date.isoformat() if self.end_date else "",
+            self.order.value,
+        ]
+        return "\x1f".join(parts)
+
+
+def _parse_instant(value: str, field: str, end_of_day: bool) -> datetime:
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day, time.max if end_of_day else time.min)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{field} must be an ISO-8601 date or date-time, such as 2026-11-22 or "
+            "2026-11-22T10:30:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def build_list_query(
+    *,
+    user_id: str | None = None,
+    tags: str | None = None,
+    content_type: str | None = None,
+    title: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    order: str | None = None,
+    limit: str | int | None = None,
+) -> ListQuery:
+    """Turn the textual filters of a request into a ListQuery, or raise InvalidInput.
+
+    ``end_date`` given as a plain date includes that whole day.
+    """
+    parsed_tags: tuple[str, ...] = ()
+    if tags:
+        parsed_tags = tuple(sorted(validation.tags(tags.split(","))))
+        if len(parsed_tags) > MAX_FILTER_TAGS:
+            raise InvalidInput(f"filter by at most {MAX_FILTER_TAGS} tags")
+    if content_type is not None and content_type not in ACCEPTED_CONTENT_TYPES:
+        raise InvalidInput(f"content_type must be one of {', '.join(ACCEPTED_CONTENT_TYPES)}")
+    start = _parse_instant(start_date, "start_date", end_of_day=False) if start_date else None
+    end = _parse_instant(end_date, "end_date", end_of_day=True) if end_date else None
+    if start and end and start > end:
+        raise InvalidInput("start_date is after end_date")
+    try:
+        sort_order = SortOrder(order) if order is not None else SortOrder.DESC
+    except ValueError:
+        raise InvalidInput("order must be 'asc' or 'desc'") from None
+    page_size = _page_size(limit)
+    title_prefix = None
+    if title is not None:
+        title_prefix = validation.title(title)
+        if not title_prefix:
+            title_prefix = None
+    return ListQuery(
+        user_id=validation.user_id(user_id) if user_id is not None else None,
+        tags=parsed_tags,
+        content_type=content_type,
+        title_prefix=title_prefix,
+        start_date=start,
+        end_date=end,
+        order=sort_order,
+        limit=page_size,
+    )
+
+
+def _page_size(limit: str | int | None) -> int:
+    if limit is None:
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(limit)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}") from None
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    return size
