@@ -42,6 +42,7 @@ class MemoryImageRepository:
         descending = query.order is SortOrder.DESC
         with self._lock:
             matching = [image for image in self._images.values() if query.matches(image, caller)]
+
         def order_key(image: Image) -> tuple[datetime, str]:
             return (image.created_at, image.image_id)
 

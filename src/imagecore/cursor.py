@@ -71,11 +71,13 @@ class CursorCodec:
             fingerprint, micros, image_id, expires = body["f"], body["t"], body["i"], body["e"]
             if body["v"] != _VERSION or not isinstance(image_id, str):
                 raise ValueError
+            if not isinstance(fingerprint, str) or not fingerprint.isascii():
+                raise ValueError
             created_at = _EPOCH + int(micros) * _MICROSECOND
             expires_at = datetime.fromtimestamp(int(expires), UTC)
         except (ValueError, KeyError, TypeError, OverflowError, binascii.Error):
             raise InvalidCursor("the cursor is malformed") from None
-        if not hmac.compare_digest(str(fingerprint), self._fingerprint(query, caller)):
+        if not hmac.compare_digest(fingerprint, self._fingerprint(query, caller)):
             raise InvalidCursor(
                 "the cursor belongs to other filters or another caller: "
                 "repeat the first request without a cursor"

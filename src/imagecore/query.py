@@ -65,19 +65,21 @@ class ListQuery:
 def _parse_instant(value: str, field: str, end_of_day: bool) -> datetime:
     text = value.strip()
     try:
-        if len(text) == 10:
+        try:
             day = date.fromisoformat(text)
-            moment = datetime.combine(day, time.max if end_of_day else time.min)
-        else:
+        except ValueError:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        else:
+            moment = datetime.combine(day, time.max if end_of_day else time.min)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidInput(
             f"{field} must be an ISO-8601 date or date-time, such as 2026-11-22 or "
             "2026-11-22T10:30:00Z"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return moment
 
 
 def build_list_query(

@@ -37,7 +37,11 @@ _IMAGE_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 
 def _has_control_characters(text: str, allowed: str = "") -> bool:
-    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+    """Control characters, and lone surrogates (which no UTF-8 store can hold)."""
+    return any(
+        (unicodedata.category(ch) == "Cc" and ch not in allowed) or "\ud800" <= ch <= "\udfff"
+        for ch in text
+    )
 
 
 def _text(value: object, field: str, max_length: int, allowed_controls: str = "") -> str:
@@ -110,6 +114,10 @@ def metadata(value: object, limits: Limits = DEFAULT_LIMITS) -> dict[str, Metada
             )
         if isinstance(item, float) and not math.isfinite(item):
             raise InvalidInput(f"metadata value of {key!r} must be a finite number")
+        if isinstance(item, str) and any("\ud800" <= ch <= "\udfff" for ch in item):
+            raise InvalidInput(f"metadata value of {key!r} is not valid Unicode text")
+        if isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**63:
+            raise InvalidInput(f"metadata value of {key!r} is beyond 64-bit integers")
         if item is not None and not isinstance(item, str | int | float | bool):
             raise InvalidInput(
                 f"metadata value of {key!r} must be a string, number, boolean or null: "
@@ -135,7 +143,7 @@ def filename(value: object, limits: Limits = DEFAULT_LIMITS) -> str:
     if not isinstance(value, str):
         return "image"
     name = value.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf")).strip()
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs")).strip()
     if name in ("", ".", ".."):
         return "image"
     return name[: limits.max_filename_length]

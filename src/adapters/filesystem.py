@@ -1,0 +1,163 @@
+"""Blobs as files under a root directory, written so that a key never names a half-written file.
+
+A key is never used as a path: it is percent-encoded into one file name inside a fan-out
+directory chosen by its hash, so no key, however odd, can reach outside the root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote, unquote
+
+from imagecore.model import ByteRange, StoredBlob
+
+_CHUNK = 256 * 1024
+_MAX_NAME_BYTES = 255
+_TEMP_PREFIX = ".tmp-"
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable, not only the file's contents."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _file_name(key: str) -> str:
+    # quote() leaves "." alone; escaping a leading dot rules out ".", ".." and names that could
+    # be taken for the temporary files, while unquote() still decodes it back to the key.
+    name = quote(key, safe="")
+    if name.startswith("."):
+        name = "%2E" + name[1:]
+    return name
+
+
+class _FileChunks(Iterator[bytes]):
+    """The chunks of an open file up to ``remaining`` bytes; closes the file when exhausted or
+    closed, even if iteration never started."""
+
+    def __init__(self, file: BinaryIO, remaining: int | None) -> None:
+        self._file = file
+        self._remaining = remaining
+
+    def __next__(self) -> bytes:
+        if self._file.closed:
+            raise StopIteration
+        size = _CHUNK if self._remaining is None else min(_CHUNK, self._remaining)
+        chunk = self._file.read(size) if size > 0 else b""
+        if not chunk:
+            self._file.close()
+            raise StopIteration
+        if self._remaining is not None:
+            self._remaining -= len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class FilesystemBlobStore:
+    """The ``BlobStore`` port on a local directory (``DATA_DIR/blobs``)."""
+
+    def __init__(self, root: Path) -> None:
+        # absolute, so that local_path() stays right for a server that changes directory
+        self._root = root.absolute()
+        self._root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def _path(self, key: str) -> Path:
+        """Where ``key`` lives. Raises ValueError for a key no file name can hold."""
+        if not key:
+            raise ValueError("a blob key may not be empty")
+        name = _file_name(key)
+        if len(name) > _MAX_NAME_BYTES:
+            raise ValueError(f"the blob key is too long once encoded ({len(name)} bytes)")
+        fanout = hashlib.sha256(key.encode()).hexdigest()[:2]
+        return self._root / fanout / name
+
+    def _existing_path(self, key: str) -> Path | None:
+        try:
+            return self._path(key)
+        except ValueError:  # a key that could never have been stored names no blob
+            return None
+
+    def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
+        path = self._path(key)
+        directory = path.parent
+        if not directory.is_dir():
+            directory.mkdir(parents=True, exist_ok=True)
+            _fsync_directory(self._root)
+        digest = hashlib.sha256()
+        size = 0
+        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    file.write(chunk)
+                file.flush()
+                os.fsync(file.fileno())
+            Path(temp_name).replace(path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        _fsync_directory(directory)
+        return StoredBlob(size=size, sha256=digest.hexdigest())
+
+    def open(self, key: str, byte_range: ByteRange | None = None) -> Iterator[bytes]:
+        path = self._existing_path(key)
+        if path is None:
+            raise KeyError(key)
+        try:
+            file = path.open("rb")
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        if byte_range is None:
+            return _FileChunks(file, None)
+        try:
+            file.seek(byte_range.start)
+        except BaseException:
+            file.close()
+            raise
+        return _FileChunks(file, byte_range.length)
+
+    def delete(self, key: str) -> None:
+        path = self._existing_path(key)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        path = self._existing_path(key)
+        return path is not None and path.is_file()
+
+    def presigned_get(
+        self, key: str, ttl: timedelta, filename: str, content_type: str
+    ) -> str | None:
+        return None
+
+    def local_path(self, key: str) -> str | None:
+        path = self._existing_path(key)
+        return str(path) if path is not None and path.is_file() else None
+
+    def keys(self) -> list[str]:
+        """Every stored key, sorted; for reconciliation, which looks for orphaned blobs."""
+        found = [
+            unquote(entry.name)
+            for directory in self._root.iterdir()
+            if directory.is_dir()
+            for entry in directory.iterdir()
+            if not entry.name.startswith(".") and entry.is_file()
+        ]
+        return sorted(found)

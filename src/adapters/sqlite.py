@@ -1,0 +1,323 @@
+"""Image metadata in one SQLite file (WAL mode), with indexes that serve every list.
+
+A list is the union of at most two keyset-paginated branches, each read in order from an index:
+the caller's own private images, and public images (everyone's, or one user's). The two never
+overlap, so UNION ALL needs no de-duplication, and SQLite merges them without sorting.
+With tag filters the branches are read from the tag table, driven by the first tag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from imagecore.convert import image_from_record, image_to_record
+from imagecore.errors import AlreadyExists, VersionConflict
+from imagecore.model import Image, ImageState, Position, SortOrder, Visibility
+from imagecore.query import ListQuery, fold_title
+
+_BUSY_TIMEOUT_SECONDS = 10.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+_SCHEMA_V1 = (
+    # Instants are integer microseconds since the epoch, so ranges and order are integer
+    # comparisons; `record` is the whole image, the other columns are what queries need.
+    """CREATE TABLE IF NOT EXISTS images (
+        image_id     TEXT PRIMARY KEY,
+        user_id      TEXT NOT NULL,
+        visibility   TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        title_folded TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        version      INTEGER NOT NULL,
+        record       TEXT NOT NULL
+    )""",
+    """CREATE INDEX IF NOT EXISTS images_by_owner
+        ON images (user_id, visibility, state, created_at, image_id)""",
+    """CREATE INDEX IF NOT EXISTS images_by_visibility
+        ON images (visibility, state, created_at, image_id)""",
+    # One edge per tag, carrying copies of the image's columns the tag timelines filter on.
+    """CREATE TABLE IF NOT EXISTS image_tags (
+        image_id   TEXT NOT NULL,
+        tag        TEXT NOT NULL,
+        user_id    TEXT NOT NULL,
+        visibility TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (image_id, tag)
+    ) WITHOUT ROWID""",
+    """CREATE INDEX IF NOT EXISTS image_tags_by_owner
+        ON image_tags (tag, user_id, visibility, state, created_at, image_id)""",
+    """CREATE INDEX IF NOT EXISTS image_tags_by_visibility
+        ON image_tags (tag, visibility, state, created_at, image_id)""",
+)
+
+# Migration n takes the database from user_version n to n + 1; append, never edit.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1,)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _prefix_upper_bound(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix``, or None if none is.
+
+    SQLite compares TEXT as UTF-8 bytes, which orders like code points, so ``prefix <= s < bound``
+    holds exactly for the strings ``s`` that start with ``prefix``.
+    """
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return None
+    last = ord(stem[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates are never stored; the next storable is U+E000
+        last = 0xE000
+    return stem[:-1] + chr(last)
+
+
+def _encode(image: Image) -> str:
+    return json.dumps(image_to_record(image), ensure_ascii=False, separators=(",", ":"))
+
+
+def _decode(record: str) -> Image:
+    return image_from_record(json.loads(record))
+
+
+class SqliteImageRepository:
+    """The ``ImageRepository`` port on a SQLite file. One connection per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            # isolation_level=None: the module opens no transactions, we issue BEGIN ourselves;
+            # timeout is SQLite's busy timeout, how long to wait for another writer's lock.
+            connection = sqlite3.connect(
+                self._path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None
+            )
+            connection.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL keeps the database consistent after a crash; only the last
+            # commits before a power loss may be rolled back.
+            connection.execute("PRAGMA synchronous = NORMAL")
+            self._local.connection = connection
+        return connection
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the write lock at once, so it never fails to upgrade."""
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as connection:
+            (version,) = connection.execute("PRAGMA user_version").fetchone()
+            if version > len(_MIGRATIONS):
+                raise RuntimeError(
+                    f"{self._path} has schema version {version}; this code knows up to "
+                    f"{len(_MIGRATIONS)}: upgrade imagecore"
+                )
+            for statements in _MIGRATIONS[version:]:
+                for statement in statements:
+                    connection.execute(statement)
+            # PRAGMA takes no bound parameters; the value is our own integer.
+            connection.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+
+    def close(self) -> None:
+        """Close this thread's connection; another call opens a new one."""
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            del self._local.connection
+            connection.close()
+
+    def add(self, image: Image) -> None:
+        with self._write() as connection:
+            try:
+                connection.execute(
+                    "INSERT INTO images (image_id, user_id, visibility, state, content_type,"
+                    " title_folded, created_at, version, record)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        image.image_id,
+                        image.user_id,
+                        image.visibility.value,
+                        image.state.value,
+                        image.content_type,
+                        fold_title(image.title),
+                        _micros(image.created_at),
+                        image.version,
+                        _encode(image),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(image.image_id) from None
+            self._insert_tags(connection, image)
+
+    def get(self, image_id: str) -> Image | None:
+        row = (
+            self._connection()
+            .execute("SELECT record FROM images WHERE image_id = ?", (image_id,))
+            .fetchone()
+        )
+        return _decode(row[0]) if row is not None else None
+
+    def replace(self, image: Image, expected_version: int) -> None:
+        with self._write() as connection:
+            cursor = connection.execute(
+                "UPDATE images SET user_id = ?, visibility = ?, state = ?, content_type = ?,"
+                " title_folded = ?, created_at = ?, version = ?, record = ?"
+                " WHERE image_id = ? AND version = ?",
+                (
+                    image.user_id,
+                    image.visibility.value,
+                    image.state.value,
+                    image.content_type,
+                    fold_title(image.title),
+                    _micros(image.created_at),
+                    image.version,
+                    _encode(image),
+                    image.image_id,
+                    expected_version,
+                ),
+            )
+            if cursor.rowcount == 0:
+                raise VersionConflict(image.image_id)
+            connection.execute("DELETE FROM image_tags WHERE image_id = ?", (image.image_id,))
+            self._insert_tags(connection, image)
+
+    @staticmethod
+    def _insert_tags(connection: sqlite3.Connection, image: Image) -> None:
+        created_at = _micros(image.created_at)
+        connection.executemany(
+            "INSERT INTO image_tags (image_id, tag, user_id, visibility, state, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    image.image_id,
+                    tag,
+                    image.user_id,
+                    image.visibility.value,
+                    image.state.value,
+                    created_at,
+                )
+                for tag in dict.fromkeys(image.tags)
+            ],
+        )
+
+    def list(
+        self, query: ListQuery, caller: str, after: Position | None, limit: int
+    ) -> Sequence[Image]:
+        if limit <= 0:
+            return []
+        sql, parameters = _list_statement(query, caller, after, limit)
+        rows = self._connection().execute(sql, parameters).fetchall()
+        return [_decode(record) for _, _, record in rows]
+
+    def explain_list(
+        self, query: ListQuery, caller: str, after: Position | None, limit: int
+    ) -> Sequence[str]:
+        """The query plan of a list, one line per step: for checking that indexes serve it."""
+        sql, parameters = _list_statement(query, caller, after, limit)
+        rows = self._connection().execute("EXPLAIN QUERY PLAN " + sql, parameters).fetchall()
+        return [str(row[3]) for row in rows]
+
+
+def _list_statement(
+    query: ListQuery, caller: str, after: Position | None, limit: int
+) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters of a list.
+
+    Only fixed fragments and placeholder names are formatted into the text; every value is bound.
+    """
+    descending = query.order is SortOrder.DESC
+    direction = "DESC" if descending else "ASC"
+    parameters: dict[str, Any] = {
+        "caller": caller,
+        "user": query.user_id,
+        "private": Visibility.PRIVATE.value,
+        "public": Visibility.PUBLIC.value,
+        "active": ImageState.ACTIVE.value,
+        "limit": limit,
+    }
+
+    # (owner parameter or None, visibility parameter) of each branch that can match.
+    branches: list[tuple[str | None, str]] = []
+    if query.user_id is None or query.user_id == caller:
+        branches.append(("caller", "private"))
+    branches.append((None if query.user_id is None else "user", "public"))
+
+    tags = tuple(dict.fromkeys(query.tags))
+    # The driving table: the tag table for the first tag, else the images themselves.
+    key = "t" if tags else "i"
+    conditions: list[str] = []
+    if tags:
+        source = "image_tags AS t CROSS JOIN images AS i ON i.image_id = t.image_id"
+        conditions.append("t.tag = :tag0")
+        parameters["tag0"] = tags[0]
+        for index, tag in enumerate(tags[1:], start=1):
+            conditions.append(
+                "EXISTS (SELECT 1 FROM image_tags AS x"  # noqa: S608
+                f" WHERE x.image_id = t.image_id AND x.tag = :tag{index})"
+            )
+            parameters[f"tag{index}"] = tag
+    else:
+        source = "images AS i"
+    conditions.append(f"{key}.state = :active")
+    if query.content_type is not None:
+        conditions.append("i.content_type = :content_type")
+        parameters["content_type"] = query.content_type
+    if query.title_prefix:
+        prefix = fold_title(query.title_prefix)
+        conditions.append("i.title_folded >= :title_low")
+        parameters["title_low"] = prefix
+        upper = _prefix_upper_bound(prefix)
+        if upper is not None:
+            conditions.append("i.title_folded < :title_high")
+            parameters["title_high"] = upper
+    if query.start_date is not None:
+        conditions.append(f"{key}.created_at >= :start")
+        parameters["start"] = _micros(query.start_date)
+    if query.end_date is not None:
+        conditions.append(f"{key}.created_at <= :end")
+        parameters["end"] = _micros(query.end_date)
+    if after is not None:
+        comparison = "<" if descending else ">"
+        conditions.append(f"({key}.created_at, {key}.image_id) {comparison} (:after_at, :after_id)")
+        parameters["after_at"] = _micros(after.created_at)
+        parameters["after_id"] = after.image_id
+
+    selects = []
+    for owner, visibility in branches:
+        branch = [f"{key}.visibility = :{visibility}", *conditions]
+        if owner is not None:
+            branch.insert(0, f"{key}.user_id = :{owner}")
+        selects.append(
+            f"SELECT {key}.created_at AS created_at, {key}.image_id AS image_id,"  # noqa: S608
+            f" i.record AS record FROM {source} WHERE {' AND '.join(branch)}"
+        )
+    # A compound ORDER BY makes SQLite merge the branches as each reads its index in order,
+    # stopping at the limit: nothing is sorted, nothing past the page is read.
+    return (
+        " UNION ALL ".join(selects)
+        + f" ORDER BY created_at {direction}, image_id {direction} LIMIT :limit",
+        parameters,
+    )
