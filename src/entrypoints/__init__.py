@@ -1,0 +1,1 @@
+"""Thin translators between the outside world and imagecore: HTTP, CLI, and the DI container."""

@@ -1,0 +1,103 @@
+"""The `imagecore` command line."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import attrs
+import click
+
+from entrypoints.auth import DEFAULT_TOKEN_TTL
+from entrypoints.container import Container, build_container
+from entrypoints.settings import BACKENDS, Settings, SettingsError
+from imagecore.errors import InvalidInput
+
+_DATA_DIR_HELP = "Where blobs, SQLite and the token secret live [env IMAGECORE_DATA_DIR]"
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings.from_env(None, **overrides)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    # Absolute, so the server's worker and later commands agree whatever their directory.
+    return attrs.evolve(settings, data_dir=settings.data_dir.resolve())
+
+
+def _container(settings: Settings) -> Container:
+    container = build_container(settings)
+    try:
+        # Opening the stores now makes a bad data dir fail here, with its name, not on a request.
+        container.images()
+        container.tokens()
+    except OSError as exc:
+        raise click.ClickException(f"cannot use the data dir {settings.data_dir}: {exc}") from None
+    return container
+
+
+@click.group()
+@click.version_option(package_name="imagecore")
+def main() -> None:
+    """imagecore: an image service. `imagecore serve` runs it; `imagecore token USER` lets in."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help=_DATA_DIR_HELP)
+@click.option(
+    "--backend", type=click.Choice(BACKENDS), help="Where images are kept [env IMAGECORE_BACKEND]"
+)
+@click.option(
+    "--max-upload-bytes", type=click.IntRange(min=1), help="[env IMAGECORE_MAX_UPLOAD_BYTES]"
+)
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    backend: str | None,
+    max_upload_bytes: int | None,
+) -> None:
+    """Run the HTTP API."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings = _settings(data_dir=data_dir, backend=backend, max_upload_bytes=max_upload_bytes)
+    _container(settings)
+    os.environ.update(settings.to_environ())  # the server's worker builds its app from these
+    click.echo(
+        f"imagecore serving http://{host}:{port} "
+        f"(backend {settings.backend}, data dir {settings.data_dir})",
+        err=True,
+    )
+    Granian(
+        "entrypoints.http:app_from_environment",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        workers=1,
+        log_access=False,
+    ).serve()
+
+
+@main.command()
+@click.argument("user")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help=_DATA_DIR_HELP)
+@click.option(
+    "--ttl",
+    type=click.IntRange(min=1),
+    default=int(DEFAULT_TOKEN_TTL.total_seconds()),
+    show_default=True,
+    help="Seconds the token stays valid",
+)
+def token(user: str, data_dir: Path | None, ttl: int) -> None:
+    """Print a bearer token for USER, valid on the server that uses the same data dir."""
+    settings = _settings(data_dir=data_dir)
+    tokens = _container(settings).tokens()
+    try:
+        click.echo(tokens.issue(user, timedelta(seconds=ttl)))
+    except InvalidInput as exc:
+        raise click.BadParameter(exc.message, param_hint="USER") from None

@@ -1,0 +1,397 @@
+"""The OpenAPI 3.1 document of the HTTP API, written once and served at /openapi.json.
+
+The entrypoint tests check it against the running app: every route is documented, every
+documented route exists, and responses validate against these schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagecore.model import ACCEPTED_CONTENT_TYPES
+from imagecore.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from imagecore.validation import DEFAULT_LIMITS
+
+_ERROR_CODES = [
+    "InvalidInput",
+    "InvalidCursor",
+    "Unauthenticated",
+    "NotFound",
+    "MethodNotAllowed",
+    "Conflict",
+    "PreconditionFailed",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "RangeNotSatisfiable",
+    "InternalError",
+]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json(schema_name: str, description: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
+        },
+        **extra,
+    }
+
+
+_ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "The version as an ETag"}}
+_IMAGE_ID = {
+    "name": "image_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The image's id (a ULID)",
+}
+_AUTH_ERRORS = {"401": _error("No token, or a token this server does not accept")}
+_NOT_FOUND = {"404": _error("No such image, or not visible to the caller")}
+
+_LIMITS = DEFAULT_LIMITS
+
+
+def _image_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "image_id",
+            "user_id",
+            "filename",
+            "content_type",
+            "size",
+            "width",
+            "height",
+            "sha256",
+            "title",
+            "description",
+            "tags",
+            "metadata",
+            "visibility",
+            "created_at",
+            "updated_at",
+            "version",
+            "thumbnail_status",
+        ],
+        "properties": {
+            "image_id": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
+            "user_id": {"type": "string"},
+            "filename": {"type": "string", "maxLength": _LIMITS.max_filename_length},
+            "content_type": {"type": "string", "enum": list(ACCEPTED_CONTENT_TYPES)},
+            "size": {"type": "integer", "minimum": 1},
+            "width": {"type": "integer", "minimum": 1},
+            "height": {"type": "integer", "minimum": 1},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "title": {"type": "string", "maxLength": _LIMITS.max_title_length},
+            "description": {"type": "string", "maxLength": _LIMITS.max_description_length},
+            "tags": {
+                "type": "array",
+                "maxItems": _LIMITS.max_tags,
+                "items": {"type": "string", "maxLength": _LIMITS.max_tag_length},
+            },
+            "metadata": {"$ref": "#/components/schemas/Metadata"},
+            "visibility": {"$ref": "#/components/schemas/Visibility"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "version": {"type": "integer", "minimum": 1},
+            "thumbnail_status": {"type": "string", "enum": ["pending", "ready", "failed"]},
+        },
+    }
+
+
+def _components() -> dict[str, Any]:
+    scalar = {"type": ["string", "number", "integer", "boolean", "null"]}
+    return {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error", "message", "request_id"],
+                "properties": {
+                    "error": {"type": "string", "enum": _ERROR_CODES},
+                    "message": {"type": "string"},
+                    "request_id": {"type": "string"},
+                },
+            },
+            "Visibility": {"type": "string", "enum": ["private", "public"]},
+            "Metadata": {
+                "type": "object",
+                "description": "A flat JSON object: values are strings, numbers, booleans or null",
+                "maxProperties": _LIMITS.max_metadata_keys,
+                "additionalProperties": scalar,
+            },
+            "Image": _image_schema(),
+            "ImagePage": {
+                "type": "object",
+                "required": ["images", "count", "next_cursor"],
+                "additionalProperties": False,
+                "properties": {
+                    "images": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
+                    "count": {"type": "integer", "minimum": 0, "maximum": MAX_PAGE_SIZE},
+                    "next_cursor": {"type": ["string", "null"]},
+                },
+            },
+            "ImageUpdate": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "title": {"type": "string", "maxLength": _LIMITS.max_title_length},
+                    "description": {"type": "string", "maxLength": _LIMITS.max_description_length},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "metadata": {"$ref": "#/components/schemas/Metadata"},
+                    "visibility": {"$ref": "#/components/schemas/Visibility"},
+                },
+            },
+            "Upload": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "contentMediaType": "application/octet-stream",
+                        "description": "The image: JPEG, PNG, GIF or WebP, decided from the bytes",
+                    },
+                    "title": {"type": "string", "maxLength": _LIMITS.max_title_length},
+                    "description": {"type": "string", "maxLength": _LIMITS.max_description_length},
+                    "tags": {
+                        "type": "string",
+                        "description": "Comma-separated tags, or a JSON array of strings",
+                    },
+                    "metadata": {"type": "string", "description": "A flat JSON object, as text"},
+                    "visibility": {"$ref": "#/components/schemas/Visibility"},
+                },
+            },
+            "Health": {
+                "type": "object",
+                "required": ["status"],
+                "properties": {"status": {"type": "string", "enum": ["ok"]}},
+            },
+        },
+    }
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _paths() -> dict[str, Any]:
+    secured: list[dict[str, list[str]]] = [{"bearer": []}]
+    download_headers = {
+        **{"ETag": {"schema": {"type": "string"}, "description": "The SHA-256 of the bytes"}},
+        "Content-Disposition": {"schema": {"type": "string"}},
+    }
+    binary = {
+        ct: {"schema": {"type": "string", "contentMediaType": ct}} for ct in ACCEPTED_CONTENT_TYPES
+    }
+    return {
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Whether the service is up",
+                "responses": {"200": _json("Health", "The service is up")},
+            }
+        },
+        "/images": {
+            "post": {
+                "operationId": "uploadImage",
+                "summary": "Upload an image with its metadata",
+                "security": secured,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/Upload"}}
+                    },
+                },
+                "responses": {
+                    "201": _json(
+                        "Image",
+                        "The image was stored",
+                        headers={
+                            **_ETAG_HEADER,
+                            "Location": {"schema": {"type": "string"}},
+                        },
+                    ),
+                    "400": _error("Malformed form or invalid metadata, or an empty file"),
+                    **_AUTH_ERRORS,
+                    "413": _error("The file is larger than IMAGECORE_MAX_UPLOAD_BYTES"),
+                    "415": _error("Not multipart/form-data, or not a JPEG, PNG, GIF or WebP"),
+                },
+            },
+            "get": {
+                "operationId": "listImages",
+                "summary": "List the caller's images and everyone's public ones, newest first",
+                "security": secured,
+                "parameters": [
+                    _query("user_id", "Only this user's images", {"type": "string"}),
+                    _query("tags", "Comma-separated; an image must carry all", {"type": "string"}),
+                    _query(
+                        "content_type",
+                        "Only this type",
+                        {"type": "string", "enum": list(ACCEPTED_CONTENT_TYPES)},
+                    ),
+                    _query("title", "Case-insensitive title prefix", {"type": "string"}),
+                    _query(
+                        "start_date",
+                        "ISO-8601 date or date-time; created at or after",
+                        {"type": "string"},
+                    ),
+                    _query(
+                        "end_date",
+                        "ISO-8601 date (the whole day) or date-time; at or before",
+                        {"type": "string"},
+                    ),
+                    _query(
+                        "order",
+                        "By creation time",
+                        {"type": "string", "enum": ["desc", "asc"], "default": "desc"},
+                    ),
+                    _query(
+                        "limit",
+                        "Page size",
+                        {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_PAGE_SIZE,
+                            "default": DEFAULT_PAGE_SIZE,
+                        },
+                    ),
+                    _query("cursor", "next_cursor of the previous page", {"type": "string"}),
+                ],
+                "responses": {
+                    "200": _json("ImagePage", "One page of images"),
+                    "400": _error("An invalid filter, or a cursor of other filters or callers"),
+                    **_AUTH_ERRORS,
+                },
+            },
+        },
+        "/images/{image_id}": {
+            "parameters": [_IMAGE_ID],
+            "get": {
+                "operationId": "getImage",
+                "summary": "An image's metadata",
+                "security": secured,
+                "responses": {
+                    "200": _json("Image", "The image", headers=_ETAG_HEADER),
+                    "304": {"description": "Not modified since the ETag in If-None-Match"},
+                    **_AUTH_ERRORS,
+                    **_NOT_FOUND,
+                },
+            },
+            "patch": {
+                "operationId": "updateImage",
+                "summary": "Change an image's metadata (owner only)",
+                "security": secured,
+                "parameters": [
+                    {
+                        "name": "If-Match",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": 'The version (3) or ETag ("v3") the change applies to',
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ImageUpdate"}}
+                    },
+                },
+                "responses": {
+                    "200": _json("Image", "The changed image", headers=_ETAG_HEADER),
+                    "400": _error("Invalid fields or not JSON"),
+                    **_AUTH_ERRORS,
+                    **_NOT_FOUND,
+                    "409": _error("The image kept changing; try again"),
+                    "412": _error("If-Match names another version"),
+                    "413": _error("The body is too large"),
+                    "415": _error("The body is not JSON"),
+                },
+            },
+            "delete": {
+                "operationId": "deleteImage",
+                "summary": "Delete an image (owner only); repeating it succeeds too",
+                "security": secured,
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    **_AUTH_ERRORS,
+                    **_NOT_FOUND,
+                },
+            },
+        },
+        "/images/{image_id}/download": {
+            "parameters": [_IMAGE_ID],
+            "get": {
+                "operationId": "downloadImage",
+                "summary": "The original bytes; Range and If-None-Match are honoured",
+                "security": secured,
+                "responses": {
+                    "200": {
+                        "description": "The bytes",
+                        "headers": download_headers,
+                        "content": binary,
+                    },
+                    "206": {
+                        "description": "The requested range",
+                        "headers": download_headers,
+                        "content": binary,
+                    },
+                    "304": {"description": "Not modified since the ETag in If-None-Match"},
+                    "307": {"description": "Fetch the bytes from the URL in Location"},
+                    **_AUTH_ERRORS,
+                    **_NOT_FOUND,
+                    "416": _error("The range lies outside the image"),
+                },
+            },
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "responses": {
+                    "200": {
+                        "description": "The OpenAPI document",
+                        "content": {"application/json": {}},
+                    }
+                },
+            }
+        },
+        "/docs": {
+            "get": {
+                "operationId": "docs",
+                "summary": "An interactive page for this document",
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+            }
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "imagecore",
+            "version": "0.1.0",
+            "description": (
+                "Upload images with metadata, list them with filters and pagination, read, "
+                "download, update and delete them. Authenticate with 'Authorization: Bearer "
+                "<token>' (`imagecore token USER` prints one). Errors always have the body "
+                "{error, message, request_id}."
+            ),
+        },
+        "paths": _paths(),
+        "components": _components(),
+    }

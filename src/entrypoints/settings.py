@@ -1,0 +1,79 @@
+"""The one settings object, read once at start from the environment (CLI flags override it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+BACKENDS = ("filesystem", "memory")
+MIB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names the variable and what it accepts."""
+
+
+@attrs.frozen
+class Settings:
+    backend: str = "filesystem"
+    data_dir: Path = Path("imagecore-data")
+    max_upload_bytes: int = 50 * MIB
+    token_secret: str | None = attrs.field(default=None, repr=False)
+    url_ttl_seconds: int = 900
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``IMAGECORE_*`` variables; ``overrides`` that are not None win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {
+            "backend": env.get("IMAGECORE_BACKEND", "filesystem").strip().lower(),
+            "data_dir": Path(env.get("IMAGECORE_DATA_DIR", "imagecore-data")),
+            "max_upload_bytes": _positive_int(env, "IMAGECORE_MAX_UPLOAD_BYTES", 50 * MIB),
+            "token_secret": env.get("IMAGECORE_TOKEN_SECRET") or None,
+            "url_ttl_seconds": _positive_int(env, "IMAGECORE_URL_TTL_SECONDS", 900),
+        }
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.backend == "aws":
+            raise SettingsError(
+                "IMAGECORE_BACKEND=aws is not available in this version yet: "
+                f"use one of {', '.join(BACKENDS)}"
+            )
+        if self.backend not in BACKENDS:
+            raise SettingsError(
+                f"IMAGECORE_BACKEND must be one of {', '.join(BACKENDS)}, not {self.backend!r}"
+            )
+        if self.token_secret is not None and len(self.token_secret) < 32:
+            raise SettingsError("IMAGECORE_TOKEN_SECRET must be at least 32 characters long")
+
+    def to_environ(self) -> dict[str, str]:
+        """The variables that reproduce these settings in another process (the server workers)."""
+        environ = {
+            "IMAGECORE_BACKEND": self.backend,
+            "IMAGECORE_DATA_DIR": str(self.data_dir),
+            "IMAGECORE_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
+            "IMAGECORE_URL_TTL_SECONDS": str(self.url_ttl_seconds),
+        }
+        if self.token_secret is not None:
+            environ["IMAGECORE_TOKEN_SECRET"] = self.token_secret
+        return environ
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {text!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be greater than zero")
+    return value

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.http.server import ServerProcess
+from tests.images import image_bytes
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+
+class Api:
+    """A client of one running server, with a token per user name."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.client = httpx.Client(base_url=server.url, timeout=30)
+        self._tokens: dict[str, str] = {}
+
+    def token(self, user: str) -> str:
+        if user not in self._tokens:
+            self._tokens[user] = self.server.token(user)
+        return self._tokens[user]
+
+    def auth(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user)}"}
+
+    def upload(
+        self,
+        user: str,
+        data: bytes | None = None,
+        filename: str = "photo.png",
+        client_type: str = "application/octet-stream",
+        **fields: str,
+    ) -> httpx.Response:
+        files = {"file": (filename, image_bytes() if data is None else data, client_type)}
+        return self.client.post("/images", headers=self.auth(user), files=files, data=fields)
+
+    def uploaded(self, user: str, **kwargs: Any) -> dict[str, Any]:
+        response = self.upload(user, **kwargs)
+        assert response.status_code == 201, response.text
+        resource: dict[str, Any] = response.json()
+        return resource
+
+    def list(self, user: str, **params: Any) -> httpx.Response:
+        return self.client.get("/images", headers=self.auth(user), params=params)
+
+    def list_all(self, user: str, **params: Any) -> list[dict[str, Any]]:
+        """Every page, following next_cursor."""
+        images: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            response = self.list(user, **query)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            assert page["count"] == len(page["images"])
+            images.extend(page["images"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return images
+
+
+@pytest.fixture(scope="session", params=["filesystem", "memory"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    root = tmp_path_factory.mktemp(f"server-{request.param}")
+    process = ServerProcess(
+        root / "data",
+        IMAGECORE_BACKEND=request.param,
+        IMAGECORE_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES),
+    ).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def api(server: ServerProcess) -> Iterator[Api]:
+    client = Api(server)
+    yield client
+    client.client.close()
+
+
+@pytest.fixture
+def alice() -> str:
+    return f"alice-{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def bob() -> str:
+    return f"bob-{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def data_root(server: ServerProcess) -> Path:
+    return server.data_dir.parent
