@@ -154,12 +154,12 @@ def _limited(receive: Receive, limit: int, message: str) -> Receive:
 
     async def wrapped() -> Message:
         nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
+        event = await receive()
+        if event["type"] == "http.request":
+            received += len(event.get("body", b""))
             if received > limit:
                 raise PayloadTooLarge(message)
-        return message
+        return event
 
     return wrapped
 
