@@ -3,6 +3,7 @@ renders their results or errors. No rule lives here."""
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import logging
 import urllib.parse
@@ -413,13 +414,12 @@ DOCS_HTML = """<!doctype html>
 </html>
 """
 
+SWAGGER_UI_ASSETS = str(importlib.resources.files("swagger_ui") / "static")
 DOCS_JS = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});\n"""
 
 
 def create_app(container: Container) -> Starlette:
     """The ASGI app, with everything it uses taken from ``container``."""
-    import swagger_ui_bundle
-
     api = HttpApi(
         images=container.images(),
         tokens=container.tokens(),
@@ -441,7 +441,7 @@ def create_app(container: Container) -> Starlette:
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Route("/docs/static/docs.js", docs_js, methods=["GET"]),
-        Mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path)),
+        Mount("/docs/static", StaticFiles(directory=SWAGGER_UI_ASSETS)),
         Route("/images", api.upload, methods=["POST"]),
         Route("/images", api.list_images, methods=["GET"]),
         Route("/images/{image_id}", api.get_image, methods=["GET"]),

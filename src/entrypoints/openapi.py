@@ -387,9 +387,9 @@ def openapi_document() -> dict[str, Any]:
             "version": "0.1.0",
             "description": (
                 "Upload images with metadata, list them with filters and pagination, read, "
-                "download, update and delete them. Authenticate with 'Authorization: Bearer "
-                "<token>' (`imagecore token USER` prints one). Errors always have the body "
-                "{error, message, request_id}."
+                "download, update and delete them. Authenticate with the header "
+                "`Authorization: Bearer TOKEN` (`imagecore token USER` prints a token). Errors "
+                "always have the body `{error, message, request_id}`."
             ),
         },
         "paths": _paths(),
