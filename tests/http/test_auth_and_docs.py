@@ -124,3 +124,29 @@ def test_the_server_answers_garbage_requests_without_falling_over(api: Api) -> N
         sock.sendall(b"\x00\xff GARBAGE \r\n\r\n")
         sock.recv(1024)
     assert httpx.get(f"{api.server.url}/health").status_code == 200
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    _chromium() is None, reason="no chromium on this machine (apt-get install chromium)"
+)
+def test_docs_page_renders_every_operation_in_a_browser(api: Api, tmp_path) -> None:
+    import subprocess
+
+    dom = subprocess.run(
+        [
+            _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={tmp_path}", "--virtual-time-budget=10000",
+            "--dump-dom", f"{api.server.url}/docs",
+        ],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert "Unable to render" not in dom
+    for path in ("/images", "/images/{image_id}", "/images/{image_id}/download", "/health"):
+        assert f'class="opblock-summary-path" data-path="{path}"' in dom
