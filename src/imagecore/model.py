@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -137,7 +138,10 @@ def version_from_etag(tag: str) -> int | None:
     text = tag.strip()
     if text == "*":
         return None
-    text = text.removeprefix("W/").strip('"').removeprefix("v")
-    if not text.isdigit() or len(text) > 18:
+    match = _VERSION_TAG.fullmatch(text)
+    if match is None:
         raise ValueError(tag)
-    return int(text)
+    return int(match["quoted"] or match["bare"])
+
+
+_VERSION_TAG = re.compile(r'(?:W/)?"v(?P<quoted>[0-9]{1,18})"|(?P<bare>[0-9]{1,18})')

@@ -99,9 +99,10 @@ def build_list_query(
     """
     parsed_tags: tuple[str, ...] = ()
     if tags:
-        parsed_tags = tuple(sorted(validation.tags(tags.split(","))))
-        if len(parsed_tags) > MAX_FILTER_TAGS:
+        wanted = {" ".join(part.split()).lower() for part in tags.split(",") if part.strip()}
+        if len(wanted) > MAX_FILTER_TAGS:
             raise InvalidInput(f"filter by at most {MAX_FILTER_TAGS} tags")
+        parsed_tags = tuple(sorted(validation.tags(sorted(wanted))))
     if content_type is not None and content_type not in ACCEPTED_CONTENT_TYPES:
         raise InvalidInput(f"content_type must be one of {', '.join(ACCEPTED_CONTENT_TYPES)}")
     start = _parse_instant(start_date, "start_date", end_of_day=False) if start_date else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Final
 
@@ -158,7 +158,7 @@ class ImageService:
             raise UnsupportedImage("the file is not a JPEG, PNG, GIF or WebP image")
 
         now = self.clock.now()
-        image_id = self.ids.new_id(now)
+        image_id = self._unused_id(now)
         blob_key = f"images/{caller}/{image_id}"
         stored = self.blobs.put(blob_key, itertools.chain((head,), chunks))
         image = Image(
@@ -286,6 +286,15 @@ class ImageService:
         )
         with contextlib.suppress(VersionConflict):  # another delete of it finished first
             self.repository.replace(gone, tombstone.version)
+
+    def _unused_id(self, now: datetime) -> str:
+        """A new id no image holds: the bytes are stored under it before the metadata claims it,
+        so a taken id would overwrite another image's bytes."""
+        for _ in range(_WRITE_ATTEMPTS):
+            image_id = self.ids.new_id(now)
+            if self.repository.get(image_id) is None:
+                return image_id
+        raise Conflict("could not find an unused image id: try again")
 
     def _find(self, image_id: str) -> Image | None:
         return self.repository.get(image_id) if validation.is_image_id(image_id) else None
