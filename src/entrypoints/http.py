@@ -291,23 +291,18 @@ class HttpApi:
 
     async def list_images(self, request: Request) -> Response:
         caller = self._caller(request)
-        params = request.query_params
-        for name in params:
+        given: dict[str, str] = {}
+        for name, value in request.query_params.multi_items():
             if name not in LIST_PARAMETERS:
                 raise InvalidInput(f"unknown parameter {name!r}: use {', '.join(LIST_PARAMETERS)}")
-            if len(params.getlist(name)) > 1:
+            if name in given:
                 raise InvalidInput(f"give the parameter {name!r} once")
-        query = build_list_query(
-            user_id=params.get("user_id"),
-            tags=params.get("tags"),
-            content_type=params.get("content_type"),
-            title=params.get("title"),
-            start_date=params.get("start_date"),
-            end_date=params.get("end_date"),
-            order=params.get("order"),
-            limit=params.get("limit"),
-        )
-        page = await run_in_threadpool(self.images.list_images, caller, query, params.get("cursor"))
+            given[name] = value
+        # An empty parameter (?cursor=) is an absent one, as clients that build URLs send it.
+        present = {name: value for name, value in given.items() if value != ""}
+        cursor = present.pop("cursor", None)
+        query = build_list_query(**present)
+        page = await run_in_threadpool(self.images.list_images, caller, query, cursor)
         return JSONResponse(
             {
                 "images": [image_to_resource(image) for image in page.images],
@@ -359,14 +354,13 @@ class HttpApi:
 
     async def update(self, request: Request) -> Response:
         caller = self._caller(request)
+        command = UpdateCommand.from_mapping(await self._json_body(request))
         expected_version = None
         if (if_match := request.headers.get("if-match")) is not None:
             try:
                 expected_version = version_from_etag(if_match)
             except ValueError:
                 raise PreconditionFailed("If-Match names no version of this image") from None
-        data = await self._json_body(request)
-        command = UpdateCommand.from_mapping(data)
         image = await run_in_threadpool(
             self.images.update, caller, request.path_params["image_id"], command, expected_version
         )
@@ -418,6 +412,19 @@ SWAGGER_UI_ASSETS = str(importlib.resources.files("swagger_ui") / "static")
 DOCS_JS = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});\n"""
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _route(path: str, **by_method: Endpoint) -> Route:
+    """One route per path, so a wrong method gets a 405 whose Allow header lists them all."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await by_method[method](request)
+
+    return Route(path, endpoint, methods=list(by_method))
+
+
 def create_app(container: Container) -> Starlette:
     """The ASGI app, with everything it uses taken from ``container``."""
     api = HttpApi(
@@ -442,11 +449,8 @@ def create_app(container: Container) -> Starlette:
         Route("/docs", docs, methods=["GET"]),
         Route("/docs/static/docs.js", docs_js, methods=["GET"]),
         Mount("/docs/static", StaticFiles(directory=SWAGGER_UI_ASSETS)),
-        Route("/images", api.upload, methods=["POST"]),
-        Route("/images", api.list_images, methods=["GET"]),
-        Route("/images/{image_id}", api.get_image, methods=["GET"]),
-        Route("/images/{image_id}", api.update, methods=["PATCH"]),
-        Route("/images/{image_id}", api.delete, methods=["DELETE"]),
+        _route("/images", GET=api.list_images, POST=api.upload),
+        _route("/images/{image_id}", GET=api.get_image, PATCH=api.update, DELETE=api.delete),
         Route("/images/{image_id}/download", api.download, methods=["GET"]),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {

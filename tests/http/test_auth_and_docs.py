@@ -114,7 +114,12 @@ def test_docs_page_renders_the_document_with_local_assets(api: Api) -> None:
 
 def test_unknown_routes_and_methods_answer_in_the_error_format(api: Api, alice: str) -> None:
     assert_error(api.client.get("/nowhere"), 404, "NotFound")
-    assert_error(api.client.put("/images", headers=api.auth(alice)), 405, "MethodNotAllowed")
+    not_allowed = api.client.put("/images", headers=api.auth(alice))
+    assert_error(not_allowed, 405, "MethodNotAllowed")
+    assert set(not_allowed.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    on_an_image = api.client.post("/images/01JAAAAAAAAAAAAAAAAAAAAAAA", headers=api.auth(alice))
+    assert_error(on_an_image, 405, "MethodNotAllowed")
+    assert set(on_an_image.headers["allow"].split(", ")) == {"GET", "HEAD", "PATCH", "DELETE"}
 
 
 def test_the_server_answers_garbage_requests_without_falling_over(api: Api) -> None:

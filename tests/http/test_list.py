@@ -176,3 +176,11 @@ def test_invalid_list_parameters_are_400(api: Api, alice: str, params: dict[str,
 
 def test_list_without_a_token_is_401(api: Api) -> None:
     assert_error(api.client.get("/images"), 401, "Unauthenticated")
+
+
+def test_empty_parameters_count_as_absent(api: Api, alice: str, gallery: dict[str, Any]) -> None:
+    tag = gallery["tag"]["name"]
+    expected = ids(api.list_all(alice, tags=tag))
+    found = api.list(alice, tags=tag, cursor="", start_date="", title="", limit="")
+    assert found.status_code == 200, found.text
+    assert ids(found.json()["images"]) == expected

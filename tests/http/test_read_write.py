@@ -301,3 +301,13 @@ def test_concurrent_deletes_and_updates_never_resurrect_an_image(api: Api, alice
         statuses = list(pool.map(act, range(12)))
     assert set(statuses) <= {200, 204, 404, 409}
     assert_error(api.client.get(path(image), headers=api.auth(alice)), 404, "NotFound")
+
+
+def test_an_invalid_body_is_400_whatever_the_if_match(api: Api, alice: str) -> None:
+    image = api.uploaded(alice)
+    response = api.client.patch(
+        path(image),
+        headers={**api.auth(alice), "If-Match": "garbage", "Content-Type": "application/json"},
+        content=b"",
+    )
+    assert_error(response, 400, "InvalidInput")
