@@ -67,6 +67,10 @@ def serve(
     settings = _settings(data_dir=data_dir, backend=backend, max_upload_bytes=max_upload_bytes)
     _container(settings)
     os.environ.update(settings.to_environ())  # the server's worker builds its app from these
+    # Uploads are spooled while the form is parsed; keep even those files inside the data dir.
+    scratch = settings.data_dir / "tmp"
+    scratch.mkdir(mode=0o700, exist_ok=True)
+    os.environ["TMPDIR"] = str(scratch)
     click.echo(
         f"imagecore serving http://{host}:{port} "
         f"(backend {settings.backend}, data dir {settings.data_dir})",

@@ -389,10 +389,6 @@ class HttpApi:
             raise InvalidInput("the body is not valid JSON") from None
 
 
-def _docs_page(request: Request) -> Response:
-    return HTMLResponse(DOCS_HTML)
-
-
 DOCS_HTML = """<!doctype html>
 <html lang="en">
 <head>
@@ -438,7 +434,7 @@ def create_app(container: Container) -> Starlette:
         return JSONResponse(document)
 
     async def docs(request: Request) -> Response:
-        return _docs_page(request)
+        return HTMLResponse(DOCS_HTML)
 
     async def docs_js(request: Request) -> Response:
         return Response(DOCS_JS, media_type="text/javascript")
