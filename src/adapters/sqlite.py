@@ -87,6 +87,20 @@ def _encode(image: Image) -> str:
     return json.dumps(image_to_record(image), ensure_ascii=False, separators=(",", ":"))
 
 
+def _columns(image: Image) -> tuple[object, ...]:
+    """The values of the columns lists read, in the order the INSERT and UPDATE name them."""
+    return (
+        image.user_id,
+        image.visibility.value,
+        image.state.value,
+        image.content_type,
+        fold_title(image.title),
+        _micros(image.created_at),
+        image.version,
+        _encode(image),
+    )
+
+
 def _decode(record: str) -> Image:
     return image_from_record(json.loads(record))
 
@@ -153,20 +167,9 @@ class SqliteImageRepository:
         with self._write() as connection:
             try:
                 connection.execute(
-                    "INSERT INTO images (image_id, user_id, visibility, state, content_type,"
-                    " title_folded, created_at, version, record)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        image.image_id,
-                        image.user_id,
-                        image.visibility.value,
-                        image.state.value,
-                        image.content_type,
-                        fold_title(image.title),
-                        _micros(image.created_at),
-                        image.version,
-                        _encode(image),
-                    ),
+                    "INSERT INTO images (user_id, visibility, state, content_type, title_folded,"
+                    " created_at, version, record, image_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*_columns(image), image.image_id),
                 )
             except sqlite3.IntegrityError:
                 raise AlreadyExists(image.image_id) from None
@@ -186,18 +189,7 @@ class SqliteImageRepository:
                 "UPDATE images SET user_id = ?, visibility = ?, state = ?, content_type = ?,"
                 " title_folded = ?, created_at = ?, version = ?, record = ?"
                 " WHERE image_id = ? AND version = ?",
-                (
-                    image.user_id,
-                    image.visibility.value,
-                    image.state.value,
-                    image.content_type,
-                    fold_title(image.title),
-                    _micros(image.created_at),
-                    image.version,
-                    _encode(image),
-                    image.image_id,
-                    expected_version,
-                ),
+                (*_columns(image), image.image_id, expected_version),
             )
             if cursor.rowcount == 0:
                 raise VersionConflict(image.image_id)

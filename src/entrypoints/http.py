@@ -40,7 +40,7 @@ from imagecore.errors import (
     InvalidInput,
     PayloadTooLarge,
     PreconditionFailed,
-    UnsupportedImage,
+    UnsupportedMediaType,
 )
 from imagecore.model import Image, version_from_etag
 from imagecore.query import build_list_query
@@ -149,25 +149,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-def _limited(receive: Receive, limit: int, message: str) -> Receive:
-    """The request body, ending in PayloadTooLarge(message) once it grows past ``limit``."""
+def _bounded(request: Request, limit: int, message: str) -> Request:
+    """The request with a body that ends in PayloadTooLarge(message) past ``limit`` bytes: at once
+    when its Content-Length says so, else as soon as the bytes arriving cross the limit."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(message)
     received = 0
 
-    async def wrapped() -> Message:
+    async def receive() -> Message:
         nonlocal received
-        event = await receive()
+        event = await request.receive()
         if event["type"] == "http.request":
             received += len(event.get("body", b""))
             if received > limit:
                 raise PayloadTooLarge(message)
         return event
 
-    return wrapped
-
-
-def _declared_length(request: Request) -> int | None:
-    text = request.headers.get("content-length")
-    return int(text) if text and text.isdigit() else None
+    return Request(request.scope, receive)
 
 
 def _file_chunks(file: IO[bytes]) -> Iterator[bytes]:
@@ -253,15 +252,11 @@ class HttpApi:
     async def upload(self, request: Request) -> Response:
         caller = self._caller(request)
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            raise UnsupportedImage(
+            raise UnsupportedMediaType(
                 "send the image as multipart/form-data with the bytes in a 'file' part"
             )
-        body_limit = self.max_upload_bytes + FORM_ENVELOPE_BYTES
         too_large = f"the upload is larger than the limit of {self.max_upload_bytes} bytes"
-        declared = _declared_length(request)
-        if declared is not None and declared > body_limit:
-            raise PayloadTooLarge(too_large)
-        limited = Request(request.scope, _limited(request.receive, body_limit, too_large))
+        limited = _bounded(request, self.max_upload_bytes + FORM_ENVELOPE_BYTES, too_large)
         try:
             form = await limited.form(
                 max_files=1, max_fields=len(UPLOAD_FIELDS), max_part_size=65536
@@ -374,12 +369,9 @@ class HttpApi:
     async def _json_body(self, request: Request) -> object:
         content_type = request.headers.get("content-type", "application/json")
         if not content_type.split(";")[0].strip().endswith(("/json", "+json")):
-            raise UnsupportedImage("send the changes as a JSON object (application/json)")
+            raise UnsupportedMediaType("send the changes as a JSON object (application/json)")
         too_large = f"the JSON body is larger than {MAX_JSON_BODY_BYTES} bytes"
-        declared = _declared_length(request)
-        if declared is not None and declared > MAX_JSON_BODY_BYTES:
-            raise PayloadTooLarge(too_large)
-        limited = Request(request.scope, _limited(request.receive, MAX_JSON_BODY_BYTES, too_large))
+        limited = _bounded(request, MAX_JSON_BODY_BYTES, too_large)
         try:
             body = await limited.body()
             return json.loads(body)

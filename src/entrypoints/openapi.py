@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from imagecore.convert import RESOURCE_FIELDS
 from imagecore.model import ACCEPTED_CONTENT_TYPES
 from imagecore.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from imagecore.validation import DEFAULT_LIMITS
@@ -62,25 +63,7 @@ def _image_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": [
-            "image_id",
-            "user_id",
-            "filename",
-            "content_type",
-            "size",
-            "width",
-            "height",
-            "sha256",
-            "title",
-            "description",
-            "tags",
-            "metadata",
-            "visibility",
-            "created_at",
-            "updated_at",
-            "version",
-            "thumbnail_status",
-        ],
+        "required": list(RESOURCE_FIELDS),
         "properties": {
             "image_id": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
             "user_id": {"type": "string"},

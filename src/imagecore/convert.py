@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import cattrs
 
 from imagecore.model import (
@@ -45,6 +46,10 @@ for _enum in (Visibility, ThumbnailStatus, ImageState, SortOrder):
     converter.register_unstructure_hook(_enum, lambda member: member.value)
 
 _INTERNAL_FIELDS = ("blob_key", "state")
+RESOURCE_FIELDS: tuple[str, ...] = tuple(
+    field.name for field in attrs.fields(Image) if field.name not in _INTERNAL_FIELDS
+)
+"""The fields of an image as the API shows it."""
 
 
 def image_to_record(image: Image) -> dict[str, Any]:

@@ -43,7 +43,7 @@ class PayloadTooLarge(ImageCoreError):
     code = "PayloadTooLarge"
 
 
-class UnsupportedImage(ImageCoreError):
+class UnsupportedMediaType(ImageCoreError):
     code = "UnsupportedMediaType"
 
 

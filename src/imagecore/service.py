@@ -19,7 +19,7 @@ from imagecore.errors import (
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
-    UnsupportedImage,
+    UnsupportedMediaType,
     VersionConflict,
 )
 from imagecore.model import (
@@ -155,7 +155,7 @@ class ImageService:
             raise InvalidInput("the file is empty")
         facts = self.inspector.inspect(head)
         if facts is None or facts.content_type not in ACCEPTED_CONTENT_TYPES:
-            raise UnsupportedImage("the file is not a JPEG, PNG, GIF or WebP image")
+            raise UnsupportedMediaType("the file is not a JPEG, PNG, GIF or WebP image")
 
         now = self.clock.now()
         image_id = self._unused_id(now)

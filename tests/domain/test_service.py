@@ -19,7 +19,7 @@ from imagecore.errors import (
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
-    UnsupportedImage,
+    UnsupportedMediaType,
 )
 from imagecore.model import ByteRange, Image, ImageState, SortOrder, ThumbnailStatus, Visibility
 from imagecore.query import ListQuery, build_list_query
@@ -168,7 +168,7 @@ def test_bytes_that_are_not_an_accepted_image_are_unsupported_and_store_nothing(
     blobs: MemoryBlobStore,
     data: bytes,
 ) -> None:
-    with pytest.raises(UnsupportedImage):
+    with pytest.raises(UnsupportedMediaType):
         upload(service, "alice", data, filename="photo.png")
     assert_nothing_stored(service, repository, blobs)
 
@@ -176,7 +176,7 @@ def test_bytes_that_are_not_an_accepted_image_are_unsupported_and_store_nothing(
 def test_an_image_in_another_format_is_unsupported(service: ImageService) -> None:
     buffer = io.BytesIO()
     PILImage.new("RGB", (2, 2)).save(buffer, format="BMP")
-    with pytest.raises(UnsupportedImage):
+    with pytest.raises(UnsupportedMediaType):
         upload(service, "alice", buffer.getvalue())
 
 
