@@ -20,6 +20,9 @@ from imagecore.model import ByteRange, StoredBlob
 _CHUNK = 256 * 1024
 _MAX_NAME_BYTES = 255
 _TEMP_PREFIX = ".tmp-"
+# Punctuation that user ids may hold and POSIX file names can too: kept as it is, so the longest
+# key the service makes (a 128-character user id) still fits in one 255-byte name.
+_SAFE_IN_NAMES = "@:+=|"
 
 
 def _fsync_directory(path: Path) -> None:
@@ -34,7 +37,7 @@ def _fsync_directory(path: Path) -> None:
 def _file_name(key: str) -> str:
     # quote() leaves "." alone; escaping a leading dot rules out ".", ".." and names that could
     # be taken for the temporary files, while unquote() still decodes it back to the key.
-    name = quote(key, safe="")
+    name = quote(key, safe=_SAFE_IN_NAMES)
     if name.startswith("."):
         name = "%2E" + name[1:]
     return name

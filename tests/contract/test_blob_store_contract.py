@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from adapters.filesystem import FilesystemBlobStore
+from imagecore import validation
 from imagecore.model import ByteRange
 from imagecore.ports import BlobStore
 
@@ -256,6 +257,16 @@ def test_odd_keys_round_trip_and_never_write_outside_the_store(
         blob_store.delete(key)
     assert blob_store.keys() == []
     assert files_under(tmp_path) == set()
+
+
+def test_every_key_the_service_makes_can_be_stored(blob_store: BlobStore) -> None:
+    # The longest user id the domain accepts, made of the punctuation it allows, plus an image id.
+    user = ("a" + "._@|:+=-" * 16)[:128]
+    assert validation.user_id(user) == user
+    key = f"images/{user}/01JAAAAAAAAAAAAAAAAAAAAAAA"
+    blob_store.put(key, [b"bytes"])
+    assert read(blob_store, key) == b"bytes"
+    assert blob_store.keys() == [key]
 
 
 # The filesystem store's own promises, beyond the contract
