@@ -1,0 +1,68 @@
+# Image metadata: one DynamoDB table. This block is the single written-down definition of the
+# table's keys and indexes: the adapter's tests and `imagecore aws-setup` create the table from it
+# (parsed with python-hcl2), so the code and the infrastructure cannot drift apart.
+#
+# Items (see src/adapters/dynamodb.py):
+#   image     pk = IMG#<id>  sk = META       the image's fields
+#   tag edge  pk = IMG#<id>  sk = TAG#<tag>  one per tag of an active image
+# Both carry `position` = <created_at>#<id>, the order of every list, and, while the image is
+# active, the timelines it belongs to:
+#   owner_timeline   O#<user>#<visibility>         (image)  or  ...#T#<tag>  (edge)
+#   public_timeline  P                             (image)  or  P#T#<tag>    (edge), public only
+# so that every list is a Query on one or two timelines, read in position order.
+resource "aws_dynamodb_table" "images" {
+  name         = var.table_name
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+  range_key    = "sk"
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+  attribute {
+    name = "owner_timeline"
+    type = "S"
+  }
+  attribute {
+    name = "public_timeline"
+    type = "S"
+  }
+  attribute {
+    name = "position"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name               = "owner_timeline"
+    hash_key           = "owner_timeline"
+    range_key          = "position"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["content_type", "title_folded"]
+  }
+
+  global_secondary_index {
+    name               = "public_timeline"
+    hash_key           = "public_timeline"
+    range_key          = "position"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["content_type", "title_folded"]
+  }
+
+  point_in_time_recovery {
+    enabled = var.point_in_time_recovery
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+
+  deletion_protection_enabled = var.deletion_protection
+
+  tags = var.tags
+}
