@@ -1,0 +1,240 @@
+"""Blobs as objects in one private S3 bucket, server-side encrypted, streamed in and out.
+
+An object appears under its key only once S3 has all of it (a single PUT, or a multipart upload
+that is completed), so a key never names a half-written blob. Derivatives of a blob (thumbnails)
+live under the blob's key followed by "/" and go when it goes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+import urllib.parse
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from typing import IO, TYPE_CHECKING, cast
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from adapters.errors import MissingResource
+from imagecore.disposition import attachment_disposition
+from imagecore.model import ByteRange, StoredBlob
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+    from mypy_boto3_s3 import S3Client
+
+_MIB = 1024 * 1024
+_READ_CHUNK = 256 * 1024
+_DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
+_ENCRYPTED = {"ServerSideEncryption": "AES256"}
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+
+_TRANSFER = TransferConfig(
+    multipart_threshold=8 * _MIB,
+    multipart_chunksize=8 * _MIB,
+    max_concurrency=4,
+    # The CRT client, which boto3 may pick on some instance types, streams differently from the
+    # classic one whose failure handling put() relies on.
+    preferred_transfer_client="classic",
+)
+# From a stream, s3transfer holds every part in memory until it is sent; the default of 10 parts
+# would let one upload hold 80 MiB. Four parts in flight match the four request threads.
+_TRANSFER.max_in_memory_upload_chunks = 4
+
+
+def _object_name(key: str) -> str:
+    """The S3 object name of a key: the key itself, but for "%" and control characters, which
+    are %-escaped (UTF-8). Some endpoints cannot route a line break in a URL, and XML listings
+    cannot carry NUL; the keys the service makes never hold any of them."""
+    return "".join(
+        "".join(f"%{byte:02X}" for byte in ch.encode()) if ch == "%" or _is_control(ch) else ch
+        for ch in key
+    )
+
+
+def _key_of(name: str) -> str:
+    return urllib.parse.unquote(name, errors="strict")
+
+
+def _is_control(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cs")
+
+
+def _error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+class _ChunksFailed(Exception):
+    """Stands in, inside s3transfer, for whatever the caller's chunks raised."""
+
+
+class _HashingReader:
+    """A read-only file over an iterator of chunks, counting and hashing the bytes it hands out.
+    What the chunks raise is kept in ``error`` and reaches s3transfer as ``_ChunksFailed``."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = bytearray()
+        self._exhausted = False
+        self.size = 0
+        self.digest = hashlib.sha256()
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        # Always a full read until the end: s3transfer takes a short read for the end of the
+        # stream (it would then send the rest as one PUT, or a part below S3's 5 MiB minimum).
+        while not self._exhausted and (size < 0 or len(self._buffer) < size):
+            try:
+                chunk = next(self._chunks, None)
+            except BaseException as exc:
+                self.error = exc
+                raise _ChunksFailed(repr(exc)) from exc
+            if chunk is None:
+                self._exhausted = True
+            else:
+                self.digest.update(chunk)
+                self.size += len(chunk)
+                self._buffer += chunk
+        taken = len(self._buffer) if size < 0 else min(size, len(self._buffer))
+        data = bytes(self._buffer[:taken])
+        del self._buffer[:taken]
+        return data
+
+
+class _BodyChunks(Iterator[bytes]):
+    """The chunks of an object's body; closes the body when exhausted, failed or closed, even if
+    iteration never started, so the connection goes back to the pool."""
+
+    def __init__(self, body: StreamingBody) -> None:
+        self._body = body
+        self._chunks = body.iter_chunks(_READ_CHUNK)
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._chunks)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._chunks = iter(())
+        self._body.close()
+
+
+class S3BlobStore:
+    """The ``BlobStore`` port on an S3 bucket (``IMAGECORE_BUCKET``)."""
+
+    def __init__(self, client: S3Client, bucket: str) -> None:
+        try:
+            client.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            raise MissingResource(
+                f"the S3 bucket {bucket!r} does not exist or is not reachable "
+                f"({_error_code(exc)}): check its name, the region and the credentials"
+            ) from exc
+        except BotoCoreError as exc:
+            raise MissingResource(
+                f"the S3 bucket {bucket!r} is not reachable ({type(exc).__name__}: {exc})"
+            ) from exc
+        self._client = client
+        self._bucket = bucket
+
+    def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
+        reader = _HashingReader(chunks)
+        # s3transfer reads the stream on its own thread and, when a read fails, hands the error
+        # to the part uploads under way (their bodies raise it). Those tasks catch only Exception:
+        # a BaseException (a cancelled request, Ctrl-C) escapes them, the transfer is never marked
+        # done, and upload_fileobj waits forever with the multipart upload left open. So s3transfer
+        # only ever sees an ordinary _ChunksFailed, fails and aborts cleanly, and the caller gets
+        # its own error back.
+        try:
+            self._client.upload_fileobj(
+                cast(IO[bytes], reader),  # s3transfer needs only read()
+                self._bucket,
+                _object_name(key),
+                ExtraArgs=_ENCRYPTED,
+                Config=_TRANSFER,
+            )
+        except Exception:
+            if reader.error is None:
+                raise
+        if reader.error is not None:
+            raise reader.error  # outside the except block, so it is not chained to _ChunksFailed
+        return StoredBlob(size=reader.size, sha256=reader.digest.hexdigest())
+
+    def open(self, key: str, byte_range: ByteRange | None = None) -> Iterator[bytes]:
+        try:
+            if byte_range is None:
+                response = self._client.get_object(Bucket=self._bucket, Key=_object_name(key))
+            else:
+                response = self._client.get_object(
+                    Bucket=self._bucket,
+                    Key=_object_name(key),
+                    Range=f"bytes={byte_range.start}-{byte_range.end}",
+                )
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING:
+                raise KeyError(key) from None
+            raise
+        return _BodyChunks(response["Body"])
+
+    def delete(self, key: str) -> None:
+        # Derivatives first: if this fails half-way the original is still there, and deleting it
+        # again finds every derivative left, where the other order would strand them unseen.
+        name = _object_name(key)
+        derivatives = self._names(prefix=name + "/")
+        for start in range(0, len(derivatives), _DELETE_BATCH):
+            batch = derivatives[start : start + _DELETE_BATCH]
+            response = self._client.delete_objects(
+                Bucket=self._bucket,
+                Delete={"Objects": [{"Key": derivative} for derivative in batch], "Quiet": True},
+            )
+            # DeleteObjects answers 200 and lists the keys it could not delete.
+            if errors := response.get("Errors"):
+                first = errors[0]
+                raise RuntimeError(
+                    f"S3 did not delete {len(errors)} derivatives of {key!r} in bucket "
+                    f"{self._bucket!r}, {first.get('Key')!r} for one: "
+                    f"{first.get('Code')} {first.get('Message')}"
+                )
+        # The original last, so that what is left after a failure is always found again.
+        self._client.delete_object(Bucket=self._bucket, Key=name)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self._bucket, Key=_object_name(key))
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING:
+                return False
+            raise
+        return True
+
+    def presigned_get(
+        self, key: str, ttl: timedelta, filename: str, content_type: str
+    ) -> str | None:
+        return self._client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self._bucket,
+                "Key": _object_name(key),
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": attachment_disposition(filename),
+            },
+            ExpiresIn=int(ttl.total_seconds()),
+        )
+
+    def local_path(self, key: str) -> str | None:
+        return None
+
+    def keys(self) -> list[str]:
+        """Every stored key, sorted; for reconciliation, which looks for orphaned blobs."""
+        return sorted(_key_of(name) for name in self._names(prefix=""))
+
+    def _names(self, prefix: str) -> list[str]:
+        # botocore asks for URL-encoded keys and decodes them, so keys XML cannot carry list too.
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=prefix
+        )
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
