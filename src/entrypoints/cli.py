@@ -9,6 +9,7 @@ from pathlib import Path
 import attrs
 import click
 
+from adapters.errors import MissingResource
 from entrypoints.auth import DEFAULT_TOKEN_TTL
 from entrypoints.container import Container, build_container
 from entrypoints.settings import BACKENDS, Settings, SettingsError
@@ -34,6 +35,8 @@ def _container(settings: Settings) -> Container:
         container.tokens()
     except OSError as exc:
         raise click.ClickException(f"cannot use the data dir {settings.data_dir}: {exc}") from None
+    except MissingResource as exc:
+        raise click.ClickException(str(exc)) from None
     return container
 
 
@@ -71,10 +74,13 @@ def serve(
     scratch = settings.data_dir / "tmp"
     scratch.mkdir(mode=0o700, exist_ok=True)
     os.environ["TMPDIR"] = str(scratch)
+    where = (
+        f"table {settings.table}, bucket {settings.bucket}"
+        if settings.backend == "aws"
+        else f"data dir {settings.data_dir}"
+    )
     click.echo(
-        f"imagecore serving http://{host}:{port} "
-        f"(backend {settings.backend}, data dir {settings.data_dir})",
-        err=True,
+        f"imagecore serving http://{host}:{port} (backend {settings.backend}, {where})", err=True
     )
     Granian(
         "entrypoints.http:app_from_environment",
@@ -105,3 +111,48 @@ def token(user: str, data_dir: Path | None, ttl: int) -> None:
         click.echo(tokens.issue(user, timedelta(seconds=ttl)))
     except InvalidInput as exc:
         raise click.BadParameter(exc.message, param_hint="USER") from None
+
+
+@main.command("aws-setup")
+@click.option("--table", envvar="IMAGECORE_TABLE", required=True, help="[env IMAGECORE_TABLE]")
+@click.option("--bucket", envvar="IMAGECORE_BUCKET", required=True, help="[env IMAGECORE_BUCKET]")
+@click.option(
+    "--terraform-module",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The Terraform metadata module [default: terraform/modules/metadata of this checkout]",
+)
+def aws_setup(table: str, bucket: str, terraform_module: Path | None) -> None:
+    """Create the DynamoDB table and S3 bucket for development, e.g. on moto server.
+
+    The table is made from the definition in the Terraform metadata module, the one Terraform
+    applies in AWS. Point AWS_ENDPOINT_URL at the local endpoint; in AWS, use Terraform.
+    """
+    try:
+        from adapters.aws import make_clients
+        from adapters.aws_resources import (
+            DefinitionError,
+            create_bucket,
+            create_table,
+            find_metadata_module,
+            table_definition,
+        )
+    except ImportError as exc:
+        raise click.ClickException(
+            f"aws-setup needs the aws extra: pip install 'imagecore[aws]' ({exc})"
+        ) from None
+    try:
+        definition = table_definition(terraform_module or find_metadata_module())
+    except DefinitionError as exc:
+        raise click.ClickException(str(exc)) from None
+    environ = os.environ
+    try:
+        clients = make_clients(
+            endpoint_url=environ.get("AWS_ENDPOINT_URL") or None,
+            region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None,
+        )
+    except MissingResource as exc:
+        raise click.ClickException(str(exc)) from None
+    made_table = create_table(clients.dynamodb, table, definition)
+    made_bucket = create_bucket(clients.s3, bucket)
+    click.echo(f"table {table}: {'created' if made_table else 'already there'}")
+    click.echo(f"bucket {bucket}: {'created' if made_bucket else 'already there'}")

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 
@@ -18,7 +19,11 @@ from adapters.system import SystemClock, UlidGenerator
 from entrypoints.auth import TokenAuthority
 from entrypoints.settings import Settings
 from imagecore.cursor import CursorCodec
+from imagecore.ports import BlobStore, ImageRepository
 from imagecore.service import ImageService
+
+if TYPE_CHECKING:
+    from adapters.aws import AwsClients
 
 SQLITE_FILE = "imagecore.sqlite3"
 BLOB_DIR = "blobs"
@@ -26,6 +31,24 @@ BLOB_DIR = "blobs"
 
 def server_secret(data_dir: str, configured: str | None) -> bytes:
     return configured.encode() if configured else load_or_create_secret(Path(data_dir))
+
+
+def _aws_clients(endpoint_url: str | None, region: str | None) -> AwsClients:
+    from adapters.aws import make_clients  # boto3 is only needed, and installed, for this backend
+
+    return make_clients(endpoint_url=endpoint_url, region=region)
+
+
+def _dynamodb_repository(clients: AwsClients, table: str) -> ImageRepository:
+    from adapters.dynamodb import DynamoDbImageRepository
+
+    return DynamoDbImageRepository(clients.dynamodb, table)
+
+
+def _s3_blob_store(clients: AwsClients, bucket: str) -> BlobStore:
+    from adapters.s3 import S3BlobStore
+
+    return S3BlobStore(clients.s3, bucket)
 
 
 def derived_key(secret: bytes, purpose: str) -> bytes:
@@ -42,6 +65,10 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(UlidGenerator)
     inspector = providers.Singleton(PillowInspector)
+    # One set of clients per process, made only when the aws backend is chosen.
+    aws = providers.Singleton(
+        _aws_clients, endpoint_url=config.aws_endpoint_url, region=config.aws_region
+    )
 
     repository = providers.Selector(
         config.backend,
@@ -50,6 +77,7 @@ class Container(containers.DeclarativeContainer):
             SqliteImageRepository,
             path=providers.Callable(lambda root: Path(root) / SQLITE_FILE, config.data_dir),
         ),
+        aws=providers.Singleton(_dynamodb_repository, clients=aws, table=config.table),
     )
     blobs = providers.Selector(
         config.backend,
@@ -58,6 +86,7 @@ class Container(containers.DeclarativeContainer):
             FilesystemBlobStore,
             root=providers.Callable(lambda root: Path(root) / BLOB_DIR, config.data_dir),
         ),
+        aws=providers.Singleton(_s3_blob_store, clients=aws, bucket=config.bucket),
     )
     cursors = providers.Singleton(
         CursorCodec, secret=providers.Callable(derived_key, secret, "cursor"), clock=clock
@@ -87,6 +116,10 @@ def build_container(settings: Settings) -> Container:
             "max_upload_bytes": settings.max_upload_bytes,
             "token_secret": settings.token_secret,
             "url_ttl_seconds": settings.url_ttl_seconds,
+            "table": settings.table,
+            "bucket": settings.bucket,
+            "aws_endpoint_url": settings.aws_endpoint_url,
+            "aws_region": settings.aws_region,
         }
     )
     return container

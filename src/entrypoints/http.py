@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.resources
 import json
 import logging
-import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import IO, Any
 
@@ -35,6 +34,7 @@ from entrypoints.container import Container, build_container
 from entrypoints.openapi import openapi_document
 from entrypoints.settings import Settings
 from imagecore.convert import image_to_resource
+from imagecore.disposition import attachment_disposition
 from imagecore.errors import (
     ImageCoreError,
     InvalidInput,
@@ -218,12 +218,6 @@ def _resource_response(image: Image, status: int = 200, **headers: str) -> JSONR
     )
 
 
-def _content_disposition(filename: str) -> str:
-    ascii_name = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in filename)
-    quoted = urllib.parse.quote(filename, safe="")
-    return f"attachment; filename=\"{ascii_name or 'image'}\"; filename*=UTF-8''{quoted}"
-
-
 class _WithoutRange:
     """Serves a FileResponse as a whole: range handling is ours, so it is done one way."""
 
@@ -324,18 +318,24 @@ class HttpApi:
         cache = {"ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate"}
         if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=cache)
-        if found.presigned_url:
-            return RedirectResponse(found.presigned_url, 307, headers={"Cache-Control": "no-store"})
+        if_range = request.headers.get("if-range")
+        range_applies = if_range is None or if_range.strip() == etag
+        wanted = (
+            requested_range(request.headers.get("range"), image.size) if range_applies else None
+        )
+        # The blob store serves the bytes itself where it can, and honours Range there; what
+        # needs no bytes (304, 416) is answered here first, the same whatever the backend. A
+        # stale If-Range asks for the whole image, which the redirected Range would not give.
+        if found.presigned_url and (range_applies or "range" not in request.headers):
+            return RedirectResponse(
+                found.presigned_url, 307, headers={"ETag": etag, "Cache-Control": "no-store"}
+            )
         headers = {
             **cache,
-            "Content-Disposition": _content_disposition(image.filename),
+            "Content-Disposition": attachment_disposition(image.filename),
             "Accept-Ranges": "bytes",
             "Content-Security-Policy": "default-src 'none'; sandbox",
         }
-        if_range = request.headers.get("if-range")
-        wanted = None
-        if if_range is None or if_range.strip() == etag:
-            wanted = requested_range(request.headers.get("range"), image.size)
         if wanted is None and found.local_path is not None:
             file = FileResponse(found.local_path, headers=headers, media_type=image.content_type)
             return _WithoutRange(file)  # type: ignore[return-value]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
 
-BACKENDS = ("filesystem", "memory")
+BACKENDS = ("filesystem", "memory", "aws")
 MIB = 1024 * 1024
 
 
@@ -23,6 +24,10 @@ class Settings:
     max_upload_bytes: int = 50 * MIB
     token_secret: str | None = attrs.field(default=None, repr=False)
     url_ttl_seconds: int = 900
+    table: str | None = None
+    bucket: str | None = None
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -34,6 +39,13 @@ class Settings:
             "max_upload_bytes": _positive_int(env, "IMAGECORE_MAX_UPLOAD_BYTES", 50 * MIB),
             "token_secret": env.get("IMAGECORE_TOKEN_SECRET") or None,
             "url_ttl_seconds": _positive_int(env, "IMAGECORE_URL_TTL_SECONDS", 900),
+            "table": env.get("IMAGECORE_TABLE", "").strip() or None,
+            "bucket": env.get("IMAGECORE_BUCKET", "").strip() or None,
+            # boto3 reads these itself too; they are kept here to choose path-style S3 addressing
+            # for a local endpoint and to name the region in error messages.
+            "aws_endpoint_url": env.get("AWS_ENDPOINT_URL", "").strip() or None,
+            "aws_region": (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+            or None,
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         settings = cls(**values)  # type: ignore[arg-type]
@@ -41,17 +53,31 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        if self.backend == "aws":
-            raise SettingsError(
-                "IMAGECORE_BACKEND=aws is not available in this version yet: "
-                f"use one of {', '.join(BACKENDS)}"
-            )
         if self.backend not in BACKENDS:
             raise SettingsError(
                 f"IMAGECORE_BACKEND must be one of {', '.join(BACKENDS)}, not {self.backend!r}"
             )
         if self.token_secret is not None and len(self.token_secret) < 32:
             raise SettingsError("IMAGECORE_TOKEN_SECRET must be at least 32 characters long")
+        if self.backend == "aws":
+            self._check_aws()
+
+    def _check_aws(self) -> None:
+        missing = [
+            name
+            for name, value in (("IMAGECORE_TABLE", self.table), ("IMAGECORE_BUCKET", self.bucket))
+            if not value
+        ]
+        if missing:
+            raise SettingsError(
+                f"IMAGECORE_BACKEND=aws needs {' and '.join(missing)}: the DynamoDB table and "
+                "S3 bucket (Terraform outputs, or made by `imagecore aws-setup`)"
+            )
+        if importlib.util.find_spec("boto3") is None:
+            raise SettingsError(
+                "IMAGECORE_BACKEND=aws needs boto3: install imagecore with the aws extra, "
+                "pip install 'imagecore[aws]'"
+            )
 
     def to_environ(self) -> dict[str, str]:
         """The variables that reproduce these settings in another process (the server workers)."""
@@ -63,6 +89,10 @@ class Settings:
         }
         if self.token_secret is not None:
             environ["IMAGECORE_TOKEN_SECRET"] = self.token_secret
+        if self.table is not None:
+            environ["IMAGECORE_TABLE"] = self.table
+        if self.bucket is not None:
+            environ["IMAGECORE_BUCKET"] = self.bucket
         return environ
 
 

@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 
+from adapters.dynamodb import DynamoDbImageRepository
 from adapters.filesystem import FilesystemBlobStore
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
+from adapters.s3 import S3BlobStore
 from adapters.sqlite import SqliteImageRepository
 from imagecore.model import Image
 from imagecore.ports import BlobStore, ImageRepository
+from tests.aws import aws_clients, fresh_resources
 
 BASE_INSTANT = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
 
@@ -48,14 +51,30 @@ def _filesystem_blob_store(tmp_path: Path) -> Iterator[BlobStore]:
     yield FilesystemBlobStore(tmp_path / "data" / "blobs")
 
 
+@contextmanager
+def _dynamodb_repository(where: str) -> Iterator[ImageRepository]:
+    with aws_clients(where) as clients, fresh_resources(clients) as (table, _):
+        yield DynamoDbImageRepository(clients.dynamodb, table)
+
+
+@contextmanager
+def _s3_blob_store(where: str) -> Iterator[BlobStore]:
+    with aws_clients(where) as clients, fresh_resources(clients) as (_, bucket):
+        yield S3BlobStore(clients.s3, bucket)
+
+
 REPOSITORIES: dict[str, Callable[[Path], AbstractContextManager[ImageRepository]]] = {
     "memory": _memory_repository,
     "filesystem": _sqlite_repository,
+    "dynamodb-moto": lambda _: _dynamodb_repository("in-process"),
+    "dynamodb-moto-server": lambda _: _dynamodb_repository("server"),
 }
 
 BLOB_STORES: dict[str, Callable[[Path], AbstractContextManager[BlobStore]]] = {
     "memory": _memory_blob_store,
     "filesystem": _filesystem_blob_store,
+    "s3-moto": lambda _: _s3_blob_store("in-process"),
+    "s3-moto-server": lambda _: _s3_blob_store("server"),
 }
 
 

@@ -9,7 +9,10 @@ a disagreement here.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 import attrs
@@ -21,9 +24,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from imagecore.errors import InvalidInput, NotFound, PreconditionFailed
 from imagecore.model import Image
+from imagecore.ports import ImageRepository
 from imagecore.query import build_list_query
 from imagecore.service import ImageService, UpdateCommand, UploadCommand
 
+from ..aws import aws_stores
 from ..images import image_bytes
 from .support import FakeClock, RandomIds, crockford, make_service
 
@@ -98,14 +103,25 @@ class Filters:
     limit: int
 
 
+@contextmanager
+def memory_stores() -> Iterator[tuple[ImageRepository, Any]]:
+    yield MemoryImageRepository(), MemoryBlobStore()
+
+
 class ImageServiceMachine(RuleBasedStateMachine):
+    # Where the images are kept: a fresh, empty repository and blob store per example.
+    stores: Callable[[], AbstractContextManager[tuple[ImageRepository, Any]]] = memory_stores
+
     def __init__(self) -> None:
         super().__init__()
         self.model: dict[str, Expected] = {}
         self.clock = FakeClock(CLOCK_START)
-        self.repository = MemoryImageRepository()
-        self.blobs = MemoryBlobStore()
+        self._cleanup = ExitStack()
+        self.repository, self.blobs = self._cleanup.enter_context(type(self).stores())
         self.service: ImageService
+
+    def teardown(self) -> None:
+        self._cleanup.close()
 
     @initialize(seed=st.integers(0, 2**32))
     def start(self, seed: int) -> None:
@@ -398,3 +414,15 @@ ImageServiceMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestImageService = ImageServiceMachine.TestCase
+
+
+class DynamoDbAndS3InProcess(ImageServiceMachine):
+    stores = staticmethod(partial(aws_stores, "in-process"))
+
+
+class DynamoDbAndS3OnMotoServer(ImageServiceMachine):
+    stores = staticmethod(partial(aws_stores, "server"))
+
+
+TestImageServiceOnDynamoDbAndS3InProcess = DynamoDbAndS3InProcess.TestCase
+TestImageServiceOnDynamoDbAndS3OnMotoServer = DynamoDbAndS3OnMotoServer.TestCase

@@ -7,10 +7,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from adapters.aws_resources import table_definition
+from adapters.dynamodb import OWNER_INDEX, PUBLIC_INDEX
 from entrypoints.auth import TokenAuthority
 from entrypoints.cli import main
 from entrypoints.settings import Settings, SettingsError
 from imagecore.errors import Unauthenticated
+from tests.aws import (
+    FAKE_AWS_ENVIRONMENT,
+    METADATA_MODULE,
+    fresh_resources,
+    moto_server,
+    unique_name,
+)
 
 
 def test_the_defaults_need_no_configuration() -> None:
@@ -43,7 +52,9 @@ def test_settings_come_from_the_environment_and_flags_win() -> None:
     ("env", "named"),
     [
         ({"IMAGECORE_BACKEND": "postgres"}, "IMAGECORE_BACKEND"),
-        ({"IMAGECORE_BACKEND": "aws"}, "IMAGECORE_BACKEND"),
+        ({"IMAGECORE_BACKEND": "aws"}, "IMAGECORE_TABLE and IMAGECORE_BUCKET"),
+        ({"IMAGECORE_BACKEND": "aws", "IMAGECORE_TABLE": "t"}, "IMAGECORE_BUCKET"),
+        ({"IMAGECORE_BACKEND": "aws", "IMAGECORE_BUCKET": "b"}, "IMAGECORE_TABLE"),
         ({"IMAGECORE_MAX_UPLOAD_BYTES": "lots"}, "IMAGECORE_MAX_UPLOAD_BYTES"),
         ({"IMAGECORE_MAX_UPLOAD_BYTES": "0"}, "IMAGECORE_MAX_UPLOAD_BYTES"),
         ({"IMAGECORE_URL_TTL_SECONDS": "-5"}, "IMAGECORE_URL_TTL_SECONDS"),
@@ -104,3 +115,81 @@ def test_a_configured_secret_is_used_instead_of_the_data_dir(tmp_path: Path) -> 
     )
     assert TokenAuthority(secret.encode()).verify(result.output.strip()) == "alice"
     assert not (tmp_path / "secret.key").exists()
+
+
+def test_the_aws_backend_is_configured_by_the_standard_variables() -> None:
+    settings = Settings.from_env(
+        {
+            "IMAGECORE_BACKEND": "aws",
+            "IMAGECORE_TABLE": "images",
+            "IMAGECORE_BUCKET": "blobs",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+        }
+    )
+    assert (settings.table, settings.bucket) == ("images", "blobs")
+    assert settings.aws_endpoint_url == "http://127.0.0.1:4566"
+    assert settings.aws_region == "eu-west-1"
+    assert settings.to_environ()["IMAGECORE_TABLE"] == "images"
+
+
+def aws_environment(**names: str) -> dict[str, str]:
+    return {**FAKE_AWS_ENVIRONMENT, "AWS_ENDPOINT_URL": moto_server().url, **names}
+
+
+@pytest.mark.parametrize("missing", ["table", "bucket"])
+def test_serve_with_a_missing_table_or_bucket_names_it_before_serving(
+    tmp_path: Path, missing: str
+) -> None:
+    with fresh_resources(moto_server().clients()) as (table, bucket):
+        names = {"IMAGECORE_TABLE": table, "IMAGECORE_BUCKET": bucket}
+        names[f"IMAGECORE_{missing.upper()}"] = "not-there"
+        result = CliRunner().invoke(
+            main,
+            ["serve", "--backend", "aws", "--data-dir", str(tmp_path)],
+            env=aws_environment(**names),
+        )
+    assert result.exit_code == 1
+    assert "not-there" in result.output
+    assert "does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_aws_setup_makes_the_table_from_the_terraform_module_and_is_repeatable() -> None:
+    clients = moto_server().clients()
+    table, bucket = unique_name("table"), unique_name("bucket")
+    arguments = ["aws-setup", "--table", table, "--bucket", bucket]
+    env = aws_environment()
+
+    first = CliRunner().invoke(main, arguments, env=env)
+    again = CliRunner().invoke(main, arguments, env=env)
+
+    assert first.exit_code == 0, first.output
+    assert first.output == f"table {table}: created\nbucket {bucket}: created\n"
+    assert again.output == f"table {table}: already there\nbucket {bucket}: already there\n"
+    described = clients.dynamodb.describe_table(TableName=table)["Table"]
+    assert {index["IndexName"] for index in described["GlobalSecondaryIndexes"]} == {
+        OWNER_INDEX,
+        PUBLIC_INDEX,
+    }
+    encryption = clients.s3.get_bucket_encryption(Bucket=bucket)
+    rule = encryption["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert clients.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"][
+        "BlockPublicAcls"
+    ]
+    clients.dynamodb.delete_table(TableName=table)
+    clients.s3.delete_bucket(Bucket=bucket)
+
+
+def test_the_terraform_table_has_exactly_the_keys_and_indexes_the_adapter_queries() -> None:
+    definition = table_definition(METADATA_MODULE)
+    keys = {key["AttributeName"]: key["KeyType"] for key in definition["KeySchema"]}
+    assert keys == {"pk": "HASH", "sk": "RANGE"}
+    indexes = {index["IndexName"]: index for index in definition["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {OWNER_INDEX, PUBLIC_INDEX}
+    for name, index in indexes.items():
+        assert [key["AttributeName"] for key in index["KeySchema"]] == [name, "position"]
+        # The filters the adapter applies in the index read these without touching the table.
+        assert set(index["Projection"]["NonKeyAttributes"]) >= {"content_type", "title_folded"}
+    assert definition["BillingMode"] == "PAY_PER_REQUEST"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.aws import fresh_resources, moto_server
 from tests.http.server import ServerProcess
 from tests.images import image_bytes
 
@@ -47,6 +49,21 @@ class Api:
         resource: dict[str, Any] = response.json()
         return resource
 
+    def download(
+        self, user: str, image_id: str, **headers: str
+    ) -> tuple[httpx.Response, httpx.Response]:
+        """GET /images/{id}/download as a client that follows redirects: the server's own
+        answer, and the one with the bytes (the same, unless the server redirected to a
+        presigned URL of the blob store)."""
+        first = self.client.get(
+            f"/images/{image_id}/download", headers={**self.auth(user), **headers}
+        )
+        if first.status_code != 307:
+            return first, first
+        assert first.headers["cache-control"] == "no-store"
+        # A presigned URL carries its own authorization: the bearer token is not sent on.
+        return first, httpx.get(first.headers["location"], headers=headers, timeout=30)
+
     def list(self, user: str, **params: Any) -> httpx.Response:
         return self.client.get("/images", headers=self.auth(user), params=params)
 
@@ -66,18 +83,27 @@ class Api:
                 return images
 
 
-@pytest.fixture(scope="session", params=["filesystem", "memory"])
+@pytest.fixture(scope="session", params=["filesystem", "memory", "aws"])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp(f"server-{request.param}")
-    process = ServerProcess(
-        root / "data",
-        IMAGECORE_BACKEND=request.param,
-        IMAGECORE_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES),
-    ).start()
-    yield process
-    process.stop()
+    with contextlib.ExitStack() as stack:
+        environ = {
+            "IMAGECORE_BACKEND": request.param,
+            "IMAGECORE_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+        }
+        if request.param == "aws":
+            moto = moto_server()
+            table, bucket = stack.enter_context(fresh_resources(moto.clients()))
+            environ |= {
+                "AWS_ENDPOINT_URL": moto.url,
+                "IMAGECORE_TABLE": table,
+                "IMAGECORE_BUCKET": bucket,
+            }
+        process = ServerProcess(root / "data", **environ).start()
+        stack.callback(process.stop)
+        yield process
 
 
 @pytest.fixture(scope="session")

@@ -68,13 +68,13 @@ def test_if_none_match_with_the_current_etag_is_304(api: Api, alice: str) -> Non
 def test_download_returns_the_original_bytes_with_their_headers(api: Api, alice: str) -> None:
     data = image_bytes("image/jpeg", 40, 30)
     image = api.uploaded(alice, data=data, filename="Strand im Mai é.jpg")
-    response = api.client.get(path(image, "/download"), headers=api.auth(alice))
+    answer, response = api.download(alice, image["image_id"])
     assert response.status_code == 200
     assert response.content == data
     assert response.headers["content-type"] == "image/jpeg"
     assert response.headers["content-length"] == str(len(data))
-    assert response.headers["etag"] == f'"{hashlib.sha256(data).hexdigest()}"'
-    assert response.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["etag"] == f'"{hashlib.sha256(data).hexdigest()}"'
+    assert answer.headers["x-content-type-options"] == "nosniff"
     disposition = response.headers["content-disposition"]
     assert disposition.startswith("attachment;")
     assert "filename*=UTF-8''Strand%20im%20Mai%20%C3%A9.jpg" in disposition
@@ -83,18 +83,16 @@ def test_download_returns_the_original_bytes_with_their_headers(api: Api, alice:
 def test_download_of_a_large_image_is_complete(api: Api, alice: str) -> None:
     data = large_png(1024 * 1024)
     image = api.uploaded(alice, data=data)
-    response = api.client.get(path(image, "/download"), headers=api.auth(alice))
+    _, response = api.download(alice, image["image_id"])
     assert hashlib.sha256(response.content).hexdigest() == image["sha256"]
 
 
 def test_download_honours_if_none_match(api: Api, alice: str) -> None:
     image = api.uploaded(alice)
     etag = f'"{image["sha256"]}"'
-    response = api.client.get(
-        path(image, "/download"), headers={**api.auth(alice), "If-None-Match": etag}
-    )
-    assert response.status_code == 304
-    assert response.headers["etag"] == etag
+    answer, _ = api.download(alice, image["image_id"], **{"If-None-Match": etag})
+    assert answer.status_code == 304
+    assert answer.headers["etag"] == etag
 
 
 @pytest.mark.parametrize(
@@ -107,9 +105,7 @@ def test_download_honours_a_byte_range_with_206(
 ) -> None:
     data = image_bytes("image/png", 20, 20)
     image = api.uploaded(alice, data=data)
-    response = api.client.get(
-        path(image, "/download"), headers={**api.auth(alice), "Range": header}
-    )
+    _, response = api.download(alice, image["image_id"], Range=header)
     expected = data[start:] if end is None else data[start : end + 1]
     assert response.status_code == 206
     assert response.content == expected
@@ -122,17 +118,14 @@ def test_download_honours_a_byte_range_with_206(
 
 def test_a_range_beyond_the_end_is_416(api: Api, alice: str) -> None:
     image = api.uploaded(alice)
-    response = api.client.get(
-        path(image, "/download"), headers={**api.auth(alice), "Range": f"bytes={image['size']}-"}
-    )
-    assert_error(response, 416, "RangeNotSatisfiable")
+    answer, _ = api.download(alice, image["image_id"], Range=f"bytes={image['size']}-")
+    assert_error(answer, 416, "RangeNotSatisfiable")
 
 
 def test_a_range_with_a_stale_if_range_gets_the_whole_image(api: Api, alice: str) -> None:
     image = api.uploaded(alice)
-    response = api.client.get(
-        path(image, "/download"),
-        headers={**api.auth(alice), "Range": "bytes=0-3", "If-Range": '"stale"'},
+    _, response = api.download(
+        alice, image["image_id"], **{"Range": "bytes=0-3", "If-Range": '"stale"'}
     )
     assert response.status_code == 200
     assert len(response.content) == image["size"]
