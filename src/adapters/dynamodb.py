@@ -28,6 +28,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +74,7 @@ def image_pk(image_id: str) -> str:
     return f"IMG#{image_id}"
 
 
-def position_of(image_id: str, created_at: Any) -> str:
+def position_of(image_id: str, created_at: datetime) -> str:
     """Fixed-width instant, then the id: text order is list order."""
     return f"{format_instant(created_at)}#{image_id}"
 

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from adapters.aws import MissingResource, make_clients
+from adapters.aws import MissingResource
 from adapters.s3 import S3BlobStore
 from imagecore.disposition import attachment_disposition
 from imagecore.model import ByteRange
+from tests.aws import in_process_aws
 from tests.contract.test_blob_store_contract import (
     MIB,
     Interrupted,
@@ -34,21 +34,11 @@ KEY = "images/alice/01JD0000000000000000000001"
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Client]:
+def s3() -> Iterator[S3Client]:
     """A client of a fresh moto S3 holding one empty bucket."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        client = make_clients(region="us-east-1").s3
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+    with in_process_aws() as clients:
+        clients.s3.create_bucket(Bucket=BUCKET)
+        yield clients.s3
 
 
 @pytest.fixture
