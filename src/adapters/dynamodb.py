@@ -27,7 +27,7 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from adapters.errors import MissingResource
 from imagecore.convert import format_instant, image_from_record, image_to_record
 from imagecore.errors import AlreadyExists, VersionConflict
-from imagecore.model import Image, Position, SortOrder, Visibility
+from imagecore.model import Image, ImageState, Position, SortOrder, Visibility
 from imagecore.query import ListQuery, fold_title
 
 if TYPE_CHECKING:
@@ -279,6 +279,24 @@ class DynamoDbImageRepository:
         )
         item = response.get("Item")
         return _image_from_item(item) if item is not None else None
+
+    def unfinished_deletes(self) -> Iterator[Image]:
+        # A Scan, the one in this adapter: reconciliation reads everything anyway (it lists every
+        # blob too), and a tombstone is short-lived, so an index for them would mostly be empty
+        # writes on the way to DELETED.
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._table,
+            ConsistentRead=True,
+            FilterExpression="sk = :image AND #state = :deleting",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":image": {"S": IMAGE_SK},
+                ":deleting": {"S": ImageState.DELETING.value},
+            },
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield _image_from_item(item)
 
     def list(
         self, query: ListQuery, caller: str, after: Position | None, limit: int

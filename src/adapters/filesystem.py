@@ -6,11 +6,12 @@ directory chosen by its hash, so no key, however odd, can reach outside the root
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, unquote
@@ -153,6 +154,19 @@ class FilesystemBlobStore:
     def local_path(self, key: str) -> str | None:
         path = self._existing_path(key)
         return str(path) if path is not None and path.is_file() else None
+
+    def stored_before(self, moment: datetime) -> Iterator[str]:
+        cutoff = moment.timestamp()
+        for directory in self._root.iterdir():
+            if not directory.is_dir():
+                continue
+            for entry in directory.iterdir():
+                # Temporary files are not blobs yet; a crash may leave them (see put).
+                if entry.name.startswith(_TEMP_PREFIX) or not entry.is_file():
+                    continue
+                with contextlib.suppress(FileNotFoundError):  # deleted while we looked
+                    if entry.stat().st_mtime < cutoff:
+                        yield unquote(entry.name)
 
     def keys(self) -> list[str]:
         """Every stored key, sorted; for reconciliation, which looks for orphaned blobs."""

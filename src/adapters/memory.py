@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from imagecore.errors import AlreadyExists, VersionConflict
-from imagecore.model import ByteRange, Image, Position, SortOrder, StoredBlob
+from imagecore.model import ByteRange, Image, ImageState, Position, SortOrder, StoredBlob
 from imagecore.query import ListQuery
 
 _CHUNK = 64 * 1024
@@ -55,10 +55,16 @@ class MemoryImageRepository:
                 matching = [image for image in matching if order_key(image) > mark]
         return matching[:limit]
 
+    def unfinished_deletes(self) -> Iterator[Image]:
+        with self._lock:
+            images = list(self._images.values())
+        return (image for image in images if image.state is ImageState.DELETING)
+
 
 class MemoryBlobStore:
     def __init__(self) -> None:
         self._blobs: dict[str, bytes] = {}
+        self._written_at: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
     def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
@@ -70,6 +76,7 @@ class MemoryBlobStore:
         data = b"".join(parts)
         with self._lock:
             self._blobs[key] = data
+            self._written_at[key] = datetime.now(UTC)
         return StoredBlob(size=len(data), sha256=digest.hexdigest())
 
     def open(self, key: str, byte_range: ByteRange | None = None) -> Iterator[bytes]:
@@ -81,6 +88,12 @@ class MemoryBlobStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self._blobs.pop(key, None)
+            self._written_at.pop(key, None)
+
+    def stored_before(self, moment: datetime) -> Iterator[str]:
+        with self._lock:
+            written = list(self._written_at.items())
+        return (key for key, at in written if at < moment)
 
     def exists(self, key: str) -> bool:
         return key in self._blobs

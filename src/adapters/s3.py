@@ -11,7 +11,7 @@ import hashlib
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, cast
 
 from boto3.s3.transfer import TransferConfig
@@ -54,7 +54,8 @@ def _object_name(key: str) -> str:
     )
 
 
-def _key_of(name: str) -> str:
+def key_of_object(name: str) -> str:
+    """The key stored under an S3 object name (as S3 event notifications name objects)."""
     return urllib.parse.unquote(name, errors="strict")
 
 
@@ -228,9 +229,16 @@ class S3BlobStore:
     def local_path(self, key: str) -> str | None:
         return None
 
+    def stored_before(self, moment: datetime) -> Iterator[str]:
+        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self._bucket)
+        for page in pages:
+            for item in page.get("Contents", []):
+                if item["LastModified"] < moment:
+                    yield key_of_object(item["Key"])
+
     def keys(self) -> list[str]:
         """Every stored key, sorted; for reconciliation, which looks for orphaned blobs."""
-        return sorted(_key_of(name) for name in self._names(prefix=""))
+        return sorted(key_of_object(name) for name in self._names(prefix=""))
 
     def _names(self, prefix: str) -> list[str]:
         # botocore asks for URL-encoded keys and decodes them, so keys XML cannot carry list too.

@@ -60,8 +60,14 @@ _SCHEMA_V1 = (
         ON image_tags (tag, visibility, state, created_at, image_id)""",
 )
 
+# Reconciliation finds interrupted deletes here without reading every image.
+_UNFINISHED_DELETES_V2 = (
+    """CREATE INDEX IF NOT EXISTS images_deleting ON images (image_id)
+        WHERE state = 'deleting'""",
+)
+
 # Migration n takes the database from user_version n to n + 1; append, never edit.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1,)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _UNFINISHED_DELETES_V2)
 
 
 def _micros(moment: datetime) -> int:
@@ -223,6 +229,14 @@ class SqliteImageRepository:
         sql, parameters = _list_statement(query, caller, after, limit)
         rows = self._connection().execute(sql, parameters).fetchall()
         return [_decode(record) for _, _, record in rows]
+
+    def unfinished_deletes(self) -> Iterator[Image]:
+        rows = (
+            self._connection()
+            .execute("SELECT record FROM images WHERE state = 'deleting'")
+            .fetchall()
+        )
+        return (_decode(record) for (record,) in rows)
 
     def explain_list(
         self, query: ListQuery, caller: str, after: Position | None, limit: int

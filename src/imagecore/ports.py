@@ -35,6 +35,10 @@ class ImageRepository(Protocol):
         """Up to ``limit`` ACTIVE images that ``query.matches(image, caller)``, in ``query.order``
         by (created_at, image_id), strictly after ``after`` in that order when it is given."""
 
+    def unfinished_deletes(self) -> Iterator[Image]:
+        """Every image in the DELETING state: a delete began and has not finished. This reads
+        the whole repository and is meant for the occasional reconciliation only."""
+
 
 class BlobStore(Protocol):
     """Image bytes under opaque keys. A key never names a half-written blob."""
@@ -50,6 +54,10 @@ class BlobStore(Protocol):
         """Remove the blob; removing a missing blob is not an error."""
 
     def exists(self, key: str) -> bool: ...
+
+    def stored_before(self, moment: datetime) -> Iterator[str]:
+        """The keys of every blob last written before ``moment``, derivatives included, in no
+        particular order. Lists the whole store: for the occasional reconciliation only."""
 
     def presigned_get(
         self, key: str, ttl: timedelta, filename: str, content_type: str

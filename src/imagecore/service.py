@@ -14,6 +14,7 @@ import attrs
 from imagecore import validation
 from imagecore.cursor import CursorCodec
 from imagecore.errors import (
+    AlreadyExists,
     Conflict,
     InvalidInput,
     NotFound,
@@ -36,6 +37,30 @@ HEAD_BYTES = 1024 * 1024
 """How much of an upload is read before it is accepted: enough for any sane image header."""
 
 _WRITE_ATTEMPTS = 5
+
+IMAGES_PREFIX = "images"
+UPLOADS_PREFIX = "uploads"
+ORPHAN_GRACE = timedelta(hours=1)
+"""How old bytes no image holds must be before reconcile removes them: an upload stores its
+bytes before its metadata, so younger ones may be an upload still under way."""
+
+
+def upload_key(owner: str, upload_id: str) -> str:
+    """Where a client's direct upload lands; the upload id becomes the image's id."""
+    return f"{UPLOADS_PREFIX}/{owner}/{upload_id}"
+
+
+def parse_upload_key(key: str) -> tuple[str, str]:
+    """The owner and upload id of a direct upload's key; InvalidInput for any other key."""
+    prefix, _, rest = key.partition("/")
+    owner, _, upload_id = rest.partition("/")
+    if prefix != UPLOADS_PREFIX or not validation.is_image_id(upload_id):
+        raise InvalidInput(f"{key!r} is not a direct upload's key")
+    try:
+        validation.user_id(owner)
+    except InvalidInput:
+        raise InvalidInput(f"{key!r} is not a direct upload's key") from None
+    return owner, upload_id
 
 
 class _Unset(Enum):
@@ -87,6 +112,13 @@ class UpdateCommand:
 class Page:
     images: Sequence[Image]
     next_cursor: str | None
+
+
+@attrs.frozen
+class ReconcileReport:
+    deletes_finished: int
+    blobs_checked: int
+    orphans_removed: int
 
 
 @attrs.frozen
@@ -142,6 +174,64 @@ class ImageService:
     def upload(self, caller: str, command: UploadCommand) -> Image:
         """Store the bytes, then the metadata. The image is visible only once both are stored;
         if storing the metadata fails, the bytes are removed again."""
+        return self._store(caller, command, image_id=None)
+
+    def complete_upload(self, key: str) -> Image | None:
+        """Make an image of bytes a client uploaded directly to ``uploads/<user>/<upload id>``:
+        validated as any upload is, stored under the upload id, the uploaded object removed.
+
+        Bytes that fail validation are removed too, and the error propagates. Safe to repeat, as
+        queues deliver at least once: None when there is nothing (left) to do.
+        """
+        owner, upload_id = parse_upload_key(key)
+        if self.repository.get(upload_id) is not None:  # done before (and maybe deleted since)
+            self.blobs.delete(key)
+            return None
+        try:
+            chunks = self.blobs.open(key)
+        except KeyError:
+            return None
+        try:
+            image = self._store(owner, UploadCommand(chunks=chunks), image_id=upload_id)
+        except (InvalidInput, UnsupportedMediaType, PayloadTooLarge):
+            self.blobs.delete(key)
+            raise
+        except AlreadyExists:  # a second delivery of the same upload finished first
+            return None
+        self.blobs.delete(key)
+        return image
+
+    def reconcile(self, grace: timedelta = ORPHAN_GRACE) -> ReconcileReport:
+        """Finish every delete that was interrupted, then remove the bytes no image holds that
+        were stored more than ``grace`` ago (younger ones may be an upload still under way)."""
+        finished = 0
+        for tombstone in self.repository.unfinished_deletes():
+            self._finish_delete(tombstone)
+            finished += 1
+        checked = removed = 0
+        for key in self.blobs.stored_before(self.clock.now() - grace):
+            checked += 1
+            if not self._holds(key):
+                self.blobs.delete(key)
+                removed += 1
+        return ReconcileReport(
+            deletes_finished=finished, blobs_checked=checked, orphans_removed=removed
+        )
+
+    def _holds(self, key: str) -> bool:
+        """Whether an image that is not yet deleted holds these bytes, as original or derivative.
+        Keys outside the service's prefixes are not its own, so they are held by definition."""
+        parts = key.split("/")
+        if parts[0] not in (IMAGES_PREFIX, UPLOADS_PREFIX):
+            return True
+        image = self._find(parts[2]) if len(parts) >= 3 else None
+        return (
+            image is not None
+            and image.state is not ImageState.DELETED
+            and (key == image.blob_key or key.startswith(image.blob_key + "/"))
+        )
+
+    def _store(self, caller: str, command: UploadCommand, image_id: str | None) -> Image:
         title = validation.title(command.title, self.limits)
         description = validation.description(command.description, self.limits)
         tags = validation.tags(command.tags, self.limits)
@@ -158,8 +248,9 @@ class ImageService:
             raise UnsupportedMediaType("the file is not a JPEG, PNG, GIF or WebP image")
 
         now = self.clock.now()
-        image_id = self._unused_id(now)
-        blob_key = f"images/{caller}/{image_id}"
+        if image_id is None:
+            image_id = self._unused_id(now)
+        blob_key = f"{IMAGES_PREFIX}/{caller}/{image_id}"
         stored = self.blobs.put(blob_key, itertools.chain((head,), chunks))
         image = Image(
             image_id=image_id,
@@ -182,6 +273,10 @@ class ImageService:
         )
         try:
             self.repository.add(image)
+        except AlreadyExists:
+            # Only a chosen id can be taken (new ones are checked first), and then only by an
+            # earlier delivery of the same direct upload, which owns these very bytes now.
+            raise
         except BaseException:
             self.blobs.delete(blob_key)
             raise

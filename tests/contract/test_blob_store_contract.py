@@ -7,7 +7,7 @@ import random
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -323,3 +323,25 @@ def test_filesystem_download_releases_its_file_when_closed_or_exhausted(tmp_path
 
     assert len(b"".join(store.open(KEY))) == MIB
     assert open_descriptors() == before
+
+
+# Listing for reconciliation
+
+
+def test_stored_before_lists_blobs_written_before_the_moment_only(blob_store: BlobStore) -> None:
+    keys = [KEY, KEY + "/thumbnail", "uploads/bob/01JD0000000000000000000002"]
+    for key in keys:
+        blob_store.put(key, [b"bytes of " + key.encode()])
+    now = datetime.now(UTC)
+
+    # Blob stores keep times to the second at best (S3's LastModified): minutes leave room.
+    assert sorted(blob_store.stored_before(now + timedelta(minutes=2))) == sorted(keys)
+    assert list(blob_store.stored_before(now - timedelta(minutes=2))) == []
+
+
+def test_stored_before_omits_deleted_blobs(blob_store: BlobStore) -> None:
+    blob_store.put(KEY, [b"kept"])
+    blob_store.put(KEY + "-gone", [b"deleted"])
+    blob_store.delete(KEY + "-gone")
+
+    assert list(blob_store.stored_before(datetime.now(UTC) + timedelta(minutes=2))) == [KEY]

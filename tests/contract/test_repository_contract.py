@@ -14,7 +14,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from adapters.sqlite import SqliteImageRepository
+from adapters.sqlite import _SCHEMA_V1, SqliteImageRepository
 from imagecore.errors import AlreadyExists, VersionConflict
 from imagecore.model import (
     Image,
@@ -131,6 +131,30 @@ def test_get_returns_images_in_every_state(
 ) -> None:
     images = add_all(repository, (make_image(state=state) for state in ImageState))
     assert [repository.get(image.image_id) for image in images] == images
+
+
+def test_unfinished_deletes_are_exactly_the_images_being_deleted(
+    repository: ImageRepository, make_image: MakeImage
+) -> None:
+    deleting = [make_image(state=ImageState.DELETING, tags=("beach",)) for _ in range(3)]
+    others = [make_image(state=state) for state in (ImageState.ACTIVE, ImageState.DELETED)]
+    add_all(repository, [*deleting, *others])
+
+    found = list(repository.unfinished_deletes())
+
+    assert sorted(found, key=lambda image: image.image_id) == deleting
+
+
+def test_a_finished_delete_is_no_longer_unfinished(
+    repository: ImageRepository, make_image: MakeImage
+) -> None:
+    tombstone = make_image(state=ImageState.DELETING)
+    repository.add(tombstone)
+    gone = attrs.evolve(tombstone, state=ImageState.DELETED, version=tombstone.version + 1)
+
+    repository.replace(gone, tombstone.version)
+
+    assert list(repository.unfinished_deletes()) == []
 
 
 def test_adding_a_taken_id_raises_already_exists_and_keeps_the_first(
@@ -719,7 +743,30 @@ def test_sqlite_keeps_images_across_reopening_in_wal_mode(
         second.close()
     with contextlib.closing(sqlite3.connect(path)) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert raw.execute("PRAGMA user_version").fetchone() == (1,)
+        assert raw.execute("PRAGMA user_version").fetchone() == (2,)
+
+
+def test_sqlite_migrates_a_first_version_database_keeping_its_images(
+    tmp_path: Path, make_image: MakeImage
+) -> None:
+    path = tmp_path / "imagecore.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        for statement in _SCHEMA_V1:
+            raw.execute(statement)
+        raw.execute("PRAGMA user_version = 1")
+        raw.commit()
+    tombstone = make_image(state=ImageState.DELETING)
+
+    repository = SqliteImageRepository(path)
+    try:
+        repository.add(tombstone)
+        assert list(repository.unfinished_deletes()) == [tombstone]
+        plan = repository._connection().execute(
+            "EXPLAIN QUERY PLAN SELECT record FROM images WHERE state = 'deleting'"
+        )
+        assert "images_deleting" in " ".join(str(row[3]) for row in plan)
+    finally:
+        repository.close()
 
 
 @pytest.mark.parametrize(

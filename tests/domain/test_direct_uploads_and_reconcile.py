@@ -1,0 +1,196 @@
+"""Completing direct uploads (the worker's job) and reconciliation (the scheduled job)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+
+from adapters.memory import MemoryBlobStore, MemoryImageRepository
+from imagecore.errors import InvalidInput, NotFound, UnsupportedMediaType
+from imagecore.model import ImageState
+from imagecore.service import (
+    ORPHAN_GRACE,
+    ImageService,
+    ReconcileReport,
+    UploadCommand,
+    parse_upload_key,
+    upload_key,
+)
+
+from .support import FakeClock, crockford
+
+UPLOAD_ID = crockford(1 << 100)
+
+
+def landed(blobs: MemoryBlobStore, data: bytes, owner: str = "alice") -> str:
+    """Bytes a client uploaded straight to the store, as a presigned POST puts them."""
+    key = upload_key(owner, UPLOAD_ID)
+    blobs.put(key, [data])
+    return key
+
+
+def after_grace(clock: FakeClock) -> None:
+    """Moves the service's clock past the grace period of every blob stored so far."""
+    clock.current = datetime.now(UTC) + ORPHAN_GRACE + timedelta(minutes=1)
+
+
+# --- direct uploads -----------------------------------------------------------------------------
+
+
+def test_a_landed_upload_becomes_the_owners_image_under_the_upload_id(
+    service: ImageService, blobs: MemoryBlobStore, png: bytes
+) -> None:
+    key = landed(blobs, png)
+
+    image = service.complete_upload(key)
+
+    assert image is not None
+    assert (image.image_id, image.user_id, image.content_type) == (UPLOAD_ID, "alice", "image/png")
+    assert (image.width, image.height, image.size) == (4, 3, len(png))
+    assert service.get("alice", UPLOAD_ID) == image
+    assert b"".join(service.download("alice", UPLOAD_ID).open()) == png
+    assert not blobs.exists(key), "the uploaded object is removed once it is an image"
+
+
+def test_completing_the_same_upload_twice_makes_one_image(
+    service: ImageService, blobs: MemoryBlobStore, png: bytes
+) -> None:
+    key = landed(blobs, png)
+    first = service.complete_upload(key)
+    landed(blobs, png)  # the queue delivers the event again, and the object is back somehow
+
+    assert service.complete_upload(key) is None
+    assert service.get("alice", UPLOAD_ID) == first
+    assert not blobs.exists(key)
+
+
+def test_an_upload_already_gone_is_nothing_to_do(service: ImageService) -> None:
+    assert service.complete_upload(upload_key("alice", UPLOAD_ID)) is None
+    with pytest.raises(NotFound):
+        service.get("alice", UPLOAD_ID)
+
+
+def test_an_upload_of_a_deleted_image_is_not_brought_back(
+    service: ImageService, blobs: MemoryBlobStore, png: bytes
+) -> None:
+    key = landed(blobs, png)
+    service.complete_upload(key)
+    service.delete("alice", UPLOAD_ID)
+    landed(blobs, png)  # a late second delivery
+
+    assert service.complete_upload(key) is None
+    with pytest.raises(NotFound):
+        service.get("alice", UPLOAD_ID)
+    assert blobs.keys() == []
+
+
+def test_an_upload_that_is_not_an_image_is_refused_and_removed(
+    service: ImageService, repository: MemoryImageRepository, blobs: MemoryBlobStore
+) -> None:
+    key = landed(blobs, b"<html><script>alert(1)</script></html>")
+
+    with pytest.raises(UnsupportedMediaType):
+        service.complete_upload(key)
+
+    assert blobs.keys() == []
+    assert repository.get(UPLOAD_ID) is None
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "images/alice/" + UPLOAD_ID,
+        "uploads/alice",
+        "uploads/alice/not-an-id",
+        "uploads/-bad user/" + UPLOAD_ID,
+        "uploads//" + UPLOAD_ID,
+        f"uploads/alice/{UPLOAD_ID}/thumbnail",
+    ],
+)
+def test_keys_that_are_not_direct_uploads_are_invalid(service: ImageService, key: str) -> None:
+    with pytest.raises(InvalidInput):
+        service.complete_upload(key)
+
+
+def test_an_upload_key_names_its_owner_and_id() -> None:
+    assert parse_upload_key(upload_key("bob@example.com", UPLOAD_ID)) == (
+        "bob@example.com",
+        UPLOAD_ID,
+    )
+
+
+# --- reconcile ----------------------------------------------------------------------------------
+
+
+def test_reconcile_finishes_interrupted_deletes(
+    service: ImageService, repository: MemoryImageRepository, blobs: MemoryBlobStore, png: bytes
+) -> None:
+    image = service.upload("alice", UploadCommand(chunks=[png]))
+    tombstone = attrs.evolve(image, state=ImageState.DELETING, version=image.version + 1)
+    repository.replace(tombstone, image.version)  # the process died right after the tombstone
+
+    report = service.reconcile()
+
+    assert report.deletes_finished == 1
+    stored = repository.get(image.image_id)
+    assert stored is not None
+    assert stored.state is ImageState.DELETED
+    assert not blobs.exists(image.blob_key)
+
+
+def test_reconcile_removes_old_orphans_and_keeps_every_image_and_foreign_key(
+    service: ImageService, clock: FakeClock, blobs: MemoryBlobStore, png: bytes
+) -> None:
+    kept = service.upload("alice", UploadCommand(chunks=[png]))
+    blobs.put(kept.blob_key + "/thumbnail", [b"a derivative"])
+    orphans = [
+        "images/alice/" + crockford(7),  # bytes whose metadata was never written
+        kept.blob_key[:-1] + "Z/thumbnail",  # a derivative of an image that does not exist
+        upload_key("bob", crockford(8)),  # a direct upload that never completed
+    ]
+    for orphan in orphans:
+        blobs.put(orphan, [b"nobody's"])
+    foreign = "backups/not-ours"
+    blobs.put(foreign, [b"someone else's"])
+    after_grace(clock)
+
+    report = service.reconcile()
+
+    assert report == ReconcileReport(deletes_finished=0, blobs_checked=6, orphans_removed=3)
+    assert sorted(blobs.keys()) == sorted([kept.blob_key, kept.blob_key + "/thumbnail", foreign])
+    assert b"".join(service.download("alice", kept.image_id).open()) == png
+
+
+def test_reconcile_keeps_unheld_bytes_younger_than_the_grace_period(
+    service: ImageService, clock: FakeClock, blobs: MemoryBlobStore
+) -> None:
+    young = "images/carol/" + crockford(9)
+    blobs.put(young, [b"an upload under way: its metadata comes next"])
+    clock.current = datetime.now(UTC) + ORPHAN_GRACE - timedelta(minutes=1)
+
+    assert service.reconcile() == ReconcileReport(0, 0, 0)
+    assert blobs.keys() == [young]
+
+
+def test_reconcile_removes_bytes_left_by_a_delete_that_died_after_the_tombstone_was_done(
+    service: ImageService, clock: FakeClock, blobs: MemoryBlobStore, png: bytes
+) -> None:
+    image = service.upload("alice", UploadCommand(chunks=[png]))
+    service.delete("alice", image.image_id)
+    blobs.put(image.blob_key, [png])  # bytes back under a deleted image's key
+    after_grace(clock)
+
+    assert service.reconcile().orphans_removed == 1
+    assert blobs.keys() == []
+
+
+def test_reconcile_of_a_consistent_store_changes_nothing(
+    service: ImageService, clock: FakeClock, blobs: MemoryBlobStore, png: bytes
+) -> None:
+    images = [service.upload(user, UploadCommand(chunks=[png])) for user in ("alice", "bob")]
+    after_grace(clock)
+
+    assert service.reconcile() == ReconcileReport(0, 2, 0)
+    assert sorted(blobs.keys()) == sorted(image.blob_key for image in images)
