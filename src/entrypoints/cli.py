@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
 
 import attrs
 import click
+from click.core import ParameterSource
 
 from adapters.errors import MissingResource
 from entrypoints.auth import DEFAULT_TOKEN_TTL
 from entrypoints.container import Container, build_container
+from entrypoints.lambda_package import LambdaPackageError, LambdaRuntime, build_lambda_package
 from entrypoints.settings import BACKENDS, Settings, SettingsError
 from imagecore.errors import InvalidInput
+from imagecore.service import ORPHAN_GRACE
 
 _DATA_DIR_HELP = "Where blobs, SQLite and the token secret live [env IMAGECORE_DATA_DIR]"
 
@@ -113,6 +117,25 @@ def token(user: str, data_dir: Path | None, ttl: int) -> None:
         raise click.BadParameter(exc.message, param_hint="USER") from None
 
 
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help=_DATA_DIR_HELP)
+@click.option(
+    "--backend", type=click.Choice(BACKENDS), help="Where images are kept [env IMAGECORE_BACKEND]"
+)
+@click.option(
+    "--grace-seconds",
+    type=click.IntRange(min=0),
+    default=int(ORPHAN_GRACE.total_seconds()),
+    show_default=True,
+    help="Bytes no image holds are removed once they are this old (younger may be an upload)",
+)
+def reconcile(data_dir: Path | None, backend: str | None, grace_seconds: int) -> None:
+    """Finish interrupted deletes and remove orphaned bytes; print what was done as JSON."""
+    settings = _settings(data_dir=data_dir, backend=backend)
+    report = _container(settings).images().reconcile(timedelta(seconds=grace_seconds))
+    click.echo(json.dumps(attrs.asdict(report)))
+
+
 @main.command("aws-setup")
 @click.option("--table", envvar="IMAGECORE_TABLE", required=True, help="[env IMAGECORE_TABLE]")
 @click.option("--bucket", envvar="IMAGECORE_BUCKET", required=True, help="[env IMAGECORE_BUCKET]")
@@ -156,3 +179,62 @@ def aws_setup(table: str, bucket: str, terraform_module: Path | None) -> None:
     made_bucket = create_bucket(clients.s3, bucket)
     click.echo(f"table {table}: {'created' if made_table else 'already there'}")
     click.echo(f"bucket {bucket}: {'created' if made_bucket else 'already there'}")
+
+
+@main.command("build-lambda")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("dist/imagecore-lambda.zip"),
+    show_default=True,
+    help="Where to write the zip",
+)
+@click.option(
+    "--python-version",
+    default="3.12",
+    show_default=True,
+    help="The Python of the Lambda runtime (3.12 for python3.12)",
+)
+@click.option(
+    "--architecture",
+    type=click.Choice(["x86_64", "arm64"]),
+    default="x86_64",
+    show_default=True,
+    help="The Lambda function's architecture",
+)
+@click.option(
+    "--for-this-machine",
+    is_flag=True,
+    hidden=True,
+    help="Build the dependencies for this interpreter and platform, to import the zip locally",
+)
+def build_lambda(
+    output: Path, python_version: str, architecture: str, for_this_machine: bool
+) -> None:
+    """Write the AWS Lambda deployment zip: imagecore and its runtime dependencies.
+
+    The dependencies are wheels for the Lambda runtime, downloaded by pip from its index.
+    """
+    runtime: LambdaRuntime | None = None
+    if for_this_machine:
+        context = click.get_current_context()
+        for name in ("python_version", "architecture"):
+            if context.get_parameter_source(name) is not ParameterSource.DEFAULT:
+                option = "--" + name.replace("_", "-")
+                raise click.UsageError(f"--for-this-machine and {option} exclude each other")
+    else:
+        try:
+            runtime = LambdaRuntime(python_version=python_version, architecture=architecture)
+        except LambdaPackageError as exc:
+            raise click.BadParameter(str(exc), param_hint="--python-version") from None
+    target = runtime.name if runtime else "this machine"
+    click.echo(f"building the Lambda zip for {target} (pip downloads the wheels)...", err=True)
+    try:
+        report = build_lambda_package(output, runtime)
+    except LambdaPackageError as exc:
+        raise click.ClickException(str(exc)) from None
+    mebibyte = 1024 * 1024
+    click.echo(
+        f"{report.path}: {report.zipped_bytes / mebibyte:.1f} MiB zipped, "
+        f"{report.unzipped_bytes / mebibyte:.1f} MiB unzipped, {report.files} files"
+    )

@@ -229,16 +229,25 @@ class _WithoutRange:
         await self.response({**scope, "headers": headers}, receive, send)
 
 
+Authenticate = Callable[[Request], str]
+"""The user id a request speaks for, or Unauthenticated: a bearer token the embedded server
+verifies itself, or the claims an API Gateway authorizer verified before the Lambda runs."""
+
+
+def bearer_token_caller(tokens: TokenAuthority) -> Authenticate:
+    return lambda request: tokens.caller_from_header(request.headers.get("authorization"))
+
+
 class HttpApi:
     """The endpoints. Each authenticates, parses, calls one use case and renders the result."""
 
-    def __init__(self, images: ImageService, tokens: TokenAuthority, max_upload_bytes: int):
+    def __init__(self, images: ImageService, authenticate: Authenticate, max_upload_bytes: int):
         self.images = images
-        self.tokens = tokens
+        self.authenticate = authenticate
         self.max_upload_bytes = max_upload_bytes
 
     def _caller(self, request: Request) -> str:
-        return self.tokens.caller_from_header(request.headers.get("authorization"))
+        return self.authenticate(request)
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -413,11 +422,12 @@ def _route(path: str, **by_method: Endpoint) -> Route:
     return Route(path, endpoint, methods=list(by_method))
 
 
-def create_app(container: Container) -> Starlette:
-    """The ASGI app, with everything it uses taken from ``container``."""
+def create_app(container: Container, authenticate: Authenticate | None = None) -> Starlette:
+    """The ASGI app, with everything it uses taken from ``container``. Callers prove who they
+    are with the embedded server's bearer tokens unless ``authenticate`` says otherwise."""
     api = HttpApi(
         images=container.images(),
-        tokens=container.tokens(),
+        authenticate=authenticate or bearer_token_caller(container.tokens()),
         max_upload_bytes=container.config.max_upload_bytes(),
     )
     document = openapi_document()

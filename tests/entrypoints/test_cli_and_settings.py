@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,30 @@ def test_token_for_an_invalid_user_id_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["token", "../root", "--data-dir", str(tmp_path)], env={})
     assert result.exit_code == 2
     assert "user id" in result.output
+
+
+def test_reconcile_removes_orphaned_bytes_and_reports_it_as_json(tmp_path: Path) -> None:
+    from adapters.filesystem import FilesystemBlobStore
+    from entrypoints.container import BLOB_DIR
+
+    FilesystemBlobStore(tmp_path / BLOB_DIR).put("images/alice/01JD0000000000000000000001", [b"x"])
+    runner = CliRunner()
+    arguments = ["reconcile", "--data-dir", str(tmp_path)]
+
+    kept = runner.invoke(main, arguments, env={})
+    removed = runner.invoke(main, [*arguments, "--grace-seconds", "0"], env={})
+
+    assert kept.exit_code == 0, kept.output
+    assert json.loads(kept.stdout) == {
+        "deletes_finished": 0,
+        "blobs_checked": 0,
+        "orphans_removed": 0,
+    }, "younger than the default grace period: may be an upload under way"
+    assert removed.exit_code == 0, removed.output
+    assert json.loads(removed.stdout)["orphans_removed"] == 1
+    assert list((tmp_path / BLOB_DIR).rglob("*")) == [
+        path for path in (tmp_path / BLOB_DIR).rglob("*") if path.is_dir()
+    ]
 
 
 def test_serve_with_a_bad_setting_exits_with_the_reason(tmp_path: Path) -> None:

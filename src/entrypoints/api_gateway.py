@@ -1,0 +1,52 @@
+"""The HTTP API behind API Gateway, for the Lambda entrypoint (`lambda_api`).
+
+It is the very app `imagecore serve` runs, driven by Mangum, which turns API Gateway events
+(HTTP API payload 2.0, REST and HTTP API payload 1.0, base64 bodies both ways) into ASGI requests
+and the responses back. Only who the caller is differs: the gateway's JWT authorizer has verified
+the token already, and the caller is the ``sub`` claim it passes in the request context. A token
+in the Authorization header is never read here, so a route left without an authorizer can reach
+no one's images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mangum import Mangum
+from starlette.requests import Request
+
+from entrypoints.container import Container
+from entrypoints.http import create_app
+from imagecore import validation
+from imagecore.errors import InvalidInput, Unauthenticated
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def authorizer_claims(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The verified claims of an API Gateway event: where an HTTP API's JWT authorizer puts them
+    (payload 2.0 and 1.0), or a REST API's Cognito authorizer."""
+    authorizer = _mapping(_mapping(event.get("requestContext")).get("authorizer"))
+    jwt = _mapping(authorizer.get("jwt"))
+    return _mapping(jwt.get("claims")) if "claims" in jwt else _mapping(authorizer.get("claims"))
+
+
+def caller_from_authorizer(request: Request) -> str:
+    subject = authorizer_claims(_mapping(request.scope.get("aws.event"))).get("sub")
+    if subject is None:
+        raise Unauthenticated("send 'Authorization: Bearer <token>'")
+    try:
+        return validation.user_id(subject)
+    except InvalidInput:
+        raise Unauthenticated("the token's subject is not a valid user id") from None
+
+
+def create_handler(container: Container) -> LambdaHandler:
+    app = create_app(container, authenticate=caller_from_authorizer)
+    # The app has no startup or shutdown work; Lambda would not run shutdown anyway.
+    return Mangum(app, lifespan="off")

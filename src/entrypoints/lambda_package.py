@@ -1,0 +1,252 @@
+"""The AWS Lambda deployment zip: imagecore's packages and their runtime dependencies.
+
+The dependencies come from the installed distribution's metadata (the core ones and the extras
+of LAMBDA_EXTRAS, without LOCAL_TOOLS_ONLY) and pip installs them as wheels built for the Lambda
+runtime's Python and architecture, whatever machine runs the build. The zip is written
+deterministically, so Terraform's source_code_hash changes only when the content does.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import re
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import attrs
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+DISTRIBUTION = "imagecore"
+OWN_PACKAGES = ("imagecore", "adapters", "entrypoints")
+LAMBDA_EXTRAS = ("aws", "lambda")
+
+# Dependencies only the local tools need; the Lambda handlers never import them.
+LOCAL_TOOLS_ONLY = frozenset(
+    {
+        "granian",  # the local HTTP server of `imagecore serve`
+        "click",  # the `imagecore` command line
+        "python-hcl2",  # reads the Terraform module for `imagecore aws-setup`
+    }
+)
+
+ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}  # Lambda's name: the wheel tags' name
+
+_ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold
+_ZIP_FILE_MODE = (stat.S_IFREG | 0o644) << 16
+_ZIP_UNIX = 3  # the "made by" system; the default depends on the building machine
+_PIP_ERROR_LINES = 20
+
+
+class LambdaPackageError(Exception):
+    """The deployment zip could not be built; the message says why."""
+
+
+@attrs.frozen
+class LambdaRuntime:
+    """The Lambda runtime the dependencies are installed for."""
+
+    python_version: str = "3.12"
+    architecture: str = "x86_64"
+
+    def __attrs_post_init__(self) -> None:
+        if not re.fullmatch(r"3\.\d+", self.python_version):
+            raise LambdaPackageError(
+                f"the Python version must look like 3.12, not {self.python_version!r}"
+            )
+        if self.architecture not in ARCHITECTURES:
+            raise LambdaPackageError(
+                f"the architecture must be one of {', '.join(ARCHITECTURES)}, "
+                f"not {self.architecture!r}"
+            )
+
+    @property
+    def name(self) -> str:
+        return f"python{self.python_version} {self.architecture}"
+
+    def pip_arguments(self) -> list[str]:
+        machine = ARCHITECTURES[self.architecture]
+        # python3.12 and later run on Amazon Linux 2023 (glibc 2.34), earlier ones on Amazon
+        # Linux 2 (glibc 2.26). pip matches --platform tags exactly, so name every glibc version
+        # allowed, newest first, the order pip prefers them in.
+        newest_glibc_minor = 28 if self._minor >= 12 else 26
+        platforms = [
+            *(f"manylinux_2_{minor}_{machine}" for minor in range(newest_glibc_minor, 16, -1)),
+            f"manylinux2014_{machine}",
+        ]
+        return [
+            *(argument for platform in platforms for argument in ("--platform", platform)),
+            "--python-version",
+            self.python_version,
+            "--implementation",
+            "cp",
+            "--only-binary=:all:",
+        ]
+
+    def marker_environment(self) -> dict[str, str]:
+        return {
+            "python_version": self.python_version,
+            "python_full_version": f"{self.python_version}.0",
+            "implementation_name": "cpython",
+            "platform_python_implementation": "CPython",
+            "os_name": "posix",
+            "sys_platform": "linux",
+            "platform_system": "Linux",
+            "platform_machine": ARCHITECTURES[self.architecture],
+        }
+
+    @property
+    def _minor(self) -> int:
+        return int(self.python_version.split(".")[1])
+
+
+@attrs.frozen
+class PackageReport:
+    path: Path
+    zipped_bytes: int
+    unzipped_bytes: int
+    files: int
+
+
+def runtime_requirements(runtime: LambdaRuntime | None = None) -> list[str]:
+    """What pip installs into the zip: imagecore's requirements without an extra and those of
+    LAMBDA_EXTRAS (following self-references such as imagecore[aws]), minus LOCAL_TOOLS_ONLY.
+    Markers are evaluated for `runtime`, or for the running interpreter when it is None."""
+    metadata = importlib.metadata.distribution(DISTRIBUTION).metadata
+    missing = set(LAMBDA_EXTRAS) - set(metadata.get_all("Provides-Extra") or [])
+    if missing:
+        raise LambdaPackageError(
+            f"the installed {DISTRIBUTION} has no extra {', '.join(sorted(missing))}: its "
+            f"metadata is older than pyproject.toml, reinstall it (pip install -e '.[dev]')"
+        )
+    requirements = [Requirement(line) for line in importlib.metadata.requires(DISTRIBUTION) or []]
+    environment = runtime.marker_environment() if runtime else {}
+    wanted: set[str] = set()
+    pending = {"", *LAMBDA_EXTRAS}  # "" stands for no extra
+    done: set[str] = set()
+    while pending:
+        extra = pending.pop()
+        done.add(extra)
+        for requirement in requirements:
+            if not _marker_allows(requirement.marker, extra, environment):
+                continue
+            name = canonicalize_name(requirement.name)
+            if name == DISTRIBUTION:
+                pending |= {canonicalize_name(extra) for extra in requirement.extras} - done
+            elif name not in LOCAL_TOOLS_ONLY:
+                # The marker is evaluated here, for the target; pip would judge it by this machine.
+                wanted.add(f"{requirement.name}{requirement.specifier}")
+    return sorted(wanted)
+
+
+def build_lambda_package(output: Path, runtime: LambdaRuntime | None) -> PackageReport:
+    """Write the deployment zip to `output`, with the dependencies built for `runtime`, or for
+    the running interpreter and machine when it is None (to import the result locally)."""
+    requirements = runtime_requirements(runtime)
+    with tempfile.TemporaryDirectory(prefix="imagecore-lambda-") as scratch:
+        dependencies = Path(scratch)
+        _pip_install(requirements, dependencies, runtime)
+        files = dict(_dependency_files(dependencies))
+        for arcname, path in _own_files():
+            if arcname in files:
+                raise LambdaPackageError(f"a dependency ships {arcname}, one of imagecore's files")
+            files[arcname] = path
+        return _write_zip(files, output)
+
+
+def _marker_allows(marker: Marker | None, extra: str, environment: Mapping[str, str]) -> bool:
+    if marker is None:
+        return extra == ""
+    return marker.evaluate({**environment, "extra": extra})
+
+
+def _pip_install(requirements: list[str], target: Path, runtime: LambdaRuntime | None) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--target",
+        str(target),
+        *(runtime.pip_arguments() if runtime else []),
+        "--upgrade",
+        "--no-compile",
+        "--disable-pip-version-check",
+        "--quiet",
+        *requirements,
+    ]
+    # Our own interpreter running pip on the requirements of our own metadata.
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-_PIP_ERROR_LINES:]
+        raise LambdaPackageError(
+            f"pip could not install the dependencies (exit {result.returncode}):\n"
+            + "\n".join(tail)
+        )
+
+
+# pip --target puts console scripts in bin/, and some wheels ship their own test suite as a
+# top-level package (swagger-ui-py has test/); a Lambda function runs neither. Nor does it read
+# the C sources of compiled extensions (dependency-injector ships 11 MiB of them) or JavaScript
+# source maps (swagger-ui-py's 13 MiB; only a browser's developer tools ask for them).
+_NOT_FROM_DEPENDENCIES = frozenset({"bin", "test", "tests"})
+_UNUSED_AT_RUN_TIME = (".c", ".h", ".pyx", ".pxd", ".map")
+
+
+def _dependency_files(root: Path) -> Iterator[tuple[str, Path]]:
+    for arcname, path in _files_under(root):
+        if arcname.split("/", 1)[0] in _NOT_FROM_DEPENDENCIES:
+            continue
+        if path.suffix in _UNUSED_AT_RUN_TIME:
+            continue
+        yield arcname, path
+
+
+def _own_files() -> Iterator[tuple[str, Path]]:
+    for package in OWN_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            raise LambdaPackageError(f"cannot find the package {package} to put in the zip")
+        # Where it is imported from: src/ of an editable install, site-packages otherwise.
+        for arcname, path in _files_under(Path(spec.origin).parent):
+            yield f"{package}/{arcname}", path
+
+
+def _files_under(root: Path) -> Iterator[tuple[str, Path]]:
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if path.is_file() and "__pycache__" not in relative.parts and path.suffix != ".pyc":
+            yield relative.as_posix(), path
+
+
+def _write_zip(files: Mapping[str, Path], output: Path) -> PackageReport:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial")
+    unzipped_bytes = 0
+    # Sorted names, one date, one mode, one "made by": equal content gives equal bytes.
+    try:
+        with zipfile.ZipFile(partial, "w") as archive:
+            for arcname in sorted(files):
+                info = zipfile.ZipInfo(arcname, date_time=_ZIP_DATE_TIME)
+                info.external_attr = _ZIP_FILE_MODE
+                info.create_system = _ZIP_UNIX
+                data = files[arcname].read_bytes()
+                unzipped_bytes += len(data)
+                archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+        partial.replace(output)  # never a half-written zip under the output's name
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return PackageReport(
+        path=output,
+        zipped_bytes=output.stat().st_size,
+        unzipped_bytes=unzipped_bytes,
+        files=len(files),
+    )

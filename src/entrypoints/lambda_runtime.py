@@ -1,0 +1,22 @@
+"""What every Lambda entrypoint shares: settings from the function's environment, checked for
+what a fleet of instances needs, and the container built from them once per instance."""
+
+from __future__ import annotations
+
+import logging
+
+from entrypoints.container import Container, build_container
+from entrypoints.settings import Settings, SettingsError
+
+
+def container_from_environment() -> Container:
+    settings = Settings.from_env()
+    if settings.token_secret is None:
+        # Elsewhere a secret is made once in the data dir; instances of a function share none.
+        raise SettingsError(
+            "IMAGECORE_TOKEN_SECRET must be set on Lambda: every instance signs and checks "
+            "cursors with the same secret (the Terraform configuration sets it)"
+        )
+    # The Lambda runtime logs WARNING and above unless told otherwise; what a job did is INFO.
+    logging.getLogger("imagecore").setLevel(logging.INFO)
+    return build_container(settings)

@@ -1,0 +1,16 @@
+"""The worker Lambda's handler: jobs from the queue (see `queue_worker`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from entrypoints.lambda_runtime import container_from_environment
+from entrypoints.queue_worker import Worker
+
+# Built on import, so a warm instance reuses the clients and the container across invocations.
+_container = container_from_environment()
+_worker = Worker(_container.images(), _container.config.bucket())
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    return _worker.handle(event)

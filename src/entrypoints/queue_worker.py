@@ -1,0 +1,77 @@
+"""The background worker, fed by the jobs queue (SQS) on AWS Lambda (`lambda_worker`).
+
+Today the queue carries S3's object-created notifications for direct uploads: each becomes an
+image once its bytes pass the same validation as any upload. The handler takes S3 events
+delivered straight to Lambda too. A message that fails is reported back on its own
+(``batchItemFailures``), so SQS retries only it and, after the configured number of receives,
+moves it to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from adapters.s3 import key_of_object
+from imagecore.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from imagecore.service import ImageService
+
+log = logging.getLogger("imagecore.worker")
+
+REFUSED_UPLOADS = (InvalidInput, UnsupportedMediaType, PayloadTooLarge)
+"""A direct upload refused for what it is: its object is removed, and a retry cannot help."""
+
+
+class UnknownMessage(ValueError):
+    """A message the worker cannot act on: left to the queue's retries and dead-letter queue."""
+
+
+class Worker:
+    def __init__(self, images: ImageService, bucket: str | None) -> None:
+        self.images = images
+        self.bucket = bucket
+
+    def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        failures = []
+        for record in event.get("Records", []):
+            if record.get("eventSource") == "aws:sqs":
+                try:
+                    self.on_message(json.loads(record["body"]))
+                except Exception:
+                    log.exception("message %s failed", record.get("messageId"))
+                    failures.append({"itemIdentifier": record["messageId"]})
+            else:  # S3 invoking the function directly retries the whole event on failure
+                self.on_s3_record(record)
+        return {"batchItemFailures": failures}
+
+    def on_message(self, message: object) -> None:
+        if not isinstance(message, Mapping):
+            raise UnknownMessage(f"a message must be a JSON object, not {message!r}")
+        if message.get("Event") == "s3:TestEvent":  # S3 sends it once when notifications are set
+            return
+        records = message.get("Records")
+        if not isinstance(records, list):
+            raise UnknownMessage(f"no job of this kind: {sorted(message)}")
+        for record in records:
+            self.on_s3_record(record)
+
+    def on_s3_record(self, record: Mapping[str, Any]) -> None:
+        if record.get("eventSource") != "aws:s3" or not str(record.get("eventName", "")).startswith(
+            "ObjectCreated:"
+        ):
+            raise UnknownMessage(f"not an S3 object-created event: {record.get('eventName')!r}")
+        bucket = record["s3"]["bucket"]["name"]
+        if bucket != self.bucket:
+            raise UnknownMessage(f"an event of bucket {bucket!r}, not of {self.bucket!r}")
+        # Event notifications URL-encode object names, with "+" for a space.
+        key = key_of_object(urllib.parse.unquote_plus(record["s3"]["object"]["key"]))
+        try:
+            image = self.images.complete_upload(key)
+        except REFUSED_UPLOADS as exc:
+            log.warning("direct upload %s refused and removed: %s", key, exc)
+            return
+        if image is not None:
+            log.info("direct upload %s is image %s of %s", key, image.image_id, image.user_id)
