@@ -16,6 +16,7 @@ from entrypoints.auth import DEFAULT_TOKEN_TTL
 from entrypoints.container import Container, build_container
 from entrypoints.lambda_package import LambdaPackageError, LambdaRuntime, build_lambda_package
 from entrypoints.settings import BACKENDS, Settings, SettingsError
+from entrypoints.terraform_outputs import TerraformOutputError, dotenv, environment_from_terraform
 from imagecore.errors import InvalidInput
 from imagecore.service import ORPHAN_GRACE
 
@@ -179,6 +180,34 @@ def aws_setup(table: str, bucket: str, terraform_module: Path | None) -> None:
     made_bucket = create_bucket(clients.s3, bucket)
     click.echo(f"table {table}: {'created' if made_table else 'already there'}")
     click.echo(f"bucket {bucket}: {'created' if made_bucket else 'already there'}")
+
+
+@main.command("terraform-env")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path("terraform"),
+    show_default=True,
+    help="The applied root configuration",
+)
+@click.option("--terraform", default="terraform", show_default=True, help="The Terraform binary")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the lines to this file (such as .env) instead of printing them",
+)
+def terraform_env(directory: Path, terraform: str, output: Path | None) -> None:
+    """Print the service's settings from a Terraform deployment, as NAME=value lines."""
+    try:
+        lines = dotenv(environment_from_terraform(directory, terraform))
+    except TerraformOutputError as exc:
+        raise click.ClickException(str(exc)) from None
+    if output is None:
+        click.echo(lines, nl=False)
+    else:
+        output.write_text(lines)
+        click.echo(f"wrote {output}", err=True)
 
 
 @main.command("build-lambda")
