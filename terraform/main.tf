@@ -1,0 +1,127 @@
+# imagecore on AWS (or LocalStack / moto server with tflocal): the metadata table, the image
+# bucket, the job queue with its worker and reconcile functions, and the HTTP API.
+#
+# The names the code uses (IMAGECORE_TABLE, IMAGECORE_BUCKET) come from here, once: every
+# function gets them in its environment and `output.imagecore_environment` hands them to a
+# local .env, so nothing is typed twice.
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = merge(
+      {
+        Application = "imagecore"
+        NamePrefix  = var.name_prefix
+        ManagedBy   = "terraform"
+      },
+      var.tags,
+    )
+  }
+}
+
+data "aws_caller_identity" "current" {}
+
+# A secret for the HMAC of pagination cursors, made once and kept in the state: uuid() changes
+# on every plan, but ignore_changes keeps the first value (no provider needed).
+resource "terraform_data" "cursor_secret" {
+  input = "${replace(uuid(), "-", "")}${replace(uuid(), "-", "")}"
+
+  lifecycle {
+    ignore_changes = [input]
+
+    precondition {
+      condition     = var.cursor_secret == null || length(coalesce(var.cursor_secret, "unset")) >= 32
+      error_message = "cursor_secret must be at least 32 characters long (or null, to generate one)."
+    }
+  }
+}
+
+locals {
+  lambda_zip    = coalesce(var.lambda_zip, "${path.module}/../dist/imagecore-lambda.zip")
+  cursor_secret = var.cursor_secret != null ? var.cursor_secret : terraform_data.cursor_secret.output
+
+  # Globally unique, and the same on every apply to one account and region.
+  bucket_name = "${var.name_prefix}-images-${data.aws_caller_identity.current.account_id}-${var.region}"
+
+  # The service's settings (src/entrypoints/settings.py), without the secret: the one map that
+  # every function's environment and the imagecore_environment output are made from.
+  # AWS_REGION is not here: Lambda reserves it (and sets it itself).
+  imagecore_environment = {
+    IMAGECORE_BACKEND         = "aws"
+    IMAGECORE_TABLE           = module.metadata.table_name
+    IMAGECORE_BUCKET          = module.storage.bucket_name
+    IMAGECORE_URL_TTL_SECONDS = tostring(var.url_ttl_seconds)
+  }
+
+  function_environment = merge(local.imagecore_environment, {
+    IMAGECORE_TOKEN_SECRET = local.cursor_secret
+  })
+}
+
+module "metadata" {
+  source = "./modules/metadata"
+
+  table_name             = "${var.name_prefix}-images"
+  point_in_time_recovery = var.point_in_time_recovery
+  deletion_protection    = var.deletion_protection
+  kms_key_arn            = var.kms_key_arn
+}
+
+module "storage" {
+  source = "./modules/storage"
+
+  bucket_name                        = local.bucket_name
+  notification_queue_arn             = module.processing.queue_arn
+  noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  force_destroy                      = var.force_destroy
+  require_tls                        = var.require_tls
+  # The bucket keeps SSE-S3 whatever var.kms_key_arn says: the service asks for AES256 on
+  # every put (src/adapters/s3.py), so a KMS default would not reach its objects.
+}
+
+module "processing" {
+  source = "./modules/processing"
+
+  name_prefix  = var.name_prefix
+  lambda_zip   = local.lambda_zip
+  runtime      = var.lambda_runtime
+  architecture = var.lambda_architecture
+  environment  = local.function_environment
+  kms_key_arn  = var.kms_key_arn
+  tracing_mode = var.lambda_tracing_mode
+  require_tls  = var.require_tls
+
+  table_arn  = module.metadata.table_arn
+  index_arns = module.metadata.index_arns
+  bucket_arn = module.storage.bucket_arn
+
+  max_receive_count             = var.max_receive_count
+  worker_timeout_seconds        = var.worker_timeout_seconds
+  reconcile_schedule_expression = var.reconcile_schedule_expression
+  log_retention_days            = var.log_retention_days
+}
+
+module "api" {
+  source = "./modules/api"
+
+  name_prefix  = var.name_prefix
+  lambda_zip   = local.lambda_zip
+  runtime      = var.lambda_runtime
+  architecture = var.lambda_architecture
+  kms_key_arn  = var.kms_key_arn
+  tracing_mode = var.lambda_tracing_mode
+  environment = merge(local.function_environment, {
+    IMAGECORE_MAX_UPLOAD_BYTES = tostring(var.api_max_upload_bytes)
+  })
+
+  table_arn  = module.metadata.table_arn
+  index_arns = module.metadata.index_arns
+  bucket_arn = module.storage.bucket_arn
+
+  jwt_issuer             = var.jwt_issuer
+  jwt_audience           = var.jwt_audience
+  throttling_burst_limit = var.throttling_burst_limit
+  throttling_rate_limit  = var.throttling_rate_limit
+  log_retention_days     = var.log_retention_days
+}

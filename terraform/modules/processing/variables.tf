@@ -1,0 +1,151 @@
+variable "name_prefix" {
+  description = "Prefix of every name: <prefix>-jobs, <prefix>-worker, <prefix>-reconcile, ..."
+  type        = string
+}
+
+variable "lambda_zip" {
+  description = "Path of the deployment zip shared by every function."
+  type        = string
+}
+
+variable "runtime" {
+  description = "Lambda runtime of the functions."
+  type        = string
+  default     = "python3.12"
+}
+
+variable "architecture" {
+  description = "Instruction set of the functions: x86_64 or arm64 (must match the zip's native wheels, e.g. Pillow)."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "environment" {
+  description = "Environment variables of both functions (holds the token secret)."
+  type        = map(string)
+  sensitive   = true
+}
+
+variable "table_arn" {
+  description = "ARN of the metadata table."
+  type        = string
+}
+
+variable "index_arns" {
+  description = "ARNs (or ARN patterns) of the table's indexes, for Query."
+  type        = list(string)
+}
+
+variable "bucket_arn" {
+  description = "ARN of the image bucket; also the only source allowed to send S3 notifications to the job queue."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed KMS key for the functions' environment (and any data they read that it encrypts); null for AWS managed keys."
+  type        = string
+  default     = null
+}
+
+variable "max_receive_count" {
+  description = "Deliveries of a job before it moves to the dead-letter queue."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
+    error_message = "max_receive_count must be between 1 and 1000."
+  }
+}
+
+variable "message_retention_seconds" {
+  description = "How long the job queue keeps a message."
+  type        = number
+  default     = 345600 # 4 days
+}
+
+variable "worker_timeout_seconds" {
+  description = "Timeout of the worker; the queue's visibility timeout is six times this."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.worker_timeout_seconds >= 1 && var.worker_timeout_seconds <= 900
+    error_message = "worker_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "worker_memory_mb" {
+  description = "Memory of the worker (also its CPU share): thumbnails decode whole images."
+  type        = number
+  default     = 1536
+}
+
+variable "worker_reserved_concurrency" {
+  description = "Reserved concurrency of the worker; null for none (the account's unreserved pool)."
+  type        = number
+  default     = null
+}
+
+variable "worker_max_concurrency" {
+  description = "Most concurrent worker invocations the queue's event source mapping starts (2-1000); null for no limit."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.worker_max_concurrency == null || (coalesce(var.worker_max_concurrency, 2) >= 2 && coalesce(var.worker_max_concurrency, 2) <= 1000)
+    error_message = "worker_max_concurrency must be null or between 2 and 1000."
+  }
+}
+
+variable "reconcile_timeout_seconds" {
+  description = "Timeout of a reconcile run."
+  type        = number
+  default     = 900
+}
+
+variable "reconcile_memory_mb" {
+  description = "Memory of the reconcile function."
+  type        = number
+  default     = 512
+}
+
+variable "reconcile_reserved_concurrency" {
+  description = "Reserved concurrency of the reconcile function; null for none."
+  type        = number
+  default     = null
+}
+
+variable "reconcile_schedule_expression" {
+  description = "EventBridge schedule of the reconcile run."
+  type        = string
+  default     = "rate(1 hour)"
+}
+
+variable "log_retention_days" {
+  description = "Days the functions' logs are kept."
+  type        = number
+  default     = 30
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing of the functions: Active or PassThrough."
+  type        = string
+  default     = "Active"
+
+  validation {
+    condition     = contains(["Active", "PassThrough"], var.tracing_mode)
+    error_message = "tracing_mode must be Active or PassThrough."
+  }
+}
+
+variable "require_tls" {
+  description = "Deny every request to the job queue that does not use TLS (queue policy). Keep true on AWS; false only for a local endpoint served over plain http."
+  type        = bool
+  default     = true
+}

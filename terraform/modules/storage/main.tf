@@ -1,0 +1,139 @@
+# Image bytes: one private, encrypted, versioned S3 bucket (see src/adapters/s3.py).
+#
+# Keys: images/<user>/<id> for originals, derivatives (thumbnails) under "<original>/", and
+# uploads/... for direct uploads through a presigned POST; every object created under uploads/
+# is announced to the processing queue, whose worker validates it and makes it an image.
+
+resource "aws_s3_bucket" "images" {
+  #checkov:skip=CKV_AWS_144: Cross-region replication is a disaster-recovery choice per deployment (second region, second provider, double storage cost); versioning protects against deletes and overwrites here.
+  bucket        = var.bucket_name
+  force_destroy = var.force_destroy
+}
+
+resource "aws_s3_bucket_ownership_controls" "images" {
+  bucket = aws_s3_bucket.images.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "images" {
+  bucket = aws_s3_bucket.images.id
+
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+# SSE-S3 (AES256) by default, on purpose: the service asks for AES256 on every put
+# (src/adapters/s3.py), so a KMS default would not reach its own objects anyway.
+resource "aws_s3_bucket_server_side_encryption_configuration" "images" {
+  bucket = aws_s3_bucket.images.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = var.kms_key_arn == null ? "AES256" : "aws:kms"
+      kms_master_key_id = var.kms_key_arn
+    }
+    bucket_key_enabled = var.kms_key_arn != null
+  }
+}
+
+resource "aws_s3_bucket_versioning" "images" {
+  bucket = aws_s3_bucket.images.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "images" {
+  bucket = aws_s3_bucket.images.id
+
+  rule {
+    id     = "abort-incomplete-multipart-uploads"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
+  rule {
+    id     = "expire-noncurrent-versions"
+    status = "Enabled"
+
+    filter {}
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_expiration_days
+    }
+
+    expiration {
+      expired_object_delete_marker = true
+    }
+  }
+
+  # Rules on a versioned bucket apply once versioning is on.
+  depends_on = [aws_s3_bucket_versioning.images]
+}
+
+# Server access logs need a bucket of the account's logging setup: off unless access_log_bucket
+# is set (CloudTrail S3 data events are the other way to audit object access).
+resource "aws_s3_bucket_logging" "images" {
+  count = var.access_log_bucket == null ? 0 : 1
+
+  bucket        = aws_s3_bucket.images.id
+  target_bucket = var.access_log_bucket
+  target_prefix = "s3/${var.bucket_name}/"
+}
+
+data "aws_iam_policy_document" "images" {
+  statement {
+    sid     = "DenyInsecureTransport"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      aws_s3_bucket.images.arn,
+      "${aws_s3_bucket.images.arn}/*",
+    ]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+# TLS only. Off (require_tls = false) for moto server, which evaluates bucket policies and takes
+# its plain-http loopback endpoint for insecure transport.
+resource "aws_s3_bucket_policy" "images" {
+  count = var.require_tls ? 1 : 0
+
+  bucket = aws_s3_bucket.images.id
+  policy = data.aws_iam_policy_document.images.json
+
+  # S3 refuses a bucket policy while the public access block is being written.
+  depends_on = [aws_s3_bucket_public_access_block.images]
+}
+
+resource "aws_s3_bucket_notification" "images" {
+  bucket = aws_s3_bucket.images.id
+
+  queue {
+    id            = "direct-uploads"
+    queue_arn     = var.notification_queue_arn
+    events        = ["s3:ObjectCreated:*"]
+    filter_prefix = "uploads/"
+  }
+}

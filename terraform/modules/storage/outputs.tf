@@ -1,0 +1,9 @@
+output "bucket_name" {
+  description = "The bucket's name: IMAGECORE_BUCKET."
+  value       = aws_s3_bucket.images.id
+}
+
+output "bucket_arn" {
+  description = "The bucket's ARN, for IAM and queue policies."
+  value       = aws_s3_bucket.images.arn
+}

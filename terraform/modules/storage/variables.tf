@@ -1,0 +1,49 @@
+variable "bucket_name" {
+  description = "Name of the S3 bucket of image bytes (IMAGECORE_BUCKET); globally unique."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be a valid S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens."
+  }
+}
+
+variable "notification_queue_arn" {
+  description = "ARN of the SQS queue told of every object created under uploads/ (direct uploads). Its policy must already let this bucket send to it."
+  type        = string
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which an overwritten or deleted object's old version is removed."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1
+    error_message = "noncurrent_version_expiration_days must be at least 1."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for the bucket's default encryption; null keeps SSE-S3 (AES256). The service itself asks for AES256 on every put, so this only affects objects written by others."
+  type        = string
+  default     = null
+}
+
+variable "access_log_bucket" {
+  description = "Bucket that receives S3 server access logs (under s3/<bucket>/); null for none."
+  type        = string
+  default     = null
+}
+
+variable "force_destroy" {
+  description = "Let terraform destroy delete the bucket with every object version in it. Keep false where the images matter."
+  type        = bool
+  default     = false
+}
+
+variable "require_tls" {
+  description = "Deny every request to the bucket that does not use TLS (bucket policy). Keep true on AWS; false only for moto server, whose loopback endpoint is plain http and which enforces bucket policies."
+  type        = bool
+  default     = true
+}

@@ -1,0 +1,39 @@
+output "api_url" {
+  description = "Base URL of the HTTP API (its $default stage)."
+  value       = module.api.api_url
+}
+
+output "api_id" {
+  description = "ID of the HTTP API."
+  value       = module.api.api_id
+}
+
+output "table_name" {
+  description = "The DynamoDB table of image metadata (IMAGECORE_TABLE)."
+  value       = module.metadata.table_name
+}
+
+output "bucket_name" {
+  description = "The S3 bucket of image bytes (IMAGECORE_BUCKET)."
+  value       = module.storage.bucket_name
+}
+
+output "queue_url" {
+  description = "URL of the job queue."
+  value       = module.processing.queue_url
+}
+
+output "dead_letter_queue_url" {
+  description = "URL of the job queue's dead-letter queue."
+  value       = module.processing.dead_letter_queue_url
+}
+
+output "function_names" {
+  description = "Names of the Lambda functions: api, worker, reconcile."
+  value       = merge({ api = module.api.function_name }, module.processing.function_names)
+}
+
+output "imagecore_environment" {
+  description = "The service's settings for a local .env against this deployment (no secret): the functions' environment plus AWS_REGION."
+  value       = merge(local.imagecore_environment, { AWS_REGION = var.region })
+}

@@ -1,0 +1,191 @@
+variable "region" {
+  description = "AWS region of everything."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (table <prefix>-images, functions <prefix>-api, ...)."
+  type        = string
+  default     = "imagecore"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,22}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-24 lowercase letters, digits and hyphens, starting with a letter (it is part of the bucket name)."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource (added to the provider's default tags)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "lambda_zip" {
+  description = "Path of the deployment zip of every function (the code and its dependencies for the Lambda runtime); null means ../dist/imagecore-lambda.zip next to this directory."
+  type        = string
+  default     = null
+}
+
+variable "lambda_runtime" {
+  description = "Lambda runtime of the functions."
+  type        = string
+  default     = "python3.12"
+}
+
+variable "lambda_architecture" {
+  description = "Instruction set of the functions: x86_64 or arm64; must match the native wheels (Pillow) in the zip."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be x86_64 or arm64."
+  }
+}
+
+variable "lambda_tracing_mode" {
+  description = "X-Ray tracing of the functions: Active or PassThrough."
+  type        = string
+  default     = "Active"
+
+  validation {
+    condition     = contains(["Active", "PassThrough"], var.lambda_tracing_mode)
+    error_message = "lambda_tracing_mode must be Active or PassThrough."
+  }
+}
+
+variable "jwt_issuer" {
+  description = "Issuer (iss) of the bearer tokens the API accepts. The default only makes a local (LocalStack, moto) deployment work: set your identity provider's issuer for real AWS, whose OpenID discovery document API Gateway must be able to fetch."
+  type        = string
+  default     = "https://auth.example.com/"
+
+  validation {
+    condition     = startswith(var.jwt_issuer, "https://")
+    error_message = "jwt_issuer must be an https URL."
+  }
+}
+
+variable "jwt_audience" {
+  description = "Audiences (aud, or client_id for access tokens) the API accepts. The default only suits a local deployment: set your identity provider's client ids for real AWS."
+  type        = list(string)
+  default     = ["imagecore"]
+
+  validation {
+    condition     = length(var.jwt_audience) > 0
+    error_message = "jwt_audience needs at least one audience."
+  }
+}
+
+variable "api_max_upload_bytes" {
+  description = "Largest upload through POST /images (IMAGECORE_MAX_UPLOAD_BYTES of the API function). API Gateway and Lambda cap a request at 10 MB and 6 MB (less after base64): bigger files go through POST /uploads, straight to S3."
+  type        = number
+  default     = 4194304
+
+  validation {
+    condition     = var.api_max_upload_bytes >= 1 && var.api_max_upload_bytes <= 4500000
+    error_message = "api_max_upload_bytes must be between 1 and 4500000: Lambda's 6 MB payload limit applies to the base64 body."
+  }
+}
+
+variable "url_ttl_seconds" {
+  description = "Lifetime of presigned download and upload URLs (IMAGECORE_URL_TTL_SECONDS)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.url_ttl_seconds >= 1 && var.url_ttl_seconds <= 604800
+    error_message = "url_ttl_seconds must be between 1 and 604800 (S3's limit for presigned URLs)."
+  }
+}
+
+variable "cursor_secret" {
+  description = "Secret that signs pagination cursors (IMAGECORE_TOKEN_SECRET), at least 32 characters; null generates one, kept in the Terraform state. Changing it invalidates every cursor handed out."
+  type        = string
+  default     = null
+  sensitive   = true
+  # Its length is checked by a precondition in main.tf: a failed variable validation would
+  # print the value (Terraform 1.11), a precondition does not.
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed KMS key for the table and the functions' environment; null uses AWS managed keys. The functions are allowed kms:Decrypt and kms:GenerateDataKey on it."
+  type        = string
+  default     = null
+}
+
+variable "require_tls" {
+  description = "Deny requests to the bucket and the job queue that do not use TLS. Keep true on AWS; set false only against moto server, whose endpoint is plain http and which enforces the bucket policy (LocalStack does not enforce it by default)."
+  type        = bool
+  default     = true
+}
+
+variable "point_in_time_recovery" {
+  description = "Keep continuous backups of the table for point-in-time recovery."
+  type        = bool
+  default     = true
+}
+
+variable "deletion_protection" {
+  description = "Refuse to delete the table while this is on (turn it on in production)."
+  type        = bool
+  default     = false
+}
+
+variable "force_destroy" {
+  description = "Let terraform destroy empty the bucket (every object version) and delete it. For throwaway deployments only."
+  type        = bool
+  default     = false
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which overwritten or deleted image versions are removed from the bucket."
+  type        = number
+  default     = 30
+}
+
+variable "max_receive_count" {
+  description = "Deliveries of a job before it moves to the dead-letter queue."
+  type        = number
+  default     = 5
+}
+
+variable "worker_timeout_seconds" {
+  description = "Timeout of the worker function; the job queue's visibility timeout is six times this."
+  type        = number
+  default     = 60
+}
+
+variable "reconcile_schedule_expression" {
+  description = "EventBridge schedule of the reconcile function, e.g. rate(1 hour) or cron(0 3 * * ? *)."
+  type        = string
+  default     = "rate(1 hour)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.reconcile_schedule_expression))
+    error_message = "reconcile_schedule_expression must be rate(...) or cron(...)."
+  }
+}
+
+variable "throttling_burst_limit" {
+  description = "API Gateway burst limit of every route (requests)."
+  type        = number
+  default     = 100
+}
+
+variable "throttling_rate_limit" {
+  description = "API Gateway steady rate limit of every route (requests per second)."
+  type        = number
+  default     = 50
+}
+
+variable "log_retention_days" {
+  description = "Days the functions' logs and the API's access logs are kept."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
+  }
+}
