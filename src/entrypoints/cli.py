@@ -176,8 +176,13 @@ def aws_setup(table: str, bucket: str, terraform_module: Path | None) -> None:
         )
     except MissingResource as exc:
         raise click.ClickException(str(exc)) from None
-    made_table = create_table(clients.dynamodb, table, definition)
-    made_bucket = create_bucket(clients.s3, bucket)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        made_table = create_table(clients.dynamodb, table, definition)
+        made_bucket = create_bucket(clients.s3, bucket)
+    except (ClientError, BotoCoreError) as exc:  # a name AWS refuses, no access, no endpoint
+        raise click.ClickException(str(exc)) from None
     click.echo(f"table {table}: {'created' if made_table else 'already there'}")
     click.echo(f"bucket {bucket}: {'created' if made_bucket else 'already there'}")
 

@@ -257,6 +257,18 @@ def test_aws_setup_makes_the_table_from_the_terraform_module_and_is_repeatable()
     clients.s3.delete_bucket(Bucket=bucket)
 
 
+def test_aws_setup_with_a_name_aws_refuses_says_so_without_a_traceback() -> None:
+    table = unique_name("table")
+    arguments = ["aws-setup", "--table", table, "--bucket", "b"]
+
+    result = CliRunner().invoke(main, arguments, env=aws_environment())
+
+    assert result.exit_code == 1
+    assert "InvalidBucketName" in result.output
+    assert isinstance(result.exception, SystemExit), "a message, not a traceback"
+    moto_server().clients().dynamodb.delete_table(TableName=table)
+
+
 def test_the_terraform_table_has_exactly_the_keys_and_indexes_the_adapter_queries() -> None:
     definition = table_definition(METADATA_MODULE)
     keys = {key["AttributeName"]: key["KeyType"] for key in definition["KeySchema"]}
