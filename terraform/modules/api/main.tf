@@ -4,7 +4,6 @@
 
 locals {
   function_name = "${var.name_prefix}-api"
-  kms_key_arns  = var.kms_key_arn == null ? [] : [var.kms_key_arn]
 
   # Every route that reads or changes images needs a valid token.
   protected_routes = toset([
@@ -32,126 +31,42 @@ locals {
 
 # --- the function ----------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "assume_lambda" {
-  statement {
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
+# What the adapters call: DescribeTable (start-up check), GetItem, BatchGetItem, Query (on the
+# indexes), TransactWriteItems (PutItem, UpdateItem, DeleteItem, ConditionCheckItem per item);
+# S3 PutObject (multipart included, and what a presigned POST signed by this role uploads),
+# AbortMultipartUpload, GetObject (HeadObject, presigned GET), DeleteObject(s). No Scan: every
+# list is a Query.
+module "function" {
+  source = "../function"
 
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-  }
-}
+  name                 = local.function_name
+  description          = "imagecore HTTP API behind API Gateway"
+  handler              = "entrypoints.lambda_api.handler"
+  lambda_zip           = var.lambda_zip
+  runtime              = var.runtime
+  architecture         = var.architecture
+  timeout_seconds      = var.timeout_seconds
+  memory_mb            = var.memory_mb
+  reserved_concurrency = var.reserved_concurrency
+  environment          = var.environment
+  kms_key_arn          = var.kms_key_arn
+  tracing_mode         = var.tracing_mode
+  log_retention_days   = var.log_retention_days
 
-resource "aws_iam_role" "api" {
-  name               = "${local.function_name}-lambda"
-  description        = "Execution role of the ${local.function_name} Lambda function"
-  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
-}
-
-resource "aws_cloudwatch_log_group" "function" {
-  #checkov:skip=CKV_AWS_158: CloudWatch Logs encrypts log data at rest by default; a customer managed key needs a key policy for logs.<region>.amazonaws.com and is left to deployments that require one.
-  name              = "/aws/lambda/${local.function_name}"
-  retention_in_days = var.log_retention_days
-}
-
-# What the adapters call (src/adapters/dynamodb.py, src/adapters/s3.py): DescribeTable,
-# GetItem, BatchGetItem, Query (indexes), TransactWriteItems (= PutItem, UpdateItem, DeleteItem,
-# ConditionCheckItem per item); S3 HeadBucket/ListObjectsV2 (ListBucket), PutObject (multipart
-# included, and what a presigned POST signed by this role uploads), AbortMultipartUpload,
-# GetObject (HeadObject, presigned GET), DeleteObject(s). No Scan: every list is a Query.
-data "aws_iam_policy_document" "api" {
-  statement {
-    sid       = "OwnLogGroup"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.function.arn}:*"]
-  }
-
-  statement {
-    sid       = "Tracing" # X-Ray has no resource-level permissions for these two actions
-    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-    resources = ["*"]
-  }
-
-  statement {
-    sid = "Table"
-    actions = [
-      "dynamodb:DescribeTable",
-      "dynamodb:GetItem",
-      "dynamodb:BatchGetItem",
-      "dynamodb:Query",
-      "dynamodb:PutItem",
-      "dynamodb:UpdateItem",
-      "dynamodb:DeleteItem",
-      "dynamodb:ConditionCheckItem",
-    ]
-    resources = [var.table_arn]
-  }
-
-  statement {
-    sid       = "TableIndexes"
-    actions   = ["dynamodb:Query"]
-    resources = var.index_arns
-  }
-
-  statement {
-    sid       = "BucketList"
-    actions   = ["s3:ListBucket"]
-    resources = [var.bucket_arn]
-  }
-
-  statement {
-    sid       = "BucketObjects"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    resources = ["${var.bucket_arn}/*"]
-  }
-
-  dynamic "statement" {
-    for_each = local.kms_key_arns
-    content {
-      sid       = "Key"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "api" {
-  name   = "${local.function_name}-least-privilege"
-  role   = aws_iam_role.api.id
-  policy = data.aws_iam_policy_document.api.json
-}
-
-resource "aws_lambda_function" "api" {
-  #checkov:skip=CKV_AWS_117: Not in a VPC on purpose: the function only calls AWS APIs (DynamoDB, S3) over TLS with IAM; a VPC would add NAT or endpoints and cold-start cost for no reachable private resource.
-  #checkov:skip=CKV_AWS_272: Code signing needs an AWS Signer profile and a signed build pipeline; the zip is built from this repository by CI and deployed by the same Terraform.
-  #checkov:skip=CKV_AWS_116: Invoked synchronously by API Gateway only: the caller gets the error; a function DLQ only applies to asynchronous invokes.
-  function_name    = local.function_name
-  description      = "imagecore HTTP API behind API Gateway"
-  role             = aws_iam_role.api.arn
-  handler          = "entrypoints.lambda_api.handler"
-  runtime          = var.runtime
-  architectures    = [var.architecture]
-  filename         = var.lambda_zip
-  source_code_hash = filebase64sha256(var.lambda_zip)
-  timeout          = var.timeout_seconds
-  memory_size      = var.memory_mb
-  kms_key_arn      = var.kms_key_arn
-
-  # null (the default) leaves the function in the account's unreserved pool: reserving on a new
-  # account, which may have only 10 concurrent executions, fails.
-  reserved_concurrent_executions = var.reserved_concurrency == null ? -1 : var.reserved_concurrency
-
-  environment {
-    variables = var.environment
-  }
-
-  tracing_config {
-    mode = var.tracing_mode
-  }
-
-  depends_on = [aws_iam_role_policy.api, aws_cloudwatch_log_group.function]
+  table_arn  = var.table_arn
+  index_arns = var.index_arns
+  table_actions = [
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+  ]
+  bucket_arn     = var.bucket_arn
+  object_actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
 }
 
 # --- the HTTP API ----------------------------------------------------------------------------
@@ -178,7 +93,7 @@ resource "aws_apigatewayv2_integration" "api" {
   api_id                 = aws_apigatewayv2_api.http.id
   integration_type       = "AWS_PROXY"
   integration_method     = "POST"
-  integration_uri        = aws_lambda_function.api.invoke_arn
+  integration_uri        = module.function.invoke_arn
   payload_format_version = "2.0"
   timeout_milliseconds   = var.integration_timeout_milliseconds
 }
@@ -242,7 +157,7 @@ resource "aws_apigatewayv2_stage" "default" {
 resource "aws_lambda_permission" "api_gateway" {
   statement_id  = "AllowApiGatewayInvoke"
   action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.api.function_name
+  function_name = module.function.function_name
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_apigatewayv2_api.http.execution_arn}/*"
 }

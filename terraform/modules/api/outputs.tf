@@ -15,10 +15,10 @@ output "execution_arn" {
 
 output "function_name" {
   description = "Name of the API function."
-  value       = aws_lambda_function.api.function_name
+  value       = module.function.function_name
 }
 
 output "role_arn" {
   description = "Execution role ARN of the API function."
-  value       = aws_iam_role.api.arn
+  value       = module.function.role_arn
 }

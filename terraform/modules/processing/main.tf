@@ -22,7 +22,6 @@ locals {
     }
   }
   function_names = { for name, _ in local.functions : name => "${var.name_prefix}-${name}" }
-  kms_key_arns   = var.kms_key_arn == null ? [] : [var.kms_key_arn]
 }
 
 # --- queues ---------------------------------------------------------------------------------
@@ -114,42 +113,15 @@ resource "aws_sqs_queue_policy" "jobs" {
   depends_on = [aws_sqs_queue_redrive_policy.jobs]
 }
 
-# --- functions: one role, one log group each -----------------------------------------------
-
-data "aws_iam_policy_document" "assume_lambda" {
-  statement {
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "function" {
-  for_each = local.functions
-
-  name               = "${local.function_names[each.key]}-lambda"
-  description        = "Execution role of the ${local.function_names[each.key]} Lambda function"
-  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
-}
-
-resource "aws_cloudwatch_log_group" "function" {
-  #checkov:skip=CKV_AWS_158: CloudWatch Logs encrypts log data at rest by default; a customer managed key needs a key policy for logs.<region>.amazonaws.com and is left to deployments that require one.
-  for_each = local.functions
-
-  name              = "/aws/lambda/${local.function_names[each.key]}"
-  retention_in_days = var.log_retention_days
-}
+# --- functions: one role, one log group, one least-privilege policy each (modules/function) ---
 
 # What the adapters call (src/adapters/dynamodb.py, src/adapters/s3.py):
 #   DynamoDB  DescribeTable (start-up check), GetItem, BatchGetItem, Query (on the indexes),
 #             TransactWriteItems = PutItem + UpdateItem + DeleteItem + ConditionCheckItem per item;
-#             reconcile also Scans the table.
-#   S3        HeadBucket (ListBucket), PutObject incl. multipart (PutObject, AbortMultipartUpload),
-#             GetObject (HeadObject too), DeleteObject(s), ListObjectsV2 (ListBucket).
+#             reconcile also Scans the table (for interrupted deletes).
+#   S3        HeadBucket and ListObjectsV2 (ListBucket), PutObject incl. multipart (PutObject,
+#             AbortMultipartUpload), GetObject (HeadObject too), DeleteObject(s); reconcile
+#             reads and removes bytes but never writes them.
 locals {
   dynamodb_item_actions = [
     "dynamodb:DescribeTable",
@@ -161,158 +133,59 @@ locals {
     "dynamodb:DeleteItem",
     "dynamodb:ConditionCheckItem",
   ]
+  table_actions = {
+    worker    = local.dynamodb_item_actions
+    reconcile = concat(local.dynamodb_item_actions, ["dynamodb:Scan"])
+  }
+  object_actions = {
+    worker    = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    reconcile = ["s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+  }
+  extra_policy_json = {
+    worker    = data.aws_iam_policy_document.worker_queue.json
+    reconcile = null
+  }
 }
 
-data "aws_iam_policy_document" "worker" {
-  statement {
-    sid       = "OwnLogGroup"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.function["worker"].arn}:*"]
-  }
-
-  statement {
-    sid       = "Tracing" # X-Ray has no resource-level permissions for these two actions
-    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-    resources = ["*"]
-  }
-
+data "aws_iam_policy_document" "worker_queue" {
   statement {
     sid       = "JobQueue"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
     resources = [aws_sqs_queue.jobs.arn]
   }
-
-  statement {
-    sid       = "Table"
-    actions   = local.dynamodb_item_actions
-    resources = [var.table_arn]
-  }
-
-  statement {
-    sid       = "TableIndexes"
-    actions   = ["dynamodb:Query"]
-    resources = var.index_arns
-  }
-
-  statement {
-    sid       = "BucketList"
-    actions   = ["s3:ListBucket"]
-    resources = [var.bucket_arn]
-  }
-
-  statement {
-    sid       = "BucketObjects"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    resources = ["${var.bucket_arn}/*"]
-  }
-
-  dynamic "statement" {
-    for_each = local.kms_key_arns
-    content {
-      sid       = "Key"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-    }
-  }
 }
 
-data "aws_iam_policy_document" "reconcile" {
-  statement {
-    sid       = "OwnLogGroup"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.function["reconcile"].arn}:*"]
-  }
-
-  statement {
-    sid       = "Tracing" # X-Ray has no resource-level permissions for these two actions
-    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-    resources = ["*"]
-  }
-
-  statement {
-    sid       = "Table"
-    actions   = concat(local.dynamodb_item_actions, ["dynamodb:Scan"])
-    resources = [var.table_arn]
-  }
-
-  statement {
-    sid       = "TableIndexes"
-    actions   = ["dynamodb:Query"]
-    resources = var.index_arns
-  }
-
-  statement {
-    sid       = "BucketList"
-    actions   = ["s3:ListBucket"]
-    resources = [var.bucket_arn]
-  }
-
-  # Reconcile reads and removes blobs; it never writes one.
-  statement {
-    sid       = "BucketObjects"
-    actions   = ["s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    resources = ["${var.bucket_arn}/*"]
-  }
-
-  dynamic "statement" {
-    for_each = local.kms_key_arns
-    content {
-      sid       = "Key"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "function" {
-  for_each = {
-    worker    = data.aws_iam_policy_document.worker.json
-    reconcile = data.aws_iam_policy_document.reconcile.json
-  }
-
-  name   = "${local.function_names[each.key]}-least-privilege"
-  role   = aws_iam_role.function[each.key].id
-  policy = each.value
-}
-
-resource "aws_lambda_function" "function" {
-  #checkov:skip=CKV_AWS_117: Not in a VPC on purpose: the functions only call AWS APIs (DynamoDB, S3, SQS) over TLS with IAM; a VPC would add NAT or endpoints and cold-start cost for no reachable private resource.
-  #checkov:skip=CKV_AWS_272: Code signing needs an AWS Signer profile and a signed build pipeline; the zip is built from this repository by CI and deployed by the same Terraform.
-  #checkov:skip=CKV_AWS_116: The worker is invoked by an SQS event source mapping, whose failures go to the queue's own dead-letter queue (redrive policy); the reconcile run is idempotent and the next scheduled run retries it. A function DLQ only applies to asynchronous invokes.
+module "function" {
+  source   = "../function"
   for_each = local.functions
 
-  function_name    = local.function_names[each.key]
-  description      = each.value.description
-  role             = aws_iam_role.function[each.key].arn
-  handler          = each.value.handler
-  runtime          = var.runtime
-  architectures    = [var.architecture]
-  filename         = var.lambda_zip
-  source_code_hash = filebase64sha256(var.lambda_zip)
-  timeout          = each.value.timeout
-  memory_size      = each.value.memory_size
-  kms_key_arn      = var.kms_key_arn
+  name                 = local.function_names[each.key]
+  description          = each.value.description
+  handler              = each.value.handler
+  lambda_zip           = var.lambda_zip
+  runtime              = var.runtime
+  architecture         = var.architecture
+  timeout_seconds      = each.value.timeout
+  memory_mb            = each.value.memory_size
+  reserved_concurrency = each.value.reserved
+  environment          = var.environment
+  kms_key_arn          = var.kms_key_arn
+  tracing_mode         = var.tracing_mode
+  log_retention_days   = var.log_retention_days
 
-  # null (the default) leaves the function in the account's unreserved pool: reserving on a new
-  # account, which may have only 10 concurrent executions, fails.
-  reserved_concurrent_executions = each.value.reserved == null ? -1 : each.value.reserved
-
-  environment {
-    variables = var.environment
-  }
-
-  tracing_config {
-    mode = var.tracing_mode
-  }
-
-  depends_on = [aws_iam_role_policy.function, aws_cloudwatch_log_group.function]
+  table_arn         = var.table_arn
+  index_arns        = var.index_arns
+  table_actions     = local.table_actions[each.key]
+  bucket_arn        = var.bucket_arn
+  object_actions    = local.object_actions[each.key]
+  extra_policy_json = local.extra_policy_json[each.key]
 }
 
 # --- triggers --------------------------------------------------------------------------------
 
 resource "aws_lambda_event_source_mapping" "worker" {
   event_source_arn        = aws_sqs_queue.jobs.arn
-  function_name           = aws_lambda_function.function["worker"].arn
+  function_name           = module.function["worker"].arn
   batch_size              = 10
   function_response_types = ["ReportBatchItemFailures"]
 
@@ -332,13 +205,13 @@ resource "aws_cloudwatch_event_rule" "reconcile" {
 
 resource "aws_cloudwatch_event_target" "reconcile" {
   rule = aws_cloudwatch_event_rule.reconcile.name
-  arn  = aws_lambda_function.function["reconcile"].arn
+  arn  = module.function["reconcile"].arn
 }
 
 resource "aws_lambda_permission" "reconcile_schedule" {
   statement_id   = "AllowScheduledReconcile"
   action         = "lambda:InvokeFunction"
-  function_name  = aws_lambda_function.function["reconcile"].function_name
+  function_name  = module.function["reconcile"].function_name
   principal      = "events.amazonaws.com"
   source_arn     = aws_cloudwatch_event_rule.reconcile.arn
   source_account = data.aws_caller_identity.current.account_id

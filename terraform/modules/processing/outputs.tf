@@ -22,10 +22,10 @@ output "dead_letter_queue_arn" {
 
 output "function_names" {
   description = "Names of the worker and reconcile functions."
-  value       = { for name, function in aws_lambda_function.function : name => function.function_name }
+  value       = { for name, function in module.function : name => function.function_name }
 }
 
 output "role_arns" {
   description = "Execution role ARN of each function."
-  value       = { for name, role in aws_iam_role.function : name => role.arn }
+  value       = { for name, function in module.function : name => function.role_arn }
 }

@@ -1,0 +1,118 @@
+# One Lambda function of imagecore: the function, its own execution role and log group, and a
+# policy that allows exactly what its code calls (src/adapters/dynamodb.py, src/adapters/s3.py)
+# on the table and the bucket, plus whatever the caller adds (the worker's queue).
+
+locals {
+  kms_key_arns = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+}
+
+data "aws_iam_policy_document" "assume_lambda" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  name               = "${var.name}-lambda"
+  description        = "Execution role of the ${var.name} Lambda function"
+  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  #checkov:skip=CKV_AWS_158: CloudWatch Logs encrypts log data at rest by default; a customer managed key needs a key policy for logs.<region>.amazonaws.com and is left to deployments that require one.
+  name              = "/aws/lambda/${var.name}"
+  retention_in_days = var.log_retention_days
+}
+
+data "aws_iam_policy_document" "function" {
+  source_policy_documents = var.extra_policy_json == null ? [] : [var.extra_policy_json]
+
+  statement {
+    sid       = "OwnLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function.arn}:*"]
+  }
+
+  statement {
+    sid       = "Tracing" # X-Ray has no resource-level permissions for these two actions
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "Table"
+    actions   = var.table_actions
+    resources = [var.table_arn]
+  }
+
+  statement {
+    sid       = "TableIndexes"
+    actions   = ["dynamodb:Query"]
+    resources = var.index_arns
+  }
+
+  # HeadBucket at start-up, and the listings of derivatives and of reconciliation.
+  statement {
+    sid       = "BucketList"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+  }
+
+  statement {
+    sid       = "BucketObjects"
+    actions   = var.object_actions
+    resources = ["${var.bucket_arn}/*"]
+  }
+
+  dynamic "statement" {
+    for_each = local.kms_key_arns
+    content {
+      sid       = "Key"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  name   = "${var.name}-least-privilege"
+  role   = aws_iam_role.function.id
+  policy = data.aws_iam_policy_document.function.json
+}
+
+resource "aws_lambda_function" "function" {
+  #checkov:skip=CKV_AWS_117: Not in a VPC on purpose: the functions only call AWS APIs (DynamoDB, S3, SQS) over TLS with IAM; a VPC would add NAT or endpoints and cold-start cost for no reachable private resource.
+  #checkov:skip=CKV_AWS_272: Code signing needs an AWS Signer profile and a signed build pipeline; the zip is built from this repository by CI and deployed by the same Terraform.
+  #checkov:skip=CKV_AWS_116: No function is invoked asynchronously, the only case a function DLQ serves: API Gateway calls the API synchronously (the caller gets the error), the worker's failures go to its queue's dead-letter queue, and reconcile is idempotent (the next scheduled run retries).
+  function_name    = var.name
+  description      = var.description
+  role             = aws_iam_role.function.arn
+  handler          = var.handler
+  runtime          = var.runtime
+  architectures    = [var.architecture]
+  filename         = var.lambda_zip
+  source_code_hash = filebase64sha256(var.lambda_zip)
+  timeout          = var.timeout_seconds
+  memory_size      = var.memory_mb
+  kms_key_arn      = var.kms_key_arn
+
+  # null (the default) leaves the function in the account's unreserved pool: reserving on a new
+  # account, which may have only 10 concurrent executions, fails.
+  reserved_concurrent_executions = var.reserved_concurrency == null ? -1 : var.reserved_concurrency
+
+  environment {
+    variables = var.environment
+  }
+
+  tracing_config {
+    mode = var.tracing_mode
+  }
+
+  depends_on = [aws_iam_role_policy.function, aws_cloudwatch_log_group.function]
+}

@@ -1,0 +1,108 @@
+variable "name" {
+  description = "Name of the function (also of its role and log group)."
+  type        = string
+}
+
+variable "description" {
+  description = "What the function does."
+  type        = string
+}
+
+variable "handler" {
+  description = "The handler, module.function, in the deployment zip."
+  type        = string
+}
+
+variable "lambda_zip" {
+  description = "Path of the deployment zip."
+  type        = string
+}
+
+variable "runtime" {
+  description = "Lambda runtime of the function."
+  type        = string
+}
+
+variable "architecture" {
+  description = "Instruction set of the function: x86_64 or arm64 (must match the zip's native wheels, e.g. Pillow)."
+  type        = string
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "timeout_seconds" {
+  description = "Timeout of one invocation."
+  type        = number
+}
+
+variable "memory_mb" {
+  description = "Memory of the function (also its CPU share)."
+  type        = number
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrency; null for none (the account's unreserved pool)."
+  type        = number
+  default     = null
+}
+
+variable "environment" {
+  description = "Environment variables of the function (holds the token secret)."
+  type        = map(string)
+  sensitive   = true
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed KMS key for the function's environment (and data it reads that it encrypts); null for AWS managed keys."
+  type        = string
+  default     = null
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing: Active or PassThrough."
+  type        = string
+
+  validation {
+    condition     = contains(["Active", "PassThrough"], var.tracing_mode)
+    error_message = "tracing_mode must be Active or PassThrough."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days the function's logs are kept."
+  type        = number
+}
+
+variable "table_arn" {
+  description = "ARN of the metadata table."
+  type        = string
+}
+
+variable "index_arns" {
+  description = "ARNs (or ARN patterns) of the table's indexes, for Query."
+  type        = list(string)
+}
+
+variable "table_actions" {
+  description = "DynamoDB actions the function may take on the table."
+  type        = list(string)
+}
+
+variable "bucket_arn" {
+  description = "ARN of the image bucket."
+  type        = string
+}
+
+variable "object_actions" {
+  description = "S3 actions the function may take on the bucket's objects."
+  type        = list(string)
+}
+
+variable "extra_policy_json" {
+  description = "A policy document merged into the function's own (the worker's queue); null for none."
+  type        = string
+  default     = null
+}
