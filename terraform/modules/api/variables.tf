@@ -18,11 +18,6 @@ variable "architecture" {
   description = "Instruction set of the function: x86_64 or arm64 (must match the zip's native wheels, e.g. Pillow)."
   type        = string
   default     = "x86_64"
-
-  validation {
-    condition     = contains(["x86_64", "arm64"], var.architecture)
-    error_message = "architecture must be x86_64 or arm64."
-  }
 }
 
 variable "environment" {
@@ -118,9 +113,4 @@ variable "tracing_mode" {
   description = "X-Ray tracing of the function: Active or PassThrough."
   type        = string
   default     = "Active"
-
-  validation {
-    condition     = contains(["Active", "PassThrough"], var.tracing_mode)
-    error_message = "tracing_mode must be Active or PassThrough."
-  }
 }

@@ -18,11 +18,6 @@ variable "architecture" {
   description = "Instruction set of the functions: x86_64 or arm64 (must match the zip's native wheels, e.g. Pillow)."
   type        = string
   default     = "x86_64"
-
-  validation {
-    condition     = contains(["x86_64", "arm64"], var.architecture)
-    error_message = "architecture must be x86_64 or arm64."
-  }
 }
 
 variable "environment" {
@@ -137,11 +132,6 @@ variable "tracing_mode" {
   description = "X-Ray tracing of the functions: Active or PassThrough."
   type        = string
   default     = "Active"
-
-  validation {
-    condition     = contains(["Active", "PassThrough"], var.tracing_mode)
-    error_message = "tracing_mode must be Active or PassThrough."
-  }
 }
 
 variable "require_tls" {
