@@ -1,35 +1,83 @@
-"""Image sniffing with Pillow: the format from the magic bytes, the size from the header."""
+"""Image sniffing: the format from the magic bytes, the size and EXIF from the header.
+
+Only the head of an upload is ever seen (the first MiB of it), and pixels are never decoded.
+JPEG headers are read by Pillow; PNG, GIF and WebP by the small readers next to this module,
+because Pillow cannot read those from the head of a big file (see each module's docstring).
+"""
 
 from __future__ import annotations
 
 import io
 import warnings
 
-from PIL import Image as PILImage
+from PIL import JpegImagePlugin
 
+from adapters.exif import ExifFacts, exif_facts
+from adapters.gif_header import read_gif_size
+from adapters.png_header import SIGNATURE as PNG_SIGNATURE
+from adapters.png_header import read_png_header
+from adapters.webp_header import read_webp_header
 from imagecore.model import ImageFacts
 
-_CONTENT_TYPES = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "GIF": "image/gif",
-    "WEBP": "image/webp",
-}
+_JPEG_MAGIC = b"\xff\xd8\xff"
 
 
 class PillowInspector:
-    """``Image.open`` identifies the format by content and parses only the header; pixels are
-    never decoded here."""
+    """The :class:`imagecore.ports.ImageInspector` of JPEG, PNG, GIF and WebP."""
 
     def inspect(self, head: bytes) -> ImageFacts | None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with PILImage.open(io.BytesIO(head), formats=list(_CONTENT_TYPES)) as image:
-                    width, height = image.size
-                    content_type = _CONTENT_TYPES.get(image.format or "")
-        except Exception:  # Pillow raises many types for malformed input; all mean "not an image"
-            return None
-        if content_type is None or width <= 0 or height <= 0:
-            return None
-        return ImageFacts(content_type=content_type, width=width, height=height)
+        """The facts of the JPEG, PNG, GIF or WebP whose first bytes are ``head``, told apart
+        by their magic bytes; None for anything else, or a header cut off or malformed.
+
+        Sizes are reported as declared, however huge: refusing them is the caller's business.
+        The EXIF facts come from the EXIF block (JPEG APP1, PNG eXIf, WebP EXIF) where it is
+        whole in ``head``; a bad one only loses its own facts. Never raises; time and memory
+        are bounded by ``len(head)``.
+        """
+        if head.startswith(_JPEG_MAGIC):
+            return _jpeg(head)
+        if head.startswith(PNG_SIGNATURE):
+            png = read_png_header(head)
+            return None if png is None else _facts("image/png", png.width, png.height, png.exif)
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            size = read_gif_size(head)
+            return None if size is None else _facts("image/gif", *size, None)
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            webp = read_webp_header(head)
+            if webp is None:
+                return None
+            return _facts("image/webp", webp.width, webp.height, webp.exif)
+        return None
+
+
+def _jpeg(head: bytes) -> ImageFacts | None:
+    """Pillow reads the markers up to the start of scan. Its JPEG plugin class is called
+    directly rather than through ``Image.open``: only ``Image.open`` runs the decompression-bomb
+    check, which would turn a huge declared size into an error instead of facts, and changing
+    ``Image.MAX_IMAGE_PIXELS`` would change it for the whole process."""
+    try:
+        # Pillow warns about corrupt EXIF while looking for a resolution in it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with JpegImagePlugin.JpegImageFile(io.BytesIO(head)) as image:
+                width, height = image.size
+                exif = image.info.get("exif")
+    except Exception:  # Pillow raises many types for malformed input; all mean "not an image"
+        return None
+    return _facts("image/jpeg", width, height, exif if isinstance(exif, bytes) else None)
+
+
+def _facts(content_type: str, width: int, height: int, exif: bytes | None) -> ImageFacts | None:
+    if width <= 0 or height <= 0:
+        return None
+    read = exif_facts(exif) if exif else ExifFacts()
+    return ImageFacts(
+        content_type=content_type,
+        width=width,
+        height=height,
+        camera_make=read.camera_make,
+        camera_model=read.camera_model,
+        orientation=read.orientation,
+        captured_at=read.captured_at,
+        position=read.position,
+    )

@@ -28,10 +28,12 @@ class ThumbnailStatus(StrEnum):
 class ImageState(StrEnum):
     """Where an image is in its life. Only ACTIVE images are ever shown to anyone.
 
+    UPLOADING is a direct upload's slot: the details are known, the bytes have not arrived.
     DELETING is the tombstone written before any blob is removed; DELETED means the blobs are
     gone and only the tombstone remains, so that a repeated DELETE still answers 204.
     """
 
+    UPLOADING = "uploading"
     ACTIVE = "active"
     DELETING = "deleting"
     DELETED = "deleted"
@@ -50,12 +52,40 @@ def _frozen_metadata(value: Mapping[str, MetadataValue]) -> Mapping[str, Metadat
 
 
 @attrs.frozen
+class GeoPosition:
+    """Where a photo was taken, in decimal degrees (WGS 84), as its EXIF GPS tags say."""
+
+    latitude: float
+    longitude: float
+
+
+def _frozen_fields(value: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen
 class ImageFacts:
-    """What the bytes themselves say, read from the header without decoding the pixels."""
+    """What the bytes themselves say, read from the header without decoding the pixels.
+
+    The EXIF facts are None where the image carries none, or carries values no camera could
+    have written (they are dropped, never trusted).
+    """
 
     content_type: str
     width: int
     height: int
+    camera_make: str | None = None
+    camera_model: str | None = None
+    orientation: int | None = None
+    """EXIF orientation, 1 (upright) to 8."""
+    captured_at: str | None = None
+    """When the photo was taken, as EXIF says: ISO 8601 ``YYYY-MM-DDTHH:MM:SS``, with the UTC
+    offset (``+02:00``) only where the image records one; EXIF time is the camera's local time."""
+    position: GeoPosition | None = None
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
 
 
 @attrs.frozen
@@ -74,6 +104,25 @@ class ByteRange:
     @property
     def length(self) -> int:
         return self.end - self.start + 1
+
+
+@attrs.frozen
+class UploadTarget:
+    """Where a client posts a direct upload's bytes, and the form fields to send with them."""
+
+    url: str
+    fields: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_fields)
+
+
+@attrs.frozen
+class Job:
+    """Background work on one image. ``kind`` says what: today only THUMBNAIL_JOB."""
+
+    kind: str
+    image_id: str
+
+
+THUMBNAIL_JOB = "thumbnail"
 
 
 @attrs.frozen
@@ -107,6 +156,19 @@ class Image:
     version: int = 1
     thumbnail_status: ThumbnailStatus = ThumbnailStatus.PENDING
     state: ImageState = ImageState.ACTIVE
+    edit_version: int | None = None
+    """The version at which the metadata a client may change last changed; None when that is
+    ``version`` itself. Background work (a thumbnail settling) moves ``version`` on, so the
+    resource's ETag changes, but not this: an If-Match naming any version since is still
+    current for a change of the metadata."""
+
+    @property
+    def last_edit(self) -> int:
+        return self.version if self.edit_version is None else self.edit_version
+
+    def is_current_for_edit(self, version: int) -> bool:
+        """Whether a client that saw ``version`` saw the metadata as it is now."""
+        return self.last_edit <= version <= self.version
 
     @property
     def position(self) -> Position:
