@@ -1,9 +1,9 @@
 # imagecore on AWS (or LocalStack / moto server with tflocal): the metadata table, the image
 # bucket, the job queue with its worker and reconcile functions, and the HTTP API.
 #
-# The names the code uses (IMAGECORE_TABLE, IMAGECORE_BUCKET) come from here, once: every
-# function gets them in its environment and `output.imagecore_environment` hands them to a
-# local .env, so nothing is typed twice.
+# The names the code uses (IMAGECORE_TABLE, IMAGECORE_BUCKET, IMAGECORE_QUEUE_URL) come from
+# here, once: every function gets them in its environment and `output.imagecore_environment`
+# hands them to a local .env, so nothing is typed twice.
 
 provider "aws" {
   region = var.region
@@ -47,11 +47,19 @@ locals {
   # The service's settings (src/entrypoints/settings.py), without the secret: the one map that
   # every function's environment and the imagecore_environment output are made from.
   # AWS_REGION is not here: Lambda reserves it (and sets it itself).
+  #
+  # The queue URL comes from modules/queue, which no function module contains: the API and the
+  # worker both send to it, so it could live in neither without its URL flowing out of a module
+  # and back into the same module's environment.
   imagecore_environment = {
-    IMAGECORE_BACKEND         = "aws"
-    IMAGECORE_TABLE           = module.metadata.table_name
-    IMAGECORE_BUCKET          = module.storage.bucket_name
-    IMAGECORE_URL_TTL_SECONDS = tostring(var.url_ttl_seconds)
+    IMAGECORE_BACKEND                 = "aws"
+    IMAGECORE_TABLE                   = module.metadata.table_name
+    IMAGECORE_BUCKET                  = module.storage.bucket_name
+    IMAGECORE_QUEUE_URL               = module.queue.queue_url
+    IMAGECORE_URL_TTL_SECONDS         = tostring(var.url_ttl_seconds)
+    IMAGECORE_MAX_DIRECT_UPLOAD_BYTES = tostring(var.max_direct_upload_bytes)
+    IMAGECORE_MAX_IMAGE_PIXELS        = tostring(var.max_image_pixels)
+    IMAGECORE_THUMBNAIL_ATTEMPTS      = tostring(var.thumbnail_attempts)
   }
 
   function_environment = merge(local.imagecore_environment, {
@@ -72,12 +80,49 @@ module "storage" {
   source = "./modules/storage"
 
   bucket_name                        = local.bucket_name
-  notification_queue_arn             = module.processing.queue_arn
+  notification_queue_arn             = module.queue.notification_queue_arn
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
   force_destroy                      = var.force_destroy
   require_tls                        = var.require_tls
+  upload_cors_origins                = var.upload_cors_origins
   # The bucket keeps SSE-S3 whatever var.kms_key_arn says: the service asks for AES256 on
   # every put (src/adapters/s3.py), so a KMS default would not reach its objects.
+}
+
+# The job queue: S3 announces direct uploads to it, the API and the worker send thumbnail jobs
+# to it, the worker consumes it. Its policy names the bucket and the bucket's notification names
+# it; Terraform orders the resources (bucket, queue policy, notification) across the modules.
+module "queue" {
+  source = "./modules/queue"
+
+  name_prefix                = var.name_prefix
+  bucket_arn                 = module.storage.bucket_arn
+  visibility_timeout_seconds = 6 * var.worker_timeout_seconds # AWS's advice for a Lambda source
+  max_receive_count          = var.max_receive_count
+  thumbnail_attempts         = var.thumbnail_attempts
+  require_tls                = var.require_tls
+}
+
+# The queue was part of modules/processing: an existing deployment keeps its queues (and the
+# jobs waiting in them) instead of having them replaced.
+moved {
+  from = module.processing.aws_sqs_queue.dead_letter
+  to   = module.queue.aws_sqs_queue.dead_letter
+}
+
+moved {
+  from = module.processing.aws_sqs_queue.jobs
+  to   = module.queue.aws_sqs_queue.jobs
+}
+
+moved {
+  from = module.processing.aws_sqs_queue_redrive_policy.jobs
+  to   = module.queue.aws_sqs_queue_redrive_policy.jobs
+}
+
+moved {
+  from = module.processing.aws_sqs_queue_policy.jobs
+  to   = module.queue.aws_sqs_queue_policy.jobs
 }
 
 module "processing" {
@@ -90,13 +135,12 @@ module "processing" {
   environment  = local.function_environment
   kms_key_arn  = var.kms_key_arn
   tracing_mode = var.lambda_tracing_mode
-  require_tls  = var.require_tls
 
   table_arn  = module.metadata.table_arn
   index_arns = module.metadata.index_arns
   bucket_arn = module.storage.bucket_arn
+  queue_arn  = module.queue.queue_arn
 
-  max_receive_count             = var.max_receive_count
   worker_timeout_seconds        = var.worker_timeout_seconds
   reconcile_schedule_expression = var.reconcile_schedule_expression
   log_retention_days            = var.log_retention_days
@@ -118,6 +162,7 @@ module "api" {
   table_arn  = module.metadata.table_arn
   index_arns = module.metadata.index_arns
   bucket_arn = module.storage.bucket_arn
+  queue_arn  = module.queue.queue_arn
 
   jwt_issuer             = var.jwt_issuer
   jwt_audience           = var.jwt_audience

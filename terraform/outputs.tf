@@ -19,13 +19,13 @@ output "bucket_name" {
 }
 
 output "queue_url" {
-  description = "URL of the job queue."
-  value       = module.processing.queue_url
+  description = "URL of the job queue (IMAGECORE_QUEUE_URL)."
+  value       = module.queue.queue_url
 }
 
 output "dead_letter_queue_url" {
   description = "URL of the job queue's dead-letter queue."
-  value       = module.processing.dead_letter_queue_url
+  value       = module.queue.dead_letter_queue_url
 }
 
 output "function_names" {

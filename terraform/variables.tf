@@ -88,6 +88,51 @@ variable "api_max_upload_bytes" {
   }
 }
 
+variable "max_direct_upload_bytes" {
+  description = "Largest upload through POST /uploads, straight to S3 with a presigned POST (IMAGECORE_MAX_DIRECT_UPLOAD_BYTES); the default is 500 MiB. The worker copies an upload this big from uploads/ to images/ within worker_timeout_seconds: raise that with it."
+  type        = number
+  default     = 524288000
+
+  validation {
+    condition     = var.max_direct_upload_bytes >= 1 && var.max_direct_upload_bytes <= 5368709120 && floor(var.max_direct_upload_bytes) == var.max_direct_upload_bytes
+    error_message = "max_direct_upload_bytes must be a whole number between 1 and 5368709120 (5 GiB, the most one S3 POST uploads)."
+  }
+}
+
+variable "max_image_pixels" {
+  description = "Most pixels (width x height) of an image the service accepts and decodes (IMAGECORE_MAX_IMAGE_PIXELS): bounds the worker's memory for a thumbnail, about 4 bytes a pixel, against decompression bombs."
+  type        = number
+  default     = 100000000
+
+  validation {
+    condition     = var.max_image_pixels >= 1 && floor(var.max_image_pixels) == var.max_image_pixels
+    error_message = "max_image_pixels must be a whole number of at least 1."
+  }
+}
+
+variable "thumbnail_attempts" {
+  description = "Receives of a thumbnail job after which the worker marks the thumbnail failed (IMAGECORE_THUMBNAIL_ATTEMPTS); max_receive_count must be greater."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.thumbnail_attempts >= 1 && var.thumbnail_attempts <= 10 && floor(var.thumbnail_attempts) == var.thumbnail_attempts
+    error_message = "thumbnail_attempts must be a whole number between 1 and 10."
+  }
+}
+
+variable "upload_cors_origins" {
+  description = "Origins of browser pages, e.g. https://app.example.com, allowed to POST presigned upload forms to the bucket (S3 CORS); [] (the default) adds no CORS configuration: uploads from a page on another origin are then refused by the browser."
+  type        = list(string)
+  default     = []
+
+  validation {
+    # S3 compares the Origin header as written: a path or a trailing "/" would never match.
+    condition     = alltrue([for origin in var.upload_cors_origins : can(regex("^https?://[A-Za-z0-9*.-]+(:[0-9]{1,5})?$", origin))])
+    error_message = "upload_cors_origins must be origins such as https://app.example.com or http://localhost:5173: scheme, host and optional port, no path or trailing slash."
+  }
+}
+
 variable "url_ttl_seconds" {
   description = "Lifetime of presigned download and upload URLs (IMAGECORE_URL_TTL_SECONDS)."
   type        = number
@@ -145,13 +190,13 @@ variable "noncurrent_version_expiration_days" {
 }
 
 variable "max_receive_count" {
-  description = "Deliveries of a job before it moves to the dead-letter queue."
+  description = "Deliveries of a job before it moves to the dead-letter queue; must be greater than thumbnail_attempts (checked when planning), so that the worker records a thumbnail's failure first."
   type        = number
   default     = 5
 }
 
 variable "worker_timeout_seconds" {
-  description = "Timeout of the worker function; the job queue's visibility timeout is six times this."
+  description = "Timeout of the worker function; the job queue's visibility timeout is six times this. It must cover copying a direct upload of max_direct_upload_bytes."
   type        = number
   default     = 60
 }

@@ -19,9 +19,10 @@ import boto3
 import httpx
 import pytest
 
+from adapters.aws_resources import table_definition
 from entrypoints.lambda_package import LambdaRuntime, build_lambda_package
 from entrypoints.terraform_outputs import environment_from_terraform
-from imagecore.service import UPLOADS_PREFIX, upload_key
+from imagecore.service import IMAGES_PREFIX, UPLOADS_PREFIX, DirectUploadCommand, upload_key
 
 from . import terraform_harness as harness
 from .aws import MotoServer
@@ -32,6 +33,9 @@ TERRAFORM = harness.terraform_binary()
 MIRROR = harness.provider_mirror()
 TFLOCAL = harness.tflocal_binary()
 SETTINGS_SOURCE = Path(__file__).resolve().parents[1] / "src" / "entrypoints" / "settings.py"
+EMBEDDED_ONLY = "x-imagecore-embedded-only"
+"""The OpenAPI extension of an operation only the embedded server has (no API Gateway route)."""
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 # One worker runs them all, in file order: the end-to-end tests share one deployment, and the
 # last of them destroys it.
@@ -66,6 +70,31 @@ def resources(module: str, kind: str) -> list[dict[str, Any]]:
         for named in [resource.get(kind, {})]
         for body in named.values()
     ]
+
+
+def root_variables() -> dict[str, dict[str, Any]]:
+    document = hcl(harness.TERRAFORM_ROOT / "variables.tf")
+    return {name: body for variable in document["variable"] for name, body in variable.items()}
+
+
+def root_module(name: str) -> dict[str, Any]:
+    document = hcl(harness.TERRAFORM_ROOT / "main.tf")
+    modules: list[dict[str, Any]] = [
+        module[name] for module in document["module"] if name in module
+    ]
+    (module,) = modules
+    return module
+
+
+def policy_document(module: str, name: str) -> dict[str, Any]:
+    document = hcl(harness.TERRAFORM_ROOT / "modules" / module / "main.tf")
+    policies: list[dict[str, Any]] = [
+        data["aws_iam_policy_document"][name]
+        for data in document.get("data", [])
+        if name in data.get("aws_iam_policy_document", {})
+    ]
+    (policy,) = policies
+    return policy
 
 
 # --- static checks --------------------------------------------------------------------------------
@@ -141,6 +170,46 @@ def test_the_bucket_notifies_the_queue_of_exactly_the_direct_uploads() -> None:
     assert upload_key("alice", "01JD0000000000000000000001").startswith(queue["filter_prefix"])
 
 
+def assert_the_routes_are_the_documented_api(protected: set[str], public: set[str]) -> None:
+    """Every documented operation is a route, behind the authorizer exactly when it has a
+    security requirement, but for those only the embedded server has; and every route behind the
+    authorizer is documented (the public ones also hold $default and the docs page's assets)."""
+    from entrypoints.openapi import openapi_document
+
+    served = set()
+    for path, item in openapi_document()["paths"].items():
+        for method, operation in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            route = f"{method.upper()} {path}"
+            if operation.get(EMBEDDED_ONLY) is True:
+                # The embedded server's own upload target: on AWS the client posts to S3.
+                assert route not in protected | public, route
+                continue
+            wanted = protected if operation.get("security") else public
+            assert route in wanted, route
+            served.add(route)
+    assert protected <= served, (
+        f"routes behind the authorizer, not documented: {protected - served}"
+    )
+    assert "$default" in public
+
+
+def test_the_api_module_routes_are_the_documented_api() -> None:
+    api = hcl(harness.TERRAFORM_ROOT / "modules" / "api" / "main.tf")
+    (routes,) = [local for local in api["locals"] if "protected_routes" in local]
+    unwrap = re.compile(r"^\$\{toset\((\[.*\])\)\}$", re.DOTALL)
+
+    def route_keys(expression: str) -> set[str]:
+        match = unwrap.match(expression)
+        assert match, expression
+        return set(json.loads(re.sub(r",\s*\]$", "]", match.group(1))))
+
+    assert_the_routes_are_the_documented_api(
+        protected=route_keys(routes["protected_routes"]), public=route_keys(routes["public_routes"])
+    )
+
+
 def test_the_functions_environment_holds_only_settings_the_service_reads() -> None:
     named = set()
     for path in harness.TERRAFORM_ROOT.rglob("*.tf"):
@@ -149,6 +218,123 @@ def test_the_functions_environment_holds_only_settings_the_service_reads() -> No
     assert named, "the configuration sets the service's environment"
     assert named <= read, f"Terraform sets variables the service never reads: {named - read}"
     assert {"IMAGECORE_BACKEND", "IMAGECORE_TABLE", "IMAGECORE_BUCKET"} <= named
+
+
+def test_the_one_environment_map_holds_the_queue_and_the_validated_limits() -> None:
+    document = hcl(harness.TERRAFORM_ROOT / "main.tf")
+    (environment,) = [
+        local["imagecore_environment"]
+        for local in document["locals"]
+        if "imagecore_environment" in local
+    ]
+    assert {
+        "IMAGECORE_QUEUE_URL",
+        "IMAGECORE_MAX_DIRECT_UPLOAD_BYTES",
+        "IMAGECORE_MAX_IMAGE_PIXELS",
+        "IMAGECORE_THUMBNAIL_ATTEMPTS",
+    } <= set(environment)
+    # The queue both the API and the worker send to, from the module of its own they share.
+    assert environment["IMAGECORE_QUEUE_URL"] == "${module.queue.queue_url}"
+    variables = root_variables()
+    for name, value in environment.items():
+        for variable in re.findall(r"\bvar\.(\w+)", value):
+            assert variables[variable].get("validation"), (
+                f"{name} comes from an unchecked {variable}"
+            )
+    assert variables["max_direct_upload_bytes"]["default"] == 500 * 1024 * 1024
+    assert variables["max_image_pixels"]["default"] == 100_000_000
+
+
+def test_the_queue_keeps_a_thumbnail_job_until_the_worker_gave_up_on_it() -> None:
+    # The worker marks a thumbnail failed on the receive that reaches IMAGECORE_THUMBNAIL_ATTEMPTS:
+    # SQS must not move the message to the dead-letter queue before that receive.
+    variables = root_variables()
+    assert variables["max_receive_count"]["default"] > variables["thumbnail_attempts"]["default"]
+    queue = root_module("queue")
+    assert queue["max_receive_count"] == "${var.max_receive_count}"
+    assert queue["thumbnail_attempts"] == "${var.thumbnail_attempts}"
+    (redrive,) = resources("queue", "aws_sqs_queue_redrive_policy")
+    conditions = [
+        precondition["condition"]
+        for lifecycle in redrive["lifecycle"]
+        for precondition in lifecycle["precondition"]
+    ]
+    assert "${var.max_receive_count > var.thumbnail_attempts}" in conditions
+
+
+def test_the_table_has_the_content_index_the_adapter_reads() -> None:
+    definition = table_definition(harness.TERRAFORM_ROOT / "modules" / "metadata")
+    indexes = {index["IndexName"]: index for index in definition["GlobalSecondaryIndexes"]}
+    assert indexes["content"]["KeySchema"] == [
+        {"AttributeName": "content_key", "KeyType": "HASH"},
+        {"AttributeName": "position", "KeyType": "RANGE"},
+    ]
+    assert indexes["content"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    defined = {
+        attribute["AttributeName"]: attribute["AttributeType"]
+        for attribute in definition["AttributeDefinitions"]
+    }
+    keys = {
+        key["AttributeName"]
+        for schema in [definition["KeySchema"], *(i["KeySchema"] for i in indexes.values())]
+        for key in schema
+    }
+    # DynamoDB refuses a definition of an attribute that is no key as much as a key without one.
+    assert set(defined) == keys
+    assert defined["content_key"] == defined["position"] == "S"
+
+
+def test_each_function_reaches_only_the_key_prefixes_it_works_on() -> None:
+    api = hcl(harness.TERRAFORM_ROOT / "modules" / "api" / "main.tf")
+    processing = hcl(harness.TERRAFORM_ROOT / "modules" / "processing" / "main.tf")
+    (grants,) = [
+        local["object_actions"] for local in processing["locals"] if "object_actions" in local
+    ]
+    grants = {"api": api["module"][0]["function"]["object_actions"], **grants}
+    images, uploads = f"{IMAGES_PREFIX}/", f"{UPLOADS_PREFIX}/"
+    assert upload_key("alice", "01JD0000000000000000000001").startswith(uploads)
+    for function, prefixes in grants.items():
+        assert set(prefixes) <= {images, uploads}, function
+    # A presigned POST is authorised as the role that signed it: the API's puts direct uploads,
+    # and reads or removes none of them.
+    assert grants["api"][uploads] == ["s3:PutObject"]
+    assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= set(grants["api"][images])
+    # The worker completes direct uploads (reads, then removes them; writes the image) and
+    # writes thumbnails next to the originals it reads.
+    assert {"s3:GetObject", "s3:DeleteObject"} <= set(grants["worker"][uploads])
+    assert "s3:PutObject" not in grants["worker"][uploads]
+    assert {"s3:GetObject", "s3:PutObject"} <= set(grants["worker"][images])
+    assert all("s3:PutObject" not in actions for actions in grants["reconcile"].values())
+    # And the function module grants them per prefix, never on every object of the bucket.
+    assert (
+        "${var.bucket_arn}/*"
+        not in (harness.TERRAFORM_ROOT / "modules" / "function" / "main.tf").read_text()
+    )
+
+
+def test_the_api_and_the_worker_may_send_jobs_to_the_queue() -> None:
+    for module, document in (("api", "queue"), ("processing", "worker_queue")):
+        statements = policy_document(module, document)["statement"]
+        assert any(
+            statement["actions"] == ["sqs:SendMessage"]
+            and statement["resources"] == ["${var.queue_arn}"]
+            for statement in statements
+        ), module
+    api = hcl(harness.TERRAFORM_ROOT / "modules" / "api" / "main.tf")
+    assert api["module"][0]["function"]["extra_policy_json"] == (
+        "${data.aws_iam_policy_document.queue.json}"
+    )
+    assert root_module("api")["queue_arn"] == root_module("processing")["queue_arn"]
+
+
+def test_the_bucket_answers_cross_origin_posts_only_from_configured_origins() -> None:
+    (cors,) = resources("storage", "aws_s3_bucket_cors_configuration")
+    assert cors["count"] == "${length(var.upload_cors_origins) == 0 ? 0 : 1}"
+    (rule,) = cors["cors_rule"]
+    assert rule["allowed_methods"] == ["POST"]
+    assert rule["allowed_origins"] == "${var.upload_cors_origins}"
+    assert root_variables()["upload_cors_origins"]["default"] == []
+    assert root_module("storage")["upload_cors_origins"] == "${var.upload_cors_origins}"
 
 
 # --- applied against moto server ------------------------------------------------------------------
@@ -275,42 +461,66 @@ def test_a_direct_upload_reaches_the_worker_through_the_deployed_queue(
     deployed: Deployed, api: Any
 ) -> None:
     _, lambda_worker = api
-    bucket, queue_url = deployed.outputs["bucket_name"], deployed.outputs["queue_url"]
-    key = upload_key("alice", "01JD0000000000000000000042")
-    deployed.client("s3").put_object(Bucket=bucket, Key=key, Body=image_bytes("image/gif", 3, 3))
+    queue_url = deployed.outputs["queue_url"]
+    images = lambda_worker._worker.images
+    slot = images.create_upload(
+        "alice", DirectUploadCommand.from_mapping({"content_type": "image/gif", "title": "tf"})
+    )
+    # As a client does: the slot's fields, then the file, to the presigned POST URL.
+    posted = httpx.post(
+        slot.url,
+        data={**slot.fields, "Content-Type": "image/gif"},
+        files={"file": ("a.gif", image_bytes("image/gif", 3, 3), "image/gif")},
+        timeout=30,
+    )
+    assert posted.status_code in (200, 201, 204), posted.text
 
     sqs = deployed.client("sqs")
-    bodies: list[str] = []
-    deadline = time.monotonic() + 15
-    while not any("ObjectCreated" in body for body in bodies) and time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])
-        bodies += [message["Body"] for message in messages]
 
-    assert lambda_worker.handler(sqs_event(*bodies), LambdaContext()) == {"batchItemFailures": []}
-    image = lambda_worker._worker.images.get("alice", "01JD0000000000000000000042")
-    assert (image.content_type, image.width) == ("image/gif", 3)
+    def drain(wanted: str) -> list[str]:
+        bodies: list[str] = []
+        deadline = time.monotonic() + 15
+        while not any(wanted in body for body in bodies) and time.monotonic() < deadline:
+            received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)
+            bodies += [message["Body"] for message in received.get("Messages", [])]
+        return bodies
+
+    notified = drain("ObjectCreated")
+    assert lambda_worker.handler(sqs_event(*notified), LambdaContext()) == {"batchItemFailures": []}
+    image = images.get("alice", slot.upload_id)
+    assert (image.content_type, image.width, image.title) == ("image/gif", 3, "tf")
+
+    # Completing the upload queued its thumbnail job on the deployed queue.
+    jobs = drain('"thumbnail"')
+    assert lambda_worker.handler(sqs_event(*jobs), LambdaContext()) == {"batchItemFailures": []}
+    assert images.get("alice", slot.upload_id).thumbnail_status.value == "ready"
 
 
 @pytest.mark.slow
 def test_the_deployed_routes_are_the_documented_api(deployed: Deployed) -> None:
-    from entrypoints.openapi import openapi_document
-
     gateway = deployed.client("apigatewayv2")
     routes = gateway.get_routes(ApiId=deployed.outputs["api_id"])["Items"]
-    protected = {route["RouteKey"] for route in routes if route["AuthorizationType"] == "JWT"}
-    public = {route["RouteKey"] for route in routes if route["AuthorizationType"] == "NONE"}
-    documented = openapi_document()["paths"]
-    for path, item in documented.items():
-        for method, operation in item.items():
-            if method == "parameters":
-                continue
-            wanted = protected if operation.get("security") else public
-            assert f"{method.upper()} {path}" in wanted, f"{method} {path}"
-    # DESIGN.md's routes that the upload issue serves; until then the app answers 404 there.
-    served_later = {"GET /images/{image_id}/thumbnail", "POST /uploads"}
-    served = {f"{m.upper()} {p}" for p, item in documented.items() for m in item}
-    assert protected - served == served_later
-    assert "$default" in public
+    assert_the_routes_are_the_documented_api(
+        protected={route["RouteKey"] for route in routes if route["AuthorizationType"] == "JWT"},
+        public={route["RouteKey"] for route in routes if route["AuthorizationType"] == "NONE"},
+    )
+
+
+@pytest.mark.slow
+def test_a_plan_refuses_a_queue_that_dead_letters_before_the_last_thumbnail_attempt(
+    deployed: Deployed,
+) -> None:
+    refused = deployed.tflocal(
+        "plan",
+        "-input=false",
+        "-no-color",
+        *deployed.variables,
+        "-var=max_receive_count=3",
+        "-var=thumbnail_attempts=3",
+        ok=(1,),
+    )
+    message = " ".join((refused.stdout + refused.stderr).replace("\u2502", " ").split())
+    assert "must be greater than thumbnail_attempts" in message
 
 
 @pytest.mark.slow

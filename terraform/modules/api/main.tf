@@ -33,9 +33,20 @@ locals {
 
 # What the adapters call: DescribeTable (start-up check), GetItem, BatchGetItem, Query (on the
 # indexes), TransactWriteItems (PutItem, UpdateItem, DeleteItem, ConditionCheckItem per item);
-# S3 PutObject (multipart included, and what a presigned POST signed by this role uploads),
-# AbortMultipartUpload, GetObject (HeadObject, presigned GET), DeleteObject(s). No Scan: every
-# list is a Query.
+# no Scan: every list is a Query. S3 under images/ (src/imagecore/service.py): PutObject
+# (multipart included) and AbortMultipartUpload for POST /images, GetObject (HeadObject, the
+# presigned GETs of downloads and thumbnails), DeleteObject(s) for DELETE. Under uploads/ only
+# PutObject: a presigned POST (POST /uploads) is authorised as the role that signed it, and the
+# API never reads or removes a direct upload (the worker does). SQS: SendMessage of thumbnail
+# jobs to the job queue (IMAGECORE_QUEUE_URL).
+data "aws_iam_policy_document" "queue" {
+  statement {
+    sid       = "JobQueueSend"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.queue_arn]
+  }
+}
+
 module "function" {
   source = "../function"
 
@@ -65,8 +76,12 @@ module "function" {
     "dynamodb:DeleteItem",
     "dynamodb:ConditionCheckItem",
   ]
-  bucket_arn     = var.bucket_arn
-  object_actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+  bucket_arn = var.bucket_arn
+  object_actions = {
+    "images/"  = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    "uploads/" = ["s3:PutObject"]
+  }
+  extra_policy_json = data.aws_iam_policy_document.queue.json
 }
 
 # --- the HTTP API ----------------------------------------------------------------------------

@@ -41,6 +41,11 @@ variable "bucket_arn" {
   type        = string
 }
 
+variable "queue_arn" {
+  description = "ARN of the job queue the function sends thumbnail jobs to."
+  type        = string
+}
+
 variable "kms_key_arn" {
   description = "Customer managed KMS key for the function's environment (and any data it reads that it encrypts); null for AWS managed keys."
   type        = string

@@ -1,6 +1,6 @@
 # One Lambda function of imagecore: the function, its own execution role and log group, and a
 # policy that allows exactly what its code calls (src/adapters/dynamodb.py, src/adapters/s3.py)
-# on the table and the bucket, plus whatever the caller adds (the worker's queue).
+# on the table and the bucket's key prefixes, plus whatever the caller adds (the job queue).
 
 locals {
   kms_key_arns = var.kms_key_arn == null ? [] : [var.kms_key_arn]
@@ -64,10 +64,16 @@ data "aws_iam_policy_document" "function" {
     resources = [var.bucket_arn]
   }
 
-  statement {
-    sid       = "BucketObjects"
-    actions   = var.object_actions
-    resources = ["${var.bucket_arn}/*"]
+  # One statement per key prefix (BucketObjectsImages on <bucket>/images/*, ...), never the
+  # whole bucket: the API may put under uploads/ (what its presigned POSTs upload) but not read
+  # there, reconcile never writes, and so on.
+  dynamic "statement" {
+    for_each = var.object_actions
+    content {
+      sid       = "BucketObjects${title(trimsuffix(statement.key, "/"))}"
+      actions   = statement.value
+      resources = ["${var.bucket_arn}/${statement.key}*"]
+    }
   }
 
   dynamic "statement" {

@@ -97,12 +97,23 @@ variable "bucket_arn" {
 }
 
 variable "object_actions" {
-  description = "S3 actions the function may take on the bucket's objects."
-  type        = list(string)
+  description = "S3 actions the function may take on the bucket's objects, by top-level key prefix: { \"images/\" = [\"s3:GetObject\", ...] } allows them on <bucket>/images/* only."
+  type        = map(list(string))
+
+  validation {
+    # One lowercase segment each, which also keeps the statement ids distinct and valid.
+    condition     = alltrue([for prefix in keys(var.object_actions) : can(regex("^[a-z0-9]+/$", prefix))])
+    error_message = "object_actions must be keyed by top-level key prefixes such as \"images/\" (lowercase letters and digits, then \"/\"): no whole-bucket grant."
+  }
+
+  validation {
+    condition     = alltrue([for actions in values(var.object_actions) : length(actions) > 0 && alltrue([for action in actions : startswith(action, "s3:")])])
+    error_message = "object_actions must give every prefix at least one action, and S3 actions only (s3:...)."
+  }
 }
 
 variable "extra_policy_json" {
-  description = "A policy document merged into the function's own (the worker's queue); null for none."
+  description = "A policy document merged into the function's own (the job queue); null for none."
   type        = string
   default     = null
 }

@@ -9,7 +9,9 @@
 # active, the timelines it belongs to:
 #   owner_timeline   O#<user>#<visibility>         (image)  or  ...#T#<tag>  (edge)
 #   public_timeline  P                             (image)  or  P#T#<tag>    (edge), public only
-# so that every list is a Query on one or two timelines, read in position order.
+# so that every list is a Query on one or two timelines, read in position order. An image also
+# carries `content_key`, from its owner and the hash of its bytes, so that a user's copy of the
+# same bytes is one Query on the `content` index (its keys only: the item is read by them).
 resource "aws_dynamodb_table" "images" {
   name         = var.table_name
   billing_mode = "PAY_PER_REQUEST"
@@ -36,6 +38,10 @@ resource "aws_dynamodb_table" "images" {
     name = "position"
     type = "S"
   }
+  attribute {
+    name = "content_key"
+    type = "S"
+  }
 
   global_secondary_index {
     name               = "owner_timeline"
@@ -51,6 +57,13 @@ resource "aws_dynamodb_table" "images" {
     range_key          = "position"
     projection_type    = "INCLUDE"
     non_key_attributes = ["content_type", "title_folded"]
+  }
+
+  global_secondary_index {
+    name            = "content"
+    hash_key        = "content_key"
+    range_key       = "position"
+    projection_type = "KEYS_ONLY"
   }
 
   point_in_time_recovery {

@@ -1,6 +1,6 @@
-# Background work: a job queue (thumbnails; direct uploads announced by S3) with a dead-letter
-# queue, the worker Lambda that consumes it, and the reconcile Lambda run on a schedule
-# (finishes interrupted deletes, removes orphaned blobs: see DESIGN.md, Consistency).
+# Background work: the worker Lambda that consumes the job queue (thumbnail jobs; direct uploads
+# announced by S3; the queue itself is modules/queue), and the reconcile Lambda run on a
+# schedule (finishes interrupted deletes, removes orphaned blobs: see DESIGN.md, Consistency).
 
 data "aws_caller_identity" "current" {}
 
@@ -24,95 +24,6 @@ locals {
   function_names = { for name, _ in local.functions : name => "${var.name_prefix}-${name}" }
 }
 
-# --- queues ---------------------------------------------------------------------------------
-
-resource "aws_sqs_queue" "dead_letter" {
-  name                      = "${var.name_prefix}-jobs-dlq"
-  message_retention_seconds = 1209600 # 14 days, the most SQS keeps: time to look at what failed
-  sqs_managed_sse_enabled   = true
-}
-
-resource "aws_sqs_queue" "jobs" {
-  name                       = "${var.name_prefix}-jobs"
-  sqs_managed_sse_enabled    = true
-  message_retention_seconds  = var.message_retention_seconds
-  receive_wait_time_seconds  = 20
-  visibility_timeout_seconds = 6 * var.worker_timeout_seconds # AWS's advice for a Lambda source
-
-  lifecycle {
-    # Managed by aws_sqs_queue_redrive_policy.jobs below.
-    ignore_changes = [redrive_policy]
-  }
-}
-
-# A resource of its own rather than the queue's redrive_policy argument: it compares the policy
-# as JSON when reading it back, where the queue's argument compares text (and so differs on
-# every plan against moto server, which spaces its JSON differently from SQS).
-resource "aws_sqs_queue_redrive_policy" "jobs" {
-  queue_url = aws_sqs_queue.jobs.id
-
-  redrive_policy = jsonencode({
-    deadLetterTargetArn = aws_sqs_queue.dead_letter.arn
-    maxReceiveCount     = var.max_receive_count
-  })
-}
-
-data "aws_iam_policy_document" "jobs" {
-  statement {
-    sid       = "S3BucketNotifications"
-    effect    = "Allow"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.jobs.arn]
-
-    principals {
-      type        = "Service"
-      identifiers = ["s3.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [var.bucket_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.require_tls ? ["DenyInsecureTransport"] : []
-    content {
-      sid       = statement.value
-      effect    = "Deny"
-      actions   = ["sqs:*"]
-      resources = [aws_sqs_queue.jobs.arn]
-
-      principals {
-        type        = "*"
-        identifiers = ["*"]
-      }
-
-      condition {
-        test     = "Bool"
-        variable = "aws:SecureTransport"
-        values   = ["false"]
-      }
-    }
-  }
-}
-
-resource "aws_sqs_queue_policy" "jobs" {
-  queue_url = aws_sqs_queue.jobs.id
-  policy    = data.aws_iam_policy_document.jobs.json
-
-  # One queue attribute at a time: moto server forgets a queue's policy whenever another
-  # attribute is set, so the policy goes last. Harmless ordering on AWS.
-  depends_on = [aws_sqs_queue_redrive_policy.jobs]
-}
-
 # --- functions: one role, one log group, one least-privilege policy each (modules/function) ---
 
 # What the adapters call (src/adapters/dynamodb.py, src/adapters/s3.py):
@@ -120,8 +31,15 @@ resource "aws_sqs_queue_policy" "jobs" {
 #             TransactWriteItems = PutItem + UpdateItem + DeleteItem + ConditionCheckItem per item;
 #             reconcile also Scans the table (for interrupted deletes).
 #   S3        HeadBucket and ListObjectsV2 (ListBucket), PutObject incl. multipart (PutObject,
-#             AbortMultipartUpload), GetObject (HeadObject too), DeleteObject(s); reconcile
-#             reads and removes bytes but never writes them.
+#             AbortMultipartUpload), GetObject (HeadObject too), DeleteObject(s), each only under
+#             the key prefixes the function works on (src/imagecore/service.py):
+#             images/<user>/<id>[/thumbnail]  the worker reads originals and writes thumbnails,
+#                                             and writes a completed upload's image (removing it
+#                                             again if its metadata cannot be stored);
+#             uploads/<user>/<upload id>      the worker reads a direct upload, then removes it;
+#             reconcile reads and removes bytes under both, but never writes them.
+#   SQS       the worker consumes the job queue, and sends thumbnail jobs to it (sqs:SendMessage
+#             on IMAGECORE_QUEUE_URL).
 locals {
   dynamodb_item_actions = [
     "dynamodb:DescribeTable",
@@ -138,8 +56,14 @@ locals {
     reconcile = concat(local.dynamodb_item_actions, ["dynamodb:Scan"])
   }
   object_actions = {
-    worker    = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    reconcile = ["s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    worker = {
+      "images/"  = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+      "uploads/" = ["s3:GetObject", "s3:DeleteObject"]
+    }
+    reconcile = {
+      "images/"  = ["s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+      "uploads/" = ["s3:GetObject", "s3:DeleteObject"] # a presigned POST is never multipart
+    }
   }
   extra_policy_json = {
     worker    = data.aws_iam_policy_document.worker_queue.json
@@ -151,7 +75,13 @@ data "aws_iam_policy_document" "worker_queue" {
   statement {
     sid       = "JobQueue"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
-    resources = [aws_sqs_queue.jobs.arn]
+    resources = [var.queue_arn]
+  }
+
+  statement {
+    sid       = "JobQueueSend" # thumbnail jobs of the images it makes from direct uploads
+    actions   = ["sqs:SendMessage"]
+    resources = [var.queue_arn]
   }
 }
 
@@ -184,7 +114,7 @@ module "function" {
 # --- triggers --------------------------------------------------------------------------------
 
 resource "aws_lambda_event_source_mapping" "worker" {
-  event_source_arn        = aws_sqs_queue.jobs.arn
+  event_source_arn        = var.queue_arn
   function_name           = module.function["worker"].arn
   batch_size              = 10
   function_response_types = ["ReportBatchItemFailures"]

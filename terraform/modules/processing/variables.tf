@@ -37,7 +37,12 @@ variable "index_arns" {
 }
 
 variable "bucket_arn" {
-  description = "ARN of the image bucket; also the only source allowed to send S3 notifications to the job queue."
+  description = "ARN of the image bucket."
+  type        = string
+}
+
+variable "queue_arn" {
+  description = "ARN of the job queue (modules/queue) that the worker consumes and sends thumbnail jobs to; its visibility timeout must be at least worker_timeout_seconds."
   type        = string
 }
 
@@ -47,25 +52,8 @@ variable "kms_key_arn" {
   default     = null
 }
 
-variable "max_receive_count" {
-  description = "Deliveries of a job before it moves to the dead-letter queue."
-  type        = number
-  default     = 5
-
-  validation {
-    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
-    error_message = "max_receive_count must be between 1 and 1000."
-  }
-}
-
-variable "message_retention_seconds" {
-  description = "How long the job queue keeps a message."
-  type        = number
-  default     = 345600 # 4 days
-}
-
 variable "worker_timeout_seconds" {
-  description = "Timeout of the worker; the queue's visibility timeout is six times this."
+  description = "Timeout of the worker; the job queue's visibility timeout must be at least this (the root configuration makes it six times this)."
   type        = number
   default     = 60
 
@@ -132,10 +120,4 @@ variable "tracing_mode" {
   description = "X-Ray tracing of the functions: Active or PassThrough."
   type        = string
   default     = "Active"
-}
-
-variable "require_tls" {
-  description = "Deny every request to the job queue that does not use TLS (queue policy). Keep true on AWS; false only for a local endpoint served over plain http."
-  type        = bool
-  default     = true
 }

@@ -137,3 +137,21 @@ resource "aws_s3_bucket_notification" "images" {
     filter_prefix = "uploads/"
   }
 }
+
+# A page on another origin POSTs the presigned form (POST /uploads) straight to the bucket; the
+# browser lets it only if S3 answers with CORS headers for that origin. No configuration at all
+# without origins: S3 then answers no cross-origin request, as before. A form POST carries its
+# fields in the body and sends only CORS-safelisted headers, so no request header is allowed.
+resource "aws_s3_bucket_cors_configuration" "images" {
+  count = length(var.upload_cors_origins) == 0 ? 0 : 1
+
+  bucket = aws_s3_bucket.images.id
+
+  cors_rule {
+    id              = "direct-uploads"
+    allowed_methods = ["POST"]
+    allowed_origins = var.upload_cors_origins
+    expose_headers  = ["ETag", "Location"]
+    max_age_seconds = 3600
+  }
+}

@@ -13,6 +13,18 @@ variable "notification_queue_arn" {
   type        = string
 }
 
+variable "upload_cors_origins" {
+  description = "Origins (scheme://host[:port]) of browser pages that POST presigned upload forms to the bucket; [] for no CORS configuration."
+  type        = list(string)
+  default     = []
+
+  validation {
+    # S3 compares the Origin header as written: a path or a trailing "/" would never match.
+    condition     = alltrue([for origin in var.upload_cors_origins : can(regex("^https?://[A-Za-z0-9*.-]+(:[0-9]{1,5})?$", origin))])
+    error_message = "upload_cors_origins must be origins such as https://app.example.com or http://localhost:5173: scheme, host and optional port, no path or trailing slash."
+  }
+}
+
 variable "noncurrent_version_expiration_days" {
   description = "Days after which an overwritten or deleted object's old version is removed."
   type        = number
