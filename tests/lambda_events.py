@@ -233,8 +233,9 @@ def s3_object_created(bucket: str, object_name: str, size: int) -> dict[str, Any
     }
 
 
-def sqs_event(*bodies: str) -> dict[str, Any]:
-    """An SQS batch as the event source mapping delivers it."""
+def sqs_event(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
+    """An SQS batch as the event source mapping delivers it; ``receive_count`` is how often each
+    message has been received (its ``ApproximateReceiveCount``, 1 on the first delivery)."""
     return {
         "Records": [
             {
@@ -242,7 +243,7 @@ def sqs_event(*bodies: str) -> dict[str, Any]:
                 "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
                 "body": body,
                 "attributes": {
-                    "ApproximateReceiveCount": "1",
+                    "ApproximateReceiveCount": str(receive_count),
                     "SentTimestamp": str(int(datetime.now(UTC).timestamp() * 1000)),
                     "SenderId": "AIDAIENQZJOLO23YVJ4VO",
                     "ApproximateFirstReceiveTimestamp": "1545082649185",
@@ -256,3 +257,8 @@ def sqs_event(*bodies: str) -> dict[str, Any]:
             for body in bodies
         ]
     }
+
+
+def thumbnail_job(image_id: str) -> str:
+    """The body of the message the service enqueues for an image's thumbnail."""
+    return json.dumps({"job": "thumbnail", "image_id": image_id})

@@ -14,11 +14,12 @@ from botocore.exceptions import NoRegionError
 
 from adapters.errors import MissingResource
 
-__all__ = ["AwsClients", "MissingResource", "client_config", "make_clients"]
+__all__ = ["AwsClients", "MissingResource", "client_config", "make_clients", "make_sqs_client"]
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
 # botocore's standard retry mode retries throttling and transient errors with exponential
 # backoff and jitter; 5 attempts in all ride out a short burst without hiding an outage.
@@ -65,6 +66,18 @@ def make_clients(endpoint_url: str | None = None, region: str | None = None) -> 
                 "s3", endpoint_url=endpoint_url, config=client_config(endpoint_url, "s3")
             ),
         )
+    except NoRegionError:
+        raise MissingResource(
+            "no AWS region is set: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)"
+        ) from None
+
+
+def make_sqs_client(endpoint_url: str | None = None, region: str | None = None) -> SQSClient:
+    """A client for the jobs queue; made only where jobs go to SQS, as each client costs start-up
+    time on Lambda."""
+    session = boto3.session.Session(region_name=region)
+    try:
+        return session.client("sqs", endpoint_url=endpoint_url, config=client_config(endpoint_url))
     except NoRegionError:
         raise MissingResource(
             "no AWS region is set: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)"

@@ -54,6 +54,7 @@ Item = dict[str, "AttributeValueTypeDef"]
 
 OWNER_INDEX = "owner_timeline"
 PUBLIC_INDEX = "public_timeline"
+CONTENT_INDEX = "content"
 IMAGE_SK = "META"
 _TAG_SK = "TAG#"
 _INT_FIELDS = frozenset(field.name for field in attrs.fields(Image) if field.type in (int, "int"))
@@ -85,6 +86,11 @@ def owner_timeline(user_id: str, visibility: Visibility, tag: str | None = None)
     return base if tag is None else f"{base}#T#{tag}"
 
 
+def content_key(user_id: str, sha256: str) -> str:
+    """The key of the index that finds a user's active images by the hash of their bytes."""
+    return f"C#{user_id}#{sha256}"
+
+
 def public_timeline(tag: str | None = None) -> str:
     return "P" if tag is None else f"P#T#{tag}"
 
@@ -104,6 +110,7 @@ def _image_item(image: Image) -> Item:
         **record,
     }
     if image.is_active:
+        values["content_key"] = content_key(image.user_id, image.sha256)
         values["owner_timeline"] = owner_timeline(image.user_id, image.visibility)
         if image.visibility is Visibility.PUBLIC:
             values["public_timeline"] = public_timeline()
@@ -280,18 +287,34 @@ class DynamoDbImageRepository:
         item = response.get("Item")
         return _image_from_item(item) if item is not None else None
 
-    def unfinished_deletes(self) -> Iterator[Image]:
+    def find_by_content(self, user_id: str, sha256: str) -> Image | None:
+        response = self._client.query(
+            TableName=self._table,
+            IndexName=CONTENT_INDEX,
+            KeyConditionExpression="content_key = :content",
+            ExpressionAttributeValues={":content": {"S": content_key(user_id, sha256)}},
+            Limit=1,
+        )
+        for key in response.get("Items", []):
+            image = self._get_item(key["pk"]["S"].removeprefix("IMG#"))
+            # The index lags the table: what it names may have been deleted since.
+            if image is not None and image.is_active and image.sha256 == sha256:
+                return image
+        return None
+
+    def unsettled(self) -> Iterator[Image]:
         # A Scan, the one in this adapter: reconciliation reads everything anyway (it lists every
-        # blob too), and a tombstone is short-lived, so an index for them would mostly be empty
-        # writes on the way to DELETED.
+        # blob too), and tombstones and upload slots are short-lived, so an index for them would
+        # mostly be empty writes on the way to another state.
         pages = self._client.get_paginator("scan").paginate(
             TableName=self._table,
             ConsistentRead=True,
-            FilterExpression="sk = :image AND #state = :deleting",
+            FilterExpression="sk = :image AND #state IN (:deleting, :uploading)",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={
                 ":image": {"S": IMAGE_SK},
                 ":deleting": {"S": ImageState.DELETING.value},
+                ":uploading": {"S": ImageState.UPLOADING.value},
             },
         )
         for page in pages:

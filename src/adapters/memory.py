@@ -55,10 +55,21 @@ class MemoryImageRepository:
                 matching = [image for image in matching if order_key(image) > mark]
         return matching[:limit]
 
-    def unfinished_deletes(self) -> Iterator[Image]:
+    def find_by_content(self, user_id: str, sha256: str) -> Image | None:
         with self._lock:
             images = list(self._images.values())
-        return (image for image in images if image.state is ImageState.DELETING)
+        matching = [
+            image
+            for image in images
+            if image.user_id == user_id and image.sha256 == sha256 and image.is_active
+        ]
+        return min(matching, key=lambda image: (image.created_at, image.image_id), default=None)
+
+    def unsettled(self) -> Iterator[Image]:
+        with self._lock:
+            images = list(self._images.values())
+        unsettled = (ImageState.DELETING, ImageState.UPLOADING)
+        return (image for image in images if image.state in unsettled)
 
 
 class MemoryBlobStore:

@@ -10,16 +10,16 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from adapters.errors import MissingResource
 from imagecore.disposition import attachment_disposition
-from imagecore.model import ByteRange, StoredBlob
+from imagecore.model import ByteRange, StoredBlob, UploadTarget
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -246,3 +246,40 @@ class S3BlobStore:
             Bucket=self._bucket, Prefix=prefix
         )
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+class S3PresignedPosts:
+    """The ``UploadTargets`` port on S3: a presigned POST, whose policy S3 enforces on arrival.
+
+    The policy allows exactly one key, 1 to ``max_bytes`` bytes (``content-length-range``), a
+    ``Content-Type`` that starts with ``image/``, server-side encryption, and expires when the
+    slot does. Every object that lands is still validated by the worker like any upload.
+    """
+
+    def __init__(self, client: S3Client, bucket: str, clock: Callable[[], datetime]) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._clock = clock
+
+    def target(self, key: str, max_bytes: int, expires_at: datetime) -> UploadTarget:
+        seconds = max(1, int((expires_at - self._clock()).total_seconds()))
+        posted = self._client.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=_object_name(key),
+            Fields=dict(_ENCRYPTED_FIELD),
+            Conditions=upload_policy_conditions(max_bytes),
+            ExpiresIn=seconds,
+        )
+        return UploadTarget(url=posted["url"], fields=posted["fields"])
+
+
+_ENCRYPTED_FIELD = {"x-amz-server-side-encryption": "AES256"}
+
+
+def upload_policy_conditions(max_bytes: int) -> list[Any]:
+    """The conditions of a direct upload's POST policy, beside the bucket and key boto3 adds."""
+    return [
+        ["content-length-range", 1, max_bytes],
+        ["starts-with", "$Content-Type", "image/"],
+        dict(_ENCRYPTED_FIELD),
+    ]

@@ -66,8 +66,24 @@ _UNFINISHED_DELETES_V2 = (
         WHERE state = 'deleting'""",
 )
 
+# Duplicate detection finds a user's image by its bytes' hash; reconciliation finds direct
+# uploads whose bytes never came, beside interrupted deletes.
+_CONTENT_AND_UNSETTLED_V3 = (
+    "ALTER TABLE images ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''",
+    "UPDATE images SET sha256 = json_extract(record, '$.sha256')",
+    """CREATE INDEX IF NOT EXISTS images_by_content ON images (user_id, sha256)
+        WHERE state = 'active'""",
+    "DROP INDEX IF EXISTS images_deleting",
+    """CREATE INDEX IF NOT EXISTS images_unsettled ON images (image_id)
+        WHERE state IN ('deleting', 'uploading')""",
+)
+
 # Migration n takes the database from user_version n to n + 1; append, never edit.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _UNFINISHED_DELETES_V2)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _SCHEMA_V1,
+    _UNFINISHED_DELETES_V2,
+    _CONTENT_AND_UNSETTLED_V3,
+)
 
 
 def _micros(moment: datetime) -> int:
@@ -103,6 +119,7 @@ def _columns(image: Image) -> tuple[object, ...]:
         fold_title(image.title),
         _micros(image.created_at),
         image.version,
+        image.sha256,
         _encode(image),
     )
 
@@ -174,7 +191,8 @@ class SqliteImageRepository:
             try:
                 connection.execute(
                     "INSERT INTO images (user_id, visibility, state, content_type, title_folded,"
-                    " created_at, version, record, image_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " created_at, version, sha256, record, image_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*_columns(image), image.image_id),
                 )
             except sqlite3.IntegrityError:
@@ -193,7 +211,7 @@ class SqliteImageRepository:
         with self._write() as connection:
             cursor = connection.execute(
                 "UPDATE images SET user_id = ?, visibility = ?, state = ?, content_type = ?,"
-                " title_folded = ?, created_at = ?, version = ?, record = ?"
+                " title_folded = ?, created_at = ?, version = ?, sha256 = ?, record = ?"
                 " WHERE image_id = ? AND version = ?",
                 (*_columns(image), image.image_id, expected_version),
             )
@@ -230,10 +248,22 @@ class SqliteImageRepository:
         rows = self._connection().execute(sql, parameters).fetchall()
         return [_decode(record) for _, _, record in rows]
 
-    def unfinished_deletes(self) -> Iterator[Image]:
+    def find_by_content(self, user_id: str, sha256: str) -> Image | None:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT record FROM images WHERE user_id = ? AND sha256 = ? AND state = 'active'"
+                " ORDER BY created_at LIMIT 1",
+                (user_id, sha256),
+            )
+            .fetchone()
+        )
+        return _decode(row[0]) if row is not None else None
+
+    def unsettled(self) -> Iterator[Image]:
         rows = (
             self._connection()
-            .execute("SELECT record FROM images WHERE state = 'deleting'")
+            .execute("SELECT record FROM images WHERE state IN ('deleting', 'uploading')")
             .fetchall()
         )
         return (_decode(record) for (record,) in rows)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from adapters.thumbnails import PillowThumbnailer
 from dependency_injector import containers, providers
 
 from adapters.filesystem import FilesystemBlobStore
@@ -16,10 +18,12 @@ from adapters.pillow import PillowInspector
 from adapters.secret_file import load_or_create_secret
 from adapters.sqlite import SqliteImageRepository
 from adapters.system import SystemClock, UlidGenerator
+from adapters.thread_jobs import ThreadPoolJobQueue
+from adapters.upload_links import SignedUploadLinks
 from entrypoints.auth import TokenAuthority
 from entrypoints.settings import Settings
 from imagecore.cursor import CursorCodec
-from imagecore.ports import BlobStore, ImageRepository
+from imagecore.ports import BlobStore, ImageRepository, JobQueue, UploadTargets
 from imagecore.service import ImageService
 
 if TYPE_CHECKING:
@@ -49,6 +53,29 @@ def _s3_blob_store(clients: AwsClients, bucket: str) -> BlobStore:
     from adapters.s3 import S3BlobStore
 
     return S3BlobStore(clients.s3, bucket)
+
+
+def _sqs_job_queue(endpoint_url: str | None, region: str | None, queue_url: str) -> JobQueue:
+    from adapters.aws import make_sqs_client
+    from adapters.sqs import SqsJobQueue
+
+    return SqsJobQueue(make_sqs_client(endpoint_url, region), queue_url)
+
+
+def _presigned_posts(
+    clients: AwsClients, bucket: str, clock: Callable[[], datetime]
+) -> UploadTargets:
+    from adapters.s3 import S3PresignedPosts
+
+    return S3PresignedPosts(clients.s3, bucket, clock)
+
+
+def _image_service(jobs: JobQueue, **parts: Any) -> ImageService:
+    """The use cases; a job queue of this process's own is served by them."""
+    service = ImageService(jobs=jobs, **parts)
+    if isinstance(jobs, ThreadPoolJobQueue):
+        jobs.serve(service.run_job)
+    return service
 
 
 def derived_key(secret: bytes, purpose: str) -> bytes:
@@ -92,8 +119,41 @@ class Container(containers.DeclarativeContainer):
         CursorCodec, secret=providers.Callable(derived_key, secret, "cursor"), clock=clock
     )
     tokens = providers.Singleton(TokenAuthority, secret=secret)
+    upload_links = providers.Singleton(
+        SignedUploadLinks,
+        key=providers.Callable(derived_key, secret, "upload-link"),
+        clock=clock.provided.now,
+    )
+    upload_targets = providers.Selector(
+        config.backend,
+        memory=upload_links,
+        filesystem=upload_links,
+        aws=providers.Singleton(
+            _presigned_posts, clients=aws, bucket=config.bucket, clock=clock.provided.now
+        ),
+    )
+    local_jobs = providers.Singleton(ThreadPoolJobQueue, attempts=config.thumbnail_attempts)
+    # Jobs go to SQS where a queue is configured (on AWS, for the worker Lambda), else they
+    # run in this process.
+    jobs = providers.Selector(
+        providers.Callable(lambda url: "sqs" if url else "local", config.queue_url),
+        sqs=providers.Singleton(
+            _sqs_job_queue,
+            endpoint_url=config.aws_endpoint_url,
+            region=config.aws_region,
+            queue_url=config.queue_url,
+        ),
+        local=local_jobs,
+    )
+    thumbnailer = providers.Singleton(PillowThumbnailer, max_pixels=config.max_image_pixels)
     images = providers.Singleton(
-        ImageService,
+        _image_service,
+        jobs=jobs,
+        thumbnailer=thumbnailer,
+        upload_targets=upload_targets,
+        max_direct_upload_bytes=config.max_direct_upload_bytes,
+        max_pixels=config.max_image_pixels,
+        thumbnail_side=config.thumbnail_side,
         repository=repository,
         blobs=blobs,
         inspector=inspector,
@@ -120,6 +180,11 @@ def build_container(settings: Settings) -> Container:
             "bucket": settings.bucket,
             "aws_endpoint_url": settings.aws_endpoint_url,
             "aws_region": settings.aws_region,
+            "queue_url": settings.queue_url,
+            "max_direct_upload_bytes": settings.max_direct_upload_bytes,
+            "max_image_pixels": settings.max_image_pixels,
+            "thumbnail_side": settings.thumbnail_side,
+            "thumbnail_attempts": settings.thumbnail_attempts,
         }
     )
     return container

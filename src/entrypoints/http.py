@@ -7,14 +7,14 @@ import importlib.resources
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import IO, Any
+from typing import Any
 
+import anyio.from_thread
+import anyio.lowlevel
 import ulid
 from starlette.applications import Starlette
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import (
     FileResponse,
@@ -28,12 +28,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.upload_links import (
+    CONTENT_TYPE_FIELD,
+    EXPIRES_FIELD,
+    SIGNATURE_FIELD,
+    SignedUploadLinks,
+)
 from entrypoints.auth import TokenAuthority
 from entrypoints.conditional import etag_matches, requested_range
 from entrypoints.container import Container, build_container
 from entrypoints.openapi import openapi_document
 from entrypoints.settings import Settings
-from imagecore.convert import image_to_resource
+from entrypoints.streaming_form import StreamingForm
+from imagecore.convert import format_instant, image_to_resource
 from imagecore.disposition import attachment_disposition
 from imagecore.errors import (
     ImageCoreError,
@@ -44,7 +51,15 @@ from imagecore.errors import (
 )
 from imagecore.model import Image, version_from_etag
 from imagecore.query import build_list_query
-from imagecore.service import ImageService, UpdateCommand, UploadCommand
+from imagecore.service import (
+    DirectUploadCommand,
+    Download,
+    ImageService,
+    Stored,
+    UpdateCommand,
+    UploadCommand,
+    UploadSlot,
+)
 
 log = logging.getLogger("imagecore.http")
 
@@ -62,7 +77,9 @@ STATUS_BY_CODE: Mapping[str, int] = {
 }
 _CODE_BY_HTTP_STATUS = {404: "NotFound", 405: "MethodNotAllowed", 400: "InvalidInput"}
 
-UPLOAD_FIELDS = ("file", "title", "description", "tags", "metadata", "visibility")
+UPLOAD_TEXT_FIELDS = ("title", "description", "tags", "metadata", "visibility")
+RAW_UPLOAD_PARAMETERS = ("filename", *UPLOAD_TEXT_FIELDS)
+LINK_FIELDS = (EXPIRES_FIELD, SIGNATURE_FIELD, CONTENT_TYPE_FIELD)
 LIST_PARAMETERS = (
     "user_id",
     "tags",
@@ -77,7 +94,6 @@ LIST_PARAMETERS = (
 FORM_ENVELOPE_BYTES = 256 * 1024
 """What a multipart body may carry beyond the file itself: boundaries, headers, text fields."""
 MAX_JSON_BODY_BYTES = 64 * 1024
-READ_CHUNK = 1024 * 1024
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff")]
 
 
@@ -169,9 +185,34 @@ def _bounded(request: Request, limit: int, message: str) -> Request:
     return Request(request.scope, receive)
 
 
-def _file_chunks(file: IO[bytes]) -> Iterator[bytes]:
-    while chunk := file.read(READ_CHUNK):
-        yield chunk
+class _BodyReader:
+    """The request body as a blocking read of the next chunk, for a worker thread: each read
+    waits on the event loop for what the client sends next, so nothing is buffered here.
+    Raises ClientDisconnect if the client goes away before the end."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._ended = False
+        # Made on the event loop: the blob store may read from a thread of its own (S3's
+        # transfer threads), which anyio knows nothing of without the loop's token.
+        self._loop = anyio.lowlevel.current_token()
+
+    async def _next(self) -> Message:
+        return await self._receive()
+
+    def __call__(self) -> bytes | None:
+        while not self._ended:
+            message = anyio.from_thread.run(self._next, token=self._loop)
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            self._ended = not message.get("more_body", False)
+            if body := message.get("body", b""):
+                return bytes(body)
+        return None
+
+    def chunks(self) -> Iterator[bytes]:
+        while (chunk := self()) is not None:
+            yield chunk
 
 
 def _tags_field(text: str | None) -> object:
@@ -195,19 +236,48 @@ def _json_field(text: str | None, name: str) -> object:
         raise InvalidInput(f"{name} must be a JSON object") from None
 
 
-def _text_fields(form: FormData) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for name in form:
-        if name not in UPLOAD_FIELDS:
-            raise InvalidInput(f"unknown form field {name!r}: send {', '.join(UPLOAD_FIELDS)}")
-        values = form.getlist(name)
-        if len(values) > 1:
-            raise InvalidInput(f"send the form field {name!r} once")
-        if name != "file":
-            if not isinstance(values[0], str):
-                raise InvalidInput(f"{name} must be a text field, not a file")
-            fields[name] = values[0]
+def _upload_fields(text: Mapping[str, str]) -> dict[str, Any]:
+    """The command's fields from the text a form or a query string carries."""
+    fields: dict[str, Any] = {
+        name: value for name, value in text.items() if name in ("title", "description")
+    }
+    if "visibility" in text:
+        fields["visibility"] = text["visibility"]
+    if "tags" in text:
+        fields["tags"] = _tags_field(text["tags"])
+    if "metadata" in text:
+        fields["metadata"] = _json_field(text["metadata"], "metadata")
+    if "filename" in text:
+        fields["filename"] = text["filename"]
     return fields
+
+
+def _single_parameters(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    given: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name not in allowed:
+            raise InvalidInput(f"unknown parameter {name!r}: use {', '.join(allowed)}")
+        if name in given:
+            raise InvalidInput(f"give the parameter {name!r} once")
+        given[name] = value
+    return given
+
+
+def _content_sha256(request: Request) -> str | None:
+    """The hash of the bytes a client says it is about to send: ``X-Content-SHA256``, or the
+    content ETag of a download (``If-None-Match: "<sha256>"``)."""
+    declared = request.headers.get("x-content-sha256")
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tag = if_none_match.strip().removeprefix("W/").strip('"')
+        if declared is not None and declared.strip().lower() != tag.lower():
+            raise InvalidInput("X-Content-SHA256 and If-None-Match name different contents")
+        declared = tag
+    return declared
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 def _resource_response(image: Image, status: int = 200, **headers: str) -> JSONResponse:
@@ -229,6 +299,60 @@ class _WithoutRange:
         await self.response({**scope, "headers": headers}, receive, send)
 
 
+def _slot_resource(slot: UploadSlot, base_url: str) -> dict[str, Any]:
+    url = slot.url
+    if url.startswith("/"):  # a link to this server: absolute, as the client posts it as is
+        url = base_url.rstrip("/") + url
+    return {
+        "upload_id": slot.upload_id,
+        "url": url,
+        "fields": dict(slot.fields),
+        "expires_at": format_instant(slot.expires_at),
+        "max_bytes": slot.max_bytes,
+        "image_url": f"/images/{slot.upload_id}",
+    }
+
+
+def _bytes_response(request: Request, found: Download) -> Response:
+    """An image's bytes, or its thumbnail's, in the fastest way the blob store allows."""
+    etag = found.etag
+    cache = {"ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate"}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=cache)
+    if_range = request.headers.get("if-range")
+    range_applies = found.size is not None and (if_range is None or if_range.strip() == etag)
+    wanted = (
+        requested_range(request.headers.get("range"), found.size)
+        if range_applies and found.size is not None
+        else None
+    )
+    # The blob store serves the bytes itself where it can, and honours Range there; what
+    # needs no bytes (304, 416) is answered here first, the same whatever the backend. A
+    # stale If-Range asks for the whole image, which the redirected Range would not give.
+    if found.presigned_url and (range_applies or "range" not in request.headers):
+        return RedirectResponse(
+            found.presigned_url, 307, headers={"ETag": etag, "Cache-Control": "no-store"}
+        )
+    headers = {
+        **cache,
+        "Content-Disposition": attachment_disposition(found.filename),
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if found.size is not None:
+        headers["Accept-Ranges"] = "bytes"
+    if wanted is None and found.local_path is not None:
+        file = FileResponse(found.local_path, headers=headers, media_type=found.content_type)
+        return _WithoutRange(file)  # type: ignore[return-value]
+    body = iterate_in_threadpool(found.open(wanted))
+    if wanted is None:
+        if found.size is not None:
+            headers["Content-Length"] = str(found.size)
+        return StreamingResponse(body, 200, headers=headers, media_type=found.content_type)
+    headers["Content-Length"] = str(wanted.length)
+    headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{found.size}"
+    return StreamingResponse(body, 206, headers=headers, media_type=found.content_type)
+
+
 Authenticate = Callable[[Request], str]
 """The user id a request speaks for, or Unauthenticated: a bearer token the embedded server
 verifies itself, or the claims an API Gateway authorizer verified before the Lambda runs."""
@@ -241,10 +365,19 @@ def bearer_token_caller(tokens: TokenAuthority) -> Authenticate:
 class HttpApi:
     """The endpoints. Each authenticates, parses, calls one use case and renders the result."""
 
-    def __init__(self, images: ImageService, authenticate: Authenticate, max_upload_bytes: int):
+    def __init__(
+        self,
+        images: ImageService,
+        authenticate: Authenticate,
+        upload_links: SignedUploadLinks,
+        max_upload_bytes: int,
+        max_direct_upload_bytes: int,
+    ):
         self.images = images
         self.authenticate = authenticate
+        self.upload_links = upload_links
         self.max_upload_bytes = max_upload_bytes
+        self.max_direct_upload_bytes = max_direct_upload_bytes
 
     def _caller(self, request: Request) -> str:
         return self.authenticate(request)
@@ -254,37 +387,112 @@ class HttpApi:
 
     async def upload(self, request: Request) -> Response:
         caller = self._caller(request)
-        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        media_type = _media_type(request)
+        if media_type != "multipart/form-data" and not media_type.startswith("image/"):
             raise UnsupportedMediaType(
-                "send the image as multipart/form-data with the bytes in a 'file' part"
+                "send the image as multipart/form-data with the bytes in a 'file' part, "
+                "or as the body with an image/* Content-Type and the fields as parameters"
             )
-        too_large = f"the upload is larger than the limit of {self.max_upload_bytes} bytes"
-        limited = _bounded(request, self.max_upload_bytes + FORM_ENVELOPE_BYTES, too_large)
+        self._refuse_declared_excess(request, self.max_upload_bytes)
+        content_sha256 = _content_sha256(request)
+        if media_type != "multipart/form-data":
+            raw_fields: dict[str, str] | None = _single_parameters(request, RAW_UPLOAD_PARAMETERS)
+        elif request.query_params:
+            raise InvalidInput("with multipart/form-data, send the fields as parts of the form")
+        else:
+            raw_fields = None
+        body = _BodyReader(request.receive)
+
+        def store() -> Stored:
+            if raw_fields is not None:
+                command = UploadCommand(
+                    chunks=body.chunks(),
+                    content_sha256=content_sha256,
+                    **_upload_fields(raw_fields),
+                )
+                return self.images.store_upload(caller, command)
+            form = StreamingForm(
+                request.headers.get("content-type", ""),
+                body,
+                text_fields=UPLOAD_TEXT_FIELDS,
+                max_envelope_bytes=FORM_ENVELOPE_BYTES,
+            )
+            file = form.file()
+            early = dict(form.fields)
+            command = UploadCommand(
+                chunks=file.chunks,
+                filename=file.filename,
+                content_sha256=content_sha256,
+                late_fields=lambda: _upload_fields(
+                    {name: value for name, value in form.fields.items() if name not in early}
+                ),
+                **_upload_fields(early),
+            )
+            return self.images.store_upload(caller, command)
+
         try:
-            form = await limited.form(
-                max_files=1, max_fields=len(UPLOAD_FIELDS), max_part_size=65536
+            stored = await run_in_threadpool(store)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is left to read it
+        image = stored.image
+        if not stored.created:
+            return _resource_response(
+                image, 200, **{"Content-Location": f"/images/{image.image_id}"}
             )
-        except MultiPartException as exc:
-            raise InvalidInput(f"malformed multipart body: {exc.message}") from None
+        return _resource_response(image, 201, Location=f"/images/{image.image_id}")
+
+    def _refuse_declared_excess(self, request: Request, max_bytes: int) -> None:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes + FORM_ENVELOPE_BYTES:
+            raise PayloadTooLarge(f"the upload is larger than the limit of {max_bytes} bytes")
+
+    async def create_upload(self, request: Request) -> Response:
+        caller = self._caller(request)
+        command = DirectUploadCommand.from_mapping(await self._json_body(request))
+        slot = await run_in_threadpool(self.images.create_upload, caller, command)
+        return JSONResponse(
+            _slot_resource(slot, str(request.base_url)),
+            201,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def receive_upload(self, request: Request) -> Response:
+        """The embedded server's own upload target: the link's fields are the credential."""
+        upload_id = request.path_params["upload_id"]
+        media_type = _media_type(request)
+        if media_type != "multipart/form-data" and not media_type.startswith("image/"):
+            raise UnsupportedMediaType(
+                "post the fields and then the file as multipart/form-data, as to S3"
+            )
+        self._refuse_declared_excess(request, self.max_direct_upload_bytes)
+        query = (
+            _single_parameters(request, LINK_FIELDS)
+            if media_type != "multipart/form-data"
+            else None
+        )
+        body = _BodyReader(request.receive)
+
+        def receive() -> Image:
+            if query is not None:
+                self.upload_links.verify(upload_id, query, self.max_direct_upload_bytes)
+                return self.images.receive_upload(upload_id, body.chunks())
+            form = StreamingForm(
+                request.headers.get("content-type", ""),
+                body,
+                text_fields=LINK_FIELDS,
+                max_envelope_bytes=FORM_ENVELOPE_BYTES,
+            )
+            file = form.file()
+            self.upload_links.verify(upload_id, form.fields, self.max_direct_upload_bytes)
+            declared = form.fields.get(CONTENT_TYPE_FIELD) or file.content_type or ""
+            if not declared.lower().startswith("image/"):
+                raise UnsupportedMediaType("the file's Content-Type must be an image/ type")
+            return self.images.receive_upload(upload_id, file.chunks)
+
+        try:
+            image = await run_in_threadpool(receive)
         except ClientDisconnect:
             return Response(status_code=400)
-        try:
-            fields = _text_fields(form)
-            file = form.get("file")
-            if not isinstance(file, UploadFile):
-                raise InvalidInput("the image is missing: send it as a file in the 'file' part")
-            command = UploadCommand(
-                chunks=_file_chunks(file.file),
-                filename=file.filename,
-                title=fields.get("title"),
-                description=fields.get("description"),
-                tags=_tags_field(fields.get("tags")),
-                metadata=_json_field(fields.get("metadata"), "metadata"),
-                visibility=fields.get("visibility"),
-            )
-            image = await run_in_threadpool(self.images.upload, caller, command)
-        finally:
-            await form.close()
         return _resource_response(image, 201, Location=f"/images/{image.image_id}")
 
     async def list_images(self, request: Request) -> Response:
@@ -322,39 +530,14 @@ class HttpApi:
         found = await run_in_threadpool(
             self.images.download, caller, request.path_params["image_id"]
         )
-        image = found.image
-        etag = image.content_etag
-        cache = {"ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate"}
-        if etag_matches(request.headers.get("if-none-match"), etag):
-            return Response(status_code=304, headers=cache)
-        if_range = request.headers.get("if-range")
-        range_applies = if_range is None or if_range.strip() == etag
-        wanted = (
-            requested_range(request.headers.get("range"), image.size) if range_applies else None
+        return _bytes_response(request, found)
+
+    async def thumbnail(self, request: Request) -> Response:
+        caller = self._caller(request)
+        found = await run_in_threadpool(
+            self.images.thumbnail, caller, request.path_params["image_id"]
         )
-        # The blob store serves the bytes itself where it can, and honours Range there; what
-        # needs no bytes (304, 416) is answered here first, the same whatever the backend. A
-        # stale If-Range asks for the whole image, which the redirected Range would not give.
-        if found.presigned_url and (range_applies or "range" not in request.headers):
-            return RedirectResponse(
-                found.presigned_url, 307, headers={"ETag": etag, "Cache-Control": "no-store"}
-            )
-        headers = {
-            **cache,
-            "Content-Disposition": attachment_disposition(image.filename),
-            "Accept-Ranges": "bytes",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        }
-        if wanted is None and found.local_path is not None:
-            file = FileResponse(found.local_path, headers=headers, media_type=image.content_type)
-            return _WithoutRange(file)  # type: ignore[return-value]
-        body = iterate_in_threadpool(found.open(wanted))
-        if wanted is None:
-            headers["Content-Length"] = str(image.size)
-            return StreamingResponse(body, 200, headers=headers, media_type=image.content_type)
-        headers["Content-Length"] = str(wanted.length)
-        headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{image.size}"
-        return StreamingResponse(body, 206, headers=headers, media_type=image.content_type)
+        return _bytes_response(request, found)
 
     async def update(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -428,7 +611,9 @@ def create_app(container: Container, authenticate: Authenticate | None = None) -
     api = HttpApi(
         images=container.images(),
         authenticate=authenticate or bearer_token_caller(container.tokens()),
+        upload_links=container.upload_links(),
         max_upload_bytes=container.config.max_upload_bytes(),
+        max_direct_upload_bytes=container.config.max_direct_upload_bytes(),
     )
     document = openapi_document()
 
@@ -450,6 +635,9 @@ def create_app(container: Container, authenticate: Authenticate | None = None) -
         _route("/images", GET=api.list_images, POST=api.upload),
         _route("/images/{image_id}", GET=api.get_image, PATCH=api.update, DELETE=api.delete),
         Route("/images/{image_id}/download", api.download, methods=["GET"]),
+        Route("/images/{image_id}/thumbnail", api.thumbnail, methods=["GET"]),
+        Route("/uploads", api.create_upload, methods=["POST"]),
+        Route("/uploads/{upload_id}", api.receive_upload, methods=["POST"]),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         ImageCoreError: _domain_error,

@@ -9,7 +9,9 @@ from entrypoints.queue_worker import Worker
 
 # Built on import, so a warm instance reuses the clients and the container across invocations.
 _container = container_from_environment()
-_worker = Worker(_container.images(), _container.config.bucket())
+_worker = Worker(
+    _container.images(), _container.config.bucket(), _container.config.thumbnail_attempts()
+)
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:

@@ -152,6 +152,50 @@ def _components() -> dict[str, Any]:
                     "visibility": {"$ref": "#/components/schemas/Visibility"},
                 },
             },
+            "UploadRequest": {
+                "type": "object",
+                "required": ["content_type"],
+                "additionalProperties": False,
+                "properties": {
+                    "content_type": {"type": "string", "enum": list(ACCEPTED_CONTENT_TYPES)},
+                    "size": {"type": "integer", "minimum": 1, "description": "In bytes"},
+                    "filename": {"type": "string"},
+                    "title": {"type": "string", "maxLength": _LIMITS.max_title_length},
+                    "description": {"type": "string", "maxLength": _LIMITS.max_description_length},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "metadata": {"$ref": "#/components/schemas/Metadata"},
+                    "visibility": {"$ref": "#/components/schemas/Visibility"},
+                },
+            },
+            "UploadSlot": {
+                "type": "object",
+                "required": ["upload_id", "url", "fields", "expires_at", "max_bytes", "image_url"],
+                "additionalProperties": False,
+                "properties": {
+                    "upload_id": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
+                    "url": {
+                        "type": "string",
+                        "description": "POST here: multipart/form-data, the fields, then 'file'",
+                    },
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "expires_at": {"type": "string", "format": "date-time"},
+                    "max_bytes": {"type": "integer", "minimum": 1},
+                    "image_url": {
+                        "type": "string",
+                        "description": "Where the image appears once its bytes passed validation",
+                    },
+                },
+            },
+            "LinkUpload": {
+                "type": "object",
+                "required": ["expires", "signature", "file"],
+                "properties": {
+                    "expires": {"type": "string"},
+                    "signature": {"type": "string"},
+                    "Content-Type": {"type": "string", "pattern": "^image/"},
+                    "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+                },
+            },
             "Health": {
                 "type": "object",
                 "required": ["status"],
@@ -180,6 +224,28 @@ def _paths() -> dict[str, Any]:
     binary = {
         ct: {"schema": {"type": "string", "contentMediaType": ct}} for ct in ACCEPTED_CONTENT_TYPES
     }
+    raw_image = {"image/*": {"schema": {"type": "string", "contentMediaType": "image/*"}}}
+    content_hash = {
+        "name": "X-Content-SHA256",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+        "description": (
+            "The SHA-256 of the file. If the caller already has an image with these bytes, it "
+            "is the answer (200) and the file is not read; otherwise the bytes must match"
+        ),
+    }
+    content_etag = {
+        "name": "If-None-Match",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": 'The same as X-Content-SHA256, written as a download\'s ETag: "<sha256>"',
+    }
+    raw_parameters = [
+        _query(name, f"With a raw image body: the {name}", {"type": "string"})
+        for name in ("filename", "title", "description", "tags", "metadata", "visibility")
+    ]
     return {
         "/health": {
             "get": {
@@ -192,14 +258,30 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "operationId": "uploadImage",
                 "summary": "Upload an image with its metadata",
+                "description": (
+                    "As multipart/form-data, or as the raw bytes with an image/* Content-Type "
+                    "and the fields as query parameters. The bytes are streamed to storage "
+                    "as they arrive; EXIF camera, capture time and GPS position fill in "
+                    "metadata the client did not set."
+                ),
                 "security": secured,
+                "parameters": [content_hash, content_etag, *raw_parameters],
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/Upload"}}
+                        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/Upload"}},
+                        **raw_image,
                     },
                 },
                 "responses": {
+                    "200": _json(
+                        "Image",
+                        "The caller already has an image with the bytes X-Content-SHA256 names",
+                        headers={
+                            **_ETAG_HEADER,
+                            "Content-Location": {"schema": {"type": "string"}},
+                        },
+                    ),
                     "201": _json(
                         "Image",
                         "The image was stored",
@@ -211,7 +293,10 @@ def _paths() -> dict[str, Any]:
                     "400": _error("Malformed form or invalid metadata, or an empty file"),
                     **_AUTH_ERRORS,
                     "413": _error("The file is larger than IMAGECORE_MAX_UPLOAD_BYTES"),
-                    "415": _error("Not multipart/form-data, or not a JPEG, PNG, GIF or WebP"),
+                    "415": _error(
+                        "Not multipart/form-data or image/*, not a JPEG, PNG, GIF or WebP, "
+                        "or more pixels than IMAGECORE_MAX_IMAGE_PIXELS"
+                    ),
                 },
             },
             "get": {
@@ -337,6 +422,98 @@ def _paths() -> dict[str, Any]:
                     **_AUTH_ERRORS,
                     **_NOT_FOUND,
                     "416": _error("The range lies outside the image"),
+                },
+            },
+        },
+        "/images/{image_id}/thumbnail": {
+            "parameters": [_IMAGE_ID],
+            "get": {
+                "operationId": "imageThumbnail",
+                "summary": "The thumbnail (JPEG for JPEG photos, else WebP) once it is ready",
+                "security": secured,
+                "responses": {
+                    "200": {
+                        "description": "The thumbnail",
+                        "headers": download_headers,
+                        "content": {
+                            ct: {"schema": {"type": "string", "contentMediaType": ct}}
+                            for ct in ("image/jpeg", "image/webp")
+                        },
+                    },
+                    "304": {"description": "Not modified since the ETag in If-None-Match"},
+                    "307": {"description": "Fetch the bytes from the URL in Location"},
+                    **_AUTH_ERRORS,
+                    "404": _error("No such image, not visible, or its thumbnail is not ready"),
+                },
+            },
+        },
+        "/uploads": {
+            "post": {
+                "operationId": "createUpload",
+                "summary": "A slot for a direct upload of a large file",
+                "description": (
+                    "Returns a URL and form fields: POST them with the file (multipart/form-"
+                    "data, the fields first, the file last in a part named 'file'). On AWS that "
+                    "is a presigned S3 POST; on the embedded server, a signed link of its own. "
+                    "The image appears at image_url once its bytes have passed validation."
+                ),
+                "security": secured,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/UploadRequest"}
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json("UploadSlot", "Where to send the file, and until when"),
+                    "400": _error("Invalid fields or not JSON"),
+                    **_AUTH_ERRORS,
+                    "413": _error("size is above IMAGECORE_MAX_DIRECT_UPLOAD_BYTES"),
+                    "415": _error("content_type is not that of a JPEG, PNG, GIF or WebP"),
+                },
+            }
+        },
+        "/uploads/{upload_id}": {
+            "parameters": [
+                {
+                    "name": "upload_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": "The upload slot's id",
+                }
+            ],
+            "post": {
+                "operationId": "sendUpload",
+                "summary": "The embedded server's upload URL: the file of a direct upload",
+                "description": (
+                    "Only the embedded server has it (on AWS the file goes to S3). The fields "
+                    "POST /uploads gave are the credential, not a bearer token."
+                ),
+                "x-imagecore-embedded-only": True,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {"$ref": "#/components/schemas/LinkUpload"}
+                        },
+                        **raw_image,
+                    },
+                },
+                "responses": {
+                    "201": _json(
+                        "Image",
+                        "The image was stored",
+                        headers={**_ETAG_HEADER, "Location": {"schema": {"type": "string"}}},
+                    ),
+                    "400": _error("A malformed form, or an empty file"),
+                    "401": _error("The link's fields are wrong or it has expired"),
+                    "404": _error("No such upload slot"),
+                    "409": _error("The slot has been used"),
+                    "413": _error("The file is above IMAGECORE_MAX_DIRECT_UPLOAD_BYTES"),
+                    "415": _error("Not an image/ Content-Type, or not a JPEG, PNG, GIF or WebP"),
                 },
             },
         },

@@ -1,10 +1,11 @@
 """The background worker, fed by the jobs queue (SQS) on AWS Lambda (`lambda_worker`).
 
-Today the queue carries S3's object-created notifications for direct uploads: each becomes an
-image once its bytes pass the same validation as any upload. The handler takes S3 events
-delivered straight to Lambda too. A message that fails is reported back on its own
-(``batchItemFailures``), so SQS retries only it and, after the configured number of receives,
-moves it to the dead-letter queue.
+The queue carries two kinds of message: S3's object-created notifications for direct uploads
+(each becomes an image once its bytes pass the same validation as any upload), and jobs the
+service enqueued (`adapters.sqs`: thumbnails). The handler takes S3 events delivered straight
+to Lambda too. A message that fails is reported back on its own (``batchItemFailures``), so
+SQS retries only it; a job's last attempt (its receive count reaching ``job_attempts``) records
+the failure instead, and anything else that keeps failing moves to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapters.s3 import key_of_object
+from adapters.sqs import job_from_message
 from imagecore.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from imagecore.service import ImageService
 
@@ -30,16 +32,19 @@ class UnknownMessage(ValueError):
 
 
 class Worker:
-    def __init__(self, images: ImageService, bucket: str | None) -> None:
+    def __init__(self, images: ImageService, bucket: str | None, job_attempts: int = 3) -> None:
         self.images = images
         self.bucket = bucket
+        self.job_attempts = job_attempts
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
         failures = []
         for record in event.get("Records", []):
             if record.get("eventSource") == "aws:sqs":
+                receives = record.get("attributes", {}).get("ApproximateReceiveCount", "1")
+                final = int(receives) >= self.job_attempts if str(receives).isdigit() else True
                 try:
-                    self.on_message(json.loads(record["body"]))
+                    self.on_message(json.loads(record["body"]), final)
                 except Exception:
                     log.exception("message %s failed", record.get("messageId"))
                     failures.append({"itemIdentifier": record["messageId"]})
@@ -47,10 +52,14 @@ class Worker:
                 self.on_s3_record(record)
         return {"batchItemFailures": failures}
 
-    def on_message(self, message: object) -> None:
+    def on_message(self, message: object, final_attempt: bool = True) -> None:
         if not isinstance(message, Mapping):
             raise UnknownMessage(f"a message must be a JSON object, not {message!r}")
         if message.get("Event") == "s3:TestEvent":  # S3 sends it once when notifications are set
+            return
+        job = job_from_message(message)
+        if job is not None:
+            self.images.run_job(job, final_attempt)
             return
         records = message.get("Records")
         if not isinstance(records, list):

@@ -28,6 +28,11 @@ class Settings:
     bucket: str | None = None
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
+    queue_url: str | None = None
+    max_direct_upload_bytes: int = 500 * MIB
+    max_image_pixels: int = 100_000_000
+    thumbnail_side: int = 256
+    thumbnail_attempts: int = 3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -46,6 +51,13 @@ class Settings:
             "aws_endpoint_url": env.get("AWS_ENDPOINT_URL", "").strip() or None,
             "aws_region": (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
             or None,
+            "queue_url": env.get("IMAGECORE_QUEUE_URL", "").strip() or None,
+            "max_direct_upload_bytes": _positive_int(
+                env, "IMAGECORE_MAX_DIRECT_UPLOAD_BYTES", 500 * MIB
+            ),
+            "max_image_pixels": _positive_int(env, "IMAGECORE_MAX_IMAGE_PIXELS", 100_000_000),
+            "thumbnail_side": _positive_int(env, "IMAGECORE_THUMBNAIL_SIDE", 256),
+            "thumbnail_attempts": _positive_int(env, "IMAGECORE_THUMBNAIL_ATTEMPTS", 3),
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         settings = cls(**values)  # type: ignore[arg-type]
@@ -59,6 +71,10 @@ class Settings:
             )
         if self.token_secret is not None and len(self.token_secret) < 32:
             raise SettingsError("IMAGECORE_TOKEN_SECRET must be at least 32 characters long")
+        if not 16 <= self.thumbnail_side <= 2048:
+            raise SettingsError("IMAGECORE_THUMBNAIL_SIDE must be between 16 and 2048 pixels")
+        if self.queue_url is not None and self.backend != "aws":
+            raise SettingsError("IMAGECORE_QUEUE_URL (an SQS queue) needs IMAGECORE_BACKEND=aws")
         if self.backend == "aws":
             self._check_aws()
 
@@ -86,7 +102,13 @@ class Settings:
             "IMAGECORE_DATA_DIR": str(self.data_dir),
             "IMAGECORE_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
             "IMAGECORE_URL_TTL_SECONDS": str(self.url_ttl_seconds),
+            "IMAGECORE_MAX_DIRECT_UPLOAD_BYTES": str(self.max_direct_upload_bytes),
+            "IMAGECORE_MAX_IMAGE_PIXELS": str(self.max_image_pixels),
+            "IMAGECORE_THUMBNAIL_SIDE": str(self.thumbnail_side),
+            "IMAGECORE_THUMBNAIL_ATTEMPTS": str(self.thumbnail_attempts),
         }
+        if self.queue_url is not None:
+            environ["IMAGECORE_QUEUE_URL"] = self.queue_url
         if self.token_secret is not None:
             environ["IMAGECORE_TOKEN_SECRET"] = self.token_secret
         if self.table is not None:

@@ -10,7 +10,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from imagecore.model import ByteRange, Image, ImageFacts, Position, StoredBlob
+from imagecore.model import (
+    ByteRange,
+    Image,
+    ImageFacts,
+    Job,
+    Position,
+    StoredBlob,
+    UploadTarget,
+)
 from imagecore.query import ListQuery
 
 
@@ -35,9 +43,13 @@ class ImageRepository(Protocol):
         """Up to ``limit`` ACTIVE images that ``query.matches(image, caller)``, in ``query.order``
         by (created_at, image_id), strictly after ``after`` in that order when it is given."""
 
-    def unfinished_deletes(self) -> Iterator[Image]:
-        """Every image in the DELETING state: a delete began and has not finished. This reads
-        the whole repository and is meant for the occasional reconciliation only."""
+    def find_by_content(self, user_id: str, sha256: str) -> Image | None:
+        """An ACTIVE image of ``user_id`` whose bytes have this SHA-256, if there is one. May
+        lag a just-committed write by a moment (an eventually consistent index)."""
+
+    def unsettled(self) -> Iterator[Image]:
+        """Every image in the DELETING or UPLOADING state: a delete that has not finished, or a
+        direct upload whose bytes have not arrived. For the occasional reconciliation only."""
 
 
 class BlobStore(Protocol):
@@ -68,12 +80,39 @@ class BlobStore(Protocol):
         """A file on this machine holding exactly the bytes, where the store keeps them so."""
 
 
+class UploadTargets(Protocol):
+    """Where clients send the bytes of a direct upload, bypassing the API."""
+
+    def target(self, key: str, max_bytes: int, expires_at: datetime) -> UploadTarget:
+        """A URL and form fields that let a client POST one file (multipart/form-data: the
+        fields, then the file in a part named ``file``) of 1 to ``max_bytes`` bytes, with an
+        ``image/`` content type, to be stored under ``key``, until ``expires_at``. The URL may
+        be relative to the API's own address."""
+
+
 class ImageInspector(Protocol):
     """Reads what an image is from the first bytes of it, without decoding the pixels."""
 
     def inspect(self, head: bytes) -> ImageFacts | None:
         """The facts of a JPEG, PNG, GIF or WebP whose header is in ``head``; None for anything
         else, including a header that is truncated or malformed."""
+
+
+class Thumbnailer(Protocol):
+    """Makes the small picture shown in lists. The one place pixels are ever decoded."""
+
+    def thumbnail(self, chunks: Iterable[bytes], max_side: int, content_type: str) -> bytes:
+        """The image in ``chunks`` (an accepted upload) scaled to fit ``max_side`` pixels on
+        its longest side (never enlarged), turned upright as its EXIF orientation says, encoded
+        as ``content_type`` (image/jpeg or image/webp) with no metadata. Raises on any failure."""
+
+
+class JobQueue(Protocol):
+    """Background work, done outside the request that asked for it."""
+
+    def enqueue(self, job: Job) -> None:
+        """Have ``job`` run soon, at least once, by whatever serves this queue. Raises if the job
+        could not be queued; once this returns, the job is not lost."""
 
 
 class Clock(Protocol):

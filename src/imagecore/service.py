@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
@@ -14,29 +16,45 @@ import attrs
 from imagecore import validation
 from imagecore.cursor import CursorCodec
 from imagecore.errors import (
-    AlreadyExists,
     Conflict,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
+    Unauthenticated,
     UnsupportedMediaType,
     VersionConflict,
 )
 from imagecore.model import (
     ACCEPTED_CONTENT_TYPES,
+    THUMBNAIL_JOB,
     ByteRange,
     Image,
+    ImageFacts,
     ImageState,
+    Job,
+    MetadataValue,
     ThumbnailStatus,
 )
-from imagecore.ports import BlobStore, Clock, IdGenerator, ImageInspector, ImageRepository
+from imagecore.ports import (
+    BlobStore,
+    Clock,
+    IdGenerator,
+    ImageInspector,
+    ImageRepository,
+    JobQueue,
+    Thumbnailer,
+    UploadTargets,
+)
 from imagecore.query import ListQuery
 
 HEAD_BYTES = 1024 * 1024
 """How much of an upload is read before it is accepted: enough for any sane image header."""
 
 _WRITE_ATTEMPTS = 5
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+log = logging.getLogger("imagecore.service")
 
 IMAGES_PREFIX = "images"
 UPLOADS_PREFIX = "uploads"
@@ -48,6 +66,33 @@ bytes before its metadata, so younger ones may be an upload still under way."""
 def upload_key(owner: str, upload_id: str) -> str:
     """Where a client's direct upload lands; the upload id becomes the image's id."""
     return f"{UPLOADS_PREFIX}/{owner}/{upload_id}"
+
+
+def thumbnail_key(image: Image) -> str:
+    """Where an image's thumbnail lives: under the original's key, so it goes where that goes."""
+    return f"{image.blob_key}/thumbnail"
+
+
+def thumbnail_content_type(image: Image) -> str:
+    """A photo's thumbnail is a JPEG; formats that may carry transparency get a WebP, which
+    keeps it."""
+    return "image/jpeg" if image.content_type == "image/jpeg" else "image/webp"
+
+
+EXIF_METADATA_KEYS = ("camera_make", "camera_model", "captured_at", "gps_latitude", "gps_longitude")
+"""The metadata keys an image's EXIF fills in, unless the client set them."""
+
+
+def exif_metadata(facts: ImageFacts) -> dict[str, MetadataValue]:
+    found: dict[str, MetadataValue] = {
+        "camera_make": facts.camera_make,
+        "camera_model": facts.camera_model,
+        "captured_at": facts.captured_at,
+    }
+    if facts.position is not None:
+        found["gps_latitude"] = facts.position.latitude
+        found["gps_longitude"] = facts.position.longitude
+    return {key: value for key, value in found.items() if value is not None}
 
 
 def parse_upload_key(key: str) -> tuple[str, str]:
@@ -72,7 +117,14 @@ UNSET: Final = _Unset.UNSET
 
 @attrs.frozen
 class UploadCommand:
-    """A new image: its bytes as chunks, and what the client said about it (unvalidated)."""
+    """A new image: its bytes as chunks, and what the client said about it (unvalidated).
+
+    ``content_sha256`` is the SHA-256 the client says the bytes have: if the caller already has
+    an image with those bytes, it is the answer and the bytes are not read; otherwise the bytes
+    must have that hash. ``late_fields`` gives the fields that arrive only after the bytes (a
+    form that sends the file first); it is called once the bytes are read, and what it returns
+    overrides the fields above.
+    """
 
     chunks: Iterable[bytes]
     filename: object = None
@@ -81,6 +133,63 @@ class UploadCommand:
     tags: object = None
     metadata: object = None
     visibility: object = None
+    content_sha256: object = None
+    late_fields: Callable[[], Mapping[str, object]] | None = None
+
+
+@attrs.frozen
+class DirectUploadCommand:
+    """A request for a direct upload slot: what the client says of the file to come."""
+
+    content_type: object = None
+    size: object = None
+    filename: object = None
+    title: object = None
+    description: object = None
+    tags: object = None
+    metadata: object = None
+    visibility: object = None
+
+    @classmethod
+    def from_mapping(cls, data: object) -> DirectUploadCommand:
+        if not isinstance(data, Mapping):
+            raise InvalidInput("the body must be a JSON object")
+        known = [field.name for field in attrs.fields(cls)]
+        unknown = sorted(str(key) for key in data if key not in known)
+        if unknown:
+            raise InvalidInput(f"unknown fields {', '.join(unknown)}: send {', '.join(known)}")
+        return cls(**{str(key): value for key, value in data.items()})
+
+
+@attrs.frozen
+class UploadSlot:
+    """Where and until when the client may send the bytes of the image ``upload_id`` becomes."""
+
+    upload_id: str
+    url: str
+    fields: Mapping[str, str]
+    expires_at: datetime
+    max_bytes: int
+
+
+@attrs.frozen
+class Stored:
+    """The outcome of an upload: the image, and whether it is new or one the caller had."""
+
+    image: Image
+    created: bool
+
+
+@attrs.frozen
+class _Details:
+    """The validated fields of a new image."""
+
+    filename: str
+    title: str
+    description: str
+    tags: tuple[str, ...]
+    metadata: dict[str, MetadataValue]
+    visibility: Any
 
 
 _UPDATABLE = ("title", "description", "tags", "metadata", "visibility")
@@ -123,10 +232,15 @@ class ReconcileReport:
 
 @attrs.frozen
 class Download:
-    """An image's bytes, in the fastest forms the blob store offers: a URL the client can fetch
-    itself, a local file the server can send, and always a stream."""
+    """An image's bytes (or its thumbnail's), in the fastest forms the blob store offers: a URL
+    the client can fetch itself, a local file the server can send, and always a stream.
+    ``size`` is None where it is not known without reading the bytes."""
 
     image: Image
+    content_type: str
+    filename: str
+    etag: str
+    size: int | None
     presigned_url: str | None
     local_path: str | None
     _open: Callable[[ByteRange | None], Iterator[bytes]]
@@ -144,6 +258,14 @@ def _within_limit(chunks: Iterable[bytes], max_bytes: int) -> Iterator[bytes]:
         yield chunk
 
 
+def _content_sha256(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SHA256.fullmatch(value.strip().lower()):
+        raise InvalidInput("a content SHA-256 is 64 hexadecimal digits")
+    return value.strip().lower()
+
+
 def _read_head(chunks: Iterator[bytes], size: int) -> bytes:
     head = bytearray()
     for chunk in chunks:
@@ -159,6 +281,9 @@ class ImageService:
 
     ``caller`` is always an authenticated user id. An image another user owns is NotFound unless
     it is public, and then it may be read but never changed.
+
+    Without ``jobs`` no thumbnail is ever made (they stay pending); without ``upload_targets``
+    there are no direct uploads.
     """
 
     repository: ImageRepository
@@ -170,46 +295,266 @@ class ImageService:
     max_upload_bytes: int = 50 * 1024 * 1024
     url_ttl: timedelta = timedelta(seconds=900)
     limits: validation.Limits = validation.DEFAULT_LIMITS
+    max_direct_upload_bytes: int = 500 * 1024 * 1024
+    max_pixels: int = 100_000_000
+    thumbnail_side: int = 256
+    jobs: JobQueue | None = None
+    thumbnailer: Thumbnailer | None = None
+    upload_targets: UploadTargets | None = None
 
     def upload(self, caller: str, command: UploadCommand) -> Image:
         """Store the bytes, then the metadata. The image is visible only once both are stored;
         if storing the metadata fails, the bytes are removed again."""
-        return self._store(caller, command, image_id=None)
+        return self.store_upload(caller, command).image
+
+    def store_upload(self, caller: str, command: UploadCommand) -> Stored:
+        """As ``upload``, but an image of the caller's with the bytes the command names by
+        their SHA-256 is the answer, without reading the bytes (``created`` is then False)."""
+        expected_sha256 = _content_sha256(command.content_sha256)
+        details = self._details(command)  # fails before any byte is read
+        if expected_sha256 is not None:
+            existing = self.repository.find_by_content(caller, expected_sha256)
+            if existing is not None:
+                return Stored(existing, created=False)
+        image_id = self._unused_id(self.clock.now())
+        image = self._store(
+            caller,
+            details,
+            command.chunks,
+            image_id=image_id,
+            blob_key=f"{IMAGES_PREFIX}/{caller}/{image_id}",
+            max_bytes=self.max_upload_bytes,
+            expected_sha256=expected_sha256,
+            late_fields=command.late_fields,
+            slot=None,
+        )
+        assert image is not None  # only a slot's claim can be lost
+        return Stored(image, created=True)
+
+    # --- direct uploads ---------------------------------------------------------------------
+
+    def create_upload(self, caller: str, command: DirectUploadCommand) -> UploadSlot:
+        """A slot for a direct upload: the details are checked and kept now, and the image
+        appears under the slot's id once its bytes have arrived and passed validation."""
+        if self.upload_targets is None:
+            raise InvalidInput("this server takes no direct uploads: POST the image to /images")
+        details = self._details(command)
+        if command.content_type not in ACCEPTED_CONTENT_TYPES:
+            raise UnsupportedMediaType(
+                "content_type must be that of a JPEG, PNG, GIF or WebP image: "
+                + ", ".join(ACCEPTED_CONTENT_TYPES)
+            )
+        size = command.size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise InvalidInput("size must be the file's size in bytes, a whole number above 0")
+        if size is not None and size > self.max_direct_upload_bytes:
+            raise PayloadTooLarge(
+                f"the file is larger than the limit of {self.max_direct_upload_bytes} bytes"
+            )
+        now = self.clock.now()
+        upload_id = self._unused_id(now)
+        slot = Image(
+            image_id=upload_id,
+            user_id=caller,
+            filename=details.filename,
+            content_type=str(command.content_type),
+            size=size or 0,
+            width=0,
+            height=0,
+            sha256="",
+            blob_key=f"{IMAGES_PREFIX}/{caller}/{upload_id}",
+            created_at=now,
+            updated_at=now,
+            title=details.title,
+            description=details.description,
+            tags=details.tags,
+            metadata=details.metadata,
+            visibility=details.visibility,
+            state=ImageState.UPLOADING,
+        )
+        self.repository.add(slot)
+        expires_at = now + self.url_ttl
+        target = self.upload_targets.target(
+            upload_key(caller, upload_id), self.max_direct_upload_bytes, expires_at
+        )
+        return UploadSlot(
+            upload_id=upload_id,
+            url=target.url,
+            fields=target.fields,
+            expires_at=expires_at,
+            max_bytes=self.max_direct_upload_bytes,
+        )
+
+    def receive_upload(self, upload_id: str, chunks: Iterable[bytes]) -> Image:
+        """The bytes of a direct upload, sent to this service itself (the embedded server's
+        upload URL, whose signature the entrypoint checked): stored as the slot's image."""
+        slot = self._find(upload_id)
+        if slot is None or slot.state is ImageState.DELETED:
+            raise NotFound("no such upload")
+        if slot.state is not ImageState.UPLOADING:
+            raise Conflict("this upload slot has been used: ask for a new one")
+        if self.clock.now() > slot.created_at + self.url_ttl:
+            raise Unauthenticated("the upload link has expired: ask for a new one")
+        image = self._fill_slot(slot, chunks)
+        if image is None:
+            raise Conflict("another upload to this slot came first: ask for a new one")
+        return image
 
     def complete_upload(self, key: str) -> Image | None:
-        """Make an image of bytes a client uploaded directly to ``uploads/<user>/<upload id>``:
-        validated as any upload is, stored under the upload id, the uploaded object removed.
+        """Make an image of bytes a client uploaded directly to ``uploads/<user>/<upload id>``
+        (the object store enforced the slot's size, type and expiry): validated as any upload
+        is, stored as the slot's image, the uploaded object removed.
 
-        Bytes that fail validation are removed too, and the error propagates. Safe to repeat, as
-        queues deliver at least once: None when there is nothing (left) to do.
+        Bytes that fail validation are removed, the slot is closed, and the error propagates.
+        Safe to repeat, as queues deliver at least once: None when there is nothing (left) to do.
         """
         owner, upload_id = parse_upload_key(key)
-        if self.repository.get(upload_id) is not None:  # done before (and maybe deleted since)
-            self.blobs.delete(key)
+        slot = self.repository.get(upload_id)
+        if slot is None or slot.user_id != owner or slot.state is not ImageState.UPLOADING:
+            self.blobs.delete(key)  # done before, or no slot was ever given for these bytes
             return None
         try:
             chunks = self.blobs.open(key)
         except KeyError:
             return None
         try:
-            image = self._store(owner, UploadCommand(chunks=chunks), image_id=upload_id)
+            image = self._fill_slot(slot, chunks)
         except (InvalidInput, UnsupportedMediaType, PayloadTooLarge):
             self.blobs.delete(key)
             raise
-        except AlreadyExists:  # a second delivery of the same upload finished first
-            return None
-        self.blobs.delete(key)
+        if image is not None:
+            self.blobs.delete(key)
         return image
 
+    def _fill_slot(self, slot: Image, chunks: Iterable[bytes]) -> Image | None:
+        """Claim the slot, store the bytes under a key of this claim's own, then turn the slot
+        into the image. A claim is a new version of the slot: whoever claimed last wins, and
+        the bytes of a claim that lost are removed (or, after a crash, left to reconcile).
+        None if the slot was taken from under us. A refused file closes the slot."""
+        claimed = attrs.evolve(slot, version=slot.version + 1, updated_at=self.clock.now())
+        try:
+            self.repository.replace(claimed, slot.version)
+        except VersionConflict:
+            return None
+        details = _Details(
+            filename=slot.filename,
+            title=slot.title,
+            description=slot.description,
+            tags=slot.tags,
+            metadata=dict(slot.metadata),
+            visibility=slot.visibility,
+        )
+        try:
+            return self._store(
+                slot.user_id,
+                details,
+                chunks,
+                image_id=slot.image_id,
+                blob_key=f"{slot.blob_key}/r{claimed.version}",
+                max_bytes=self.max_direct_upload_bytes,
+                expected_sha256=None,
+                late_fields=None,
+                slot=claimed,
+            )
+        except (InvalidInput, UnsupportedMediaType, PayloadTooLarge):
+            self._finish_delete(claimed)
+            raise
+
+    # --- thumbnails -------------------------------------------------------------------------
+
+    def run_job(self, job: Job, final_attempt: bool) -> None:
+        """Do one background job. Raises if it failed and should be tried again."""
+        if job.kind == THUMBNAIL_JOB:
+            self.make_thumbnail(job.image_id, final_attempt)
+        else:
+            raise InvalidInput(f"no job of kind {job.kind!r}")
+
+    def make_thumbnail(self, image_id: str, final_attempt: bool = True) -> ThumbnailStatus | None:
+        """Make the image's thumbnail and mark it ready. A failure raises, to be tried again,
+        unless this is the final attempt: then the thumbnail is marked failed. None if there
+        was nothing to do (the image is gone, or its thumbnail is already settled)."""
+        image = self._find(image_id)
+        if (
+            image is None
+            or not image.is_active
+            or image.thumbnail_status is not ThumbnailStatus.PENDING
+            or self.thumbnailer is None
+        ):
+            return None
+        key = thumbnail_key(image)
+        try:
+            thumbnail = self.thumbnailer.thumbnail(
+                self.blobs.open(image.blob_key), self.thumbnail_side, thumbnail_content_type(image)
+            )
+            self.blobs.put(key, [thumbnail])
+        except Exception:
+            if not final_attempt:
+                raise
+            log.warning("thumbnail of image %s failed for good", image_id, exc_info=True)
+            return self._settle_thumbnail(image_id, ThumbnailStatus.FAILED, key)
+        return self._settle_thumbnail(image_id, ThumbnailStatus.READY, key)
+
+    def _settle_thumbnail(
+        self, image_id: str, status: ThumbnailStatus, key: str
+    ) -> ThumbnailStatus | None:
+        for _ in range(_WRITE_ATTEMPTS):
+            current = self.repository.get(image_id)
+            if current is None or not current.is_active:
+                self.blobs.delete(key)  # deleted meanwhile: its thumbnail goes too
+                return None
+            if current.thumbnail_status is not ThumbnailStatus.PENDING:
+                return None
+            try:
+                settled = attrs.evolve(
+                    current,
+                    thumbnail_status=status,
+                    version=current.version + 1,
+                    edit_version=current.last_edit,
+                )
+                self.repository.replace(settled, current.version)
+            except VersionConflict:
+                continue
+            return status
+        raise Conflict("the image kept changing while its thumbnail was recorded")
+
+    def thumbnail(self, caller: str, image_id: str) -> Download:
+        """The image's thumbnail, once it is ready."""
+        image = self.get(caller, image_id)
+        if image.thumbnail_status is not ThumbnailStatus.READY:
+            raise NotFound(f"the thumbnail is not ready: it is {image.thumbnail_status.value}")
+        key = thumbnail_key(image)
+        content_type = thumbnail_content_type(image)
+        stem = image.filename.rsplit(".", 1)[0] or "image"
+        filename = f"{stem}-thumbnail.{content_type.removeprefix('image/').replace('jpeg', 'jpg')}"
+        presigned = self.blobs.presigned_get(key, self.url_ttl, filename, content_type)
+        return Download(
+            image=image,
+            content_type=content_type,
+            filename=filename,
+            etag=f'"{image.sha256}-t{self.thumbnail_side}"',
+            size=None,
+            presigned_url=presigned,
+            local_path=None if presigned else self.blobs.local_path(key),
+            open=lambda byte_range: self.blobs.open(key, byte_range),
+        )
+
+    # --- reconcile --------------------------------------------------------------------------
+
     def reconcile(self, grace: timedelta = ORPHAN_GRACE) -> ReconcileReport:
-        """Finish every delete that was interrupted, then remove the bytes no image holds that
-        were stored more than ``grace`` ago (younger ones may be an upload still under way)."""
+        """Finish every delete that was interrupted and close the direct-upload slots that
+        expired more than ``grace`` ago, then remove the bytes no image holds that were stored
+        more than ``grace`` ago (younger ones may be an upload still under way)."""
         finished = 0
-        for tombstone in self.repository.unfinished_deletes():
-            self._finish_delete(tombstone)
-            finished += 1
+        now = self.clock.now()
+        for unsettled in self.repository.unsettled():
+            if (
+                unsettled.state is ImageState.DELETING
+                or unsettled.created_at + self.url_ttl + grace < now
+            ):
+                self._finish_delete(unsettled)
+                finished += 1
         checked = removed = 0
-        for key in self.blobs.stored_before(self.clock.now() - grace):
+        for key in self.blobs.stored_before(now - grace):
             checked += 1
             if not self._holds(key):
                 self.blobs.delete(key)
@@ -225,62 +570,124 @@ class ImageService:
         if parts[0] not in (IMAGES_PREFIX, UPLOADS_PREFIX):
             return True
         image = self._find(parts[2]) if len(parts) >= 3 else None
-        return (
-            image is not None
-            and image.state is not ImageState.DELETED
-            and (key == image.blob_key or key.startswith(image.blob_key + "/"))
+        if image is None or image.state is ImageState.DELETED:
+            return False
+        if parts[0] == UPLOADS_PREFIX:
+            return image.state is ImageState.UPLOADING
+        return key == image.blob_key or key.startswith(image.blob_key + "/")
+
+    # --- storing ----------------------------------------------------------------------------
+
+    def _details(self, command: UploadCommand | DirectUploadCommand) -> _Details:
+        return _Details(
+            filename=validation.filename(command.filename, self.limits),
+            title=validation.title(command.title, self.limits),
+            description=validation.description(command.description, self.limits),
+            tags=validation.tags(command.tags, self.limits),
+            metadata=validation.metadata(command.metadata, self.limits),
+            visibility=validation.visibility(command.visibility),
         )
 
-    def _store(self, caller: str, command: UploadCommand, image_id: str | None) -> Image:
-        title = validation.title(command.title, self.limits)
-        description = validation.description(command.description, self.limits)
-        tags = validation.tags(command.tags, self.limits)
-        metadata = validation.metadata(command.metadata, self.limits)
-        visibility = validation.visibility(command.visibility)
-        filename = validation.filename(command.filename, self.limits)
+    def _late_details(
+        self, details: _Details, late_fields: Callable[[], Mapping[str, object]] | None
+    ) -> _Details:
+        if late_fields is None:
+            return details
+        late = dict(late_fields())
+        if not late:
+            return details
+        given = {**attrs.asdict(details, recurse=False), **late}
+        return self._details(UploadCommand(chunks=(), **given))
 
-        chunks = _within_limit(command.chunks, self.max_upload_bytes)
-        head = _read_head(chunks, HEAD_BYTES)
+    def _with_exif(self, metadata: dict[str, MetadataValue], facts: ImageFacts) -> dict[str, Any]:
+        """The client's metadata plus what the EXIF says, where the client said nothing; the
+        EXIF is left out if the two together would break a metadata limit."""
+        merged = {**exif_metadata(facts), **metadata}
+        try:
+            return validation.metadata(merged, self.limits)
+        except InvalidInput:
+            return metadata
+
+    def _facts(self, head: bytes) -> ImageFacts:
         if not head:
             raise InvalidInput("the file is empty")
         facts = self.inspector.inspect(head)
         if facts is None or facts.content_type not in ACCEPTED_CONTENT_TYPES:
             raise UnsupportedMediaType("the file is not a JPEG, PNG, GIF or WebP image")
+        if facts.pixels > self.max_pixels:
+            raise UnsupportedMediaType(
+                f"the image is {facts.width} x {facts.height} pixels, more than the limit of "
+                f"{self.max_pixels / 1e6:g} megapixels"
+            )
+        return facts
 
-        now = self.clock.now()
-        if image_id is None:
-            image_id = self._unused_id(now)
-        blob_key = f"{IMAGES_PREFIX}/{caller}/{image_id}"
-        stored = self.blobs.put(blob_key, itertools.chain((head,), chunks))
-        image = Image(
-            image_id=image_id,
-            user_id=caller,
-            filename=filename,
-            content_type=facts.content_type,
-            size=stored.size,
-            width=facts.width,
-            height=facts.height,
-            sha256=stored.sha256,
-            blob_key=blob_key,
-            created_at=now,
-            updated_at=now,
-            title=title,
-            description=description,
-            tags=tags,
-            metadata=metadata,
-            visibility=visibility,
-            thumbnail_status=ThumbnailStatus.PENDING,
-        )
+    def _store(
+        self,
+        caller: str,
+        details: _Details,
+        chunks: Iterable[bytes],
+        *,
+        image_id: str,
+        blob_key: str,
+        max_bytes: int,
+        expected_sha256: str | None,
+        late_fields: Callable[[], Mapping[str, object]] | None,
+        slot: Image | None,
+    ) -> Image | None:
+        """Store the bytes under ``blob_key``, then the image: added, or in place of the
+        claimed ``slot`` (None if that was claimed again meanwhile). Whatever fails after the
+        bytes are stored removes them again."""
+        limited = _within_limit(chunks, max_bytes)
+        head = _read_head(limited, HEAD_BYTES)
+        facts = self._facts(head)
+        stored = self.blobs.put(blob_key, itertools.chain((head,), limited))
         try:
-            self.repository.add(image)
-        except AlreadyExists:
-            # Only a chosen id can be taken (new ones are checked first), and then only by an
-            # earlier delivery of the same direct upload, which owns these very bytes now.
-            raise
+            if expected_sha256 is not None and stored.sha256 != expected_sha256:
+                raise InvalidInput(
+                    f"the file's SHA-256 is {stored.sha256}, not the {expected_sha256} declared"
+                )
+            details = self._late_details(details, late_fields)
+            now = self.clock.now()
+            image = Image(
+                image_id=image_id,
+                user_id=caller,
+                filename=details.filename,
+                content_type=facts.content_type,
+                size=stored.size,
+                width=facts.width,
+                height=facts.height,
+                sha256=stored.sha256,
+                blob_key=blob_key,
+                created_at=now,
+                updated_at=now,
+                title=details.title,
+                description=details.description,
+                tags=details.tags,
+                metadata=self._with_exif(details.metadata, facts),
+                visibility=details.visibility,
+                version=1 if slot is None else slot.version + 1,
+                thumbnail_status=ThumbnailStatus.PENDING,
+            )
+            if slot is None:
+                self.repository.add(image)
+            else:
+                self.repository.replace(image, slot.version)
+        except VersionConflict:
+            self.blobs.delete(blob_key)
+            return None
         except BaseException:
             self.blobs.delete(blob_key)
             raise
+        self._enqueue_thumbnail(image)
         return image
+
+    def _enqueue_thumbnail(self, image: Image) -> None:
+        if self.jobs is None:
+            return
+        try:
+            self.jobs.enqueue(Job(kind=THUMBNAIL_JOB, image_id=image.image_id))
+        except Exception:  # the image is stored; a thumbnail is never worth failing it for
+            log.warning("no thumbnail job for image %s", image.image_id, exc_info=True)
 
     def list_images(self, caller: str, query: ListQuery, cursor: str | None = None) -> Page:
         """One page of the images the caller may see that match the query, and a cursor to the
@@ -305,6 +712,10 @@ class ImageService:
         presigned = self.blobs.presigned_get(key, self.url_ttl, image.filename, image.content_type)
         return Download(
             image=image,
+            content_type=image.content_type,
+            filename=image.filename,
+            etag=image.content_etag,
+            size=image.size,
             presigned_url=presigned,
             local_path=None if presigned else self.blobs.local_path(key),
             open=lambda byte_range: self.blobs.open(key, byte_range),
@@ -317,28 +728,30 @@ class ImageService:
         command: UpdateCommand,
         expected_version: int | None = None,
     ) -> Image:
-        """Change the owner's metadata. With ``expected_version`` the change applies only to that
-        version (else PreconditionFailed); without it, a concurrent change is retried over."""
+        """Change the owner's metadata. With ``expected_version`` the change applies only if the
+        metadata has not changed since that version (else PreconditionFailed); without it, a
+        concurrent change is retried over."""
         changes = self._validated_changes(command)
         for _ in range(_WRITE_ATTEMPTS):
             current = self._owned_active(caller, image_id)
-            if expected_version is not None and current.version != expected_version:
+            if expected_version is not None and not current.is_current_for_edit(expected_version):
                 raise PreconditionFailed(
-                    f"the image is at version {current.version}, not {expected_version}"
+                    f"the image changed since version {expected_version}: it is at version "
+                    f"{current.version}"
                 )
             if not changes:
                 return current
             updated = attrs.evolve(
-                current, version=current.version + 1, updated_at=self.clock.now(), **changes
+                current,
+                version=current.version + 1,
+                edit_version=None,
+                updated_at=self.clock.now(),
+                **changes,
             )
             try:
                 self.repository.replace(updated, current.version)
             except VersionConflict:
-                if expected_version is not None:
-                    raise PreconditionFailed(
-                        f"the image changed since version {expected_version}"
-                    ) from None
-                continue
+                continue  # read again: the precondition is checked against what won
             return updated
         raise Conflict("the image kept changing during the update: try again")
 
@@ -368,6 +781,11 @@ class ImageService:
         raise Conflict("the image kept changing during the delete: try again")
 
     def _finish_delete(self, tombstone: Image) -> None:
+        """Remove the bytes (thumbnail first, so a failure leaves the original to find them
+        by), then blank the record. Works on a DELETING tombstone and on an UPLOADING slot."""
+        if tombstone.state is ImageState.UPLOADING:
+            self.blobs.delete(upload_key(tombstone.user_id, tombstone.image_id))
+        self.blobs.delete(thumbnail_key(tombstone))
         self.blobs.delete(tombstone.blob_key)
         gone = attrs.evolve(
             tombstone,

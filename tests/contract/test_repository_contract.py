@@ -14,7 +14,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from adapters.sqlite import _SCHEMA_V1, SqliteImageRepository
+from adapters.sqlite import _SCHEMA_V1, SqliteImageRepository, _encode
 from imagecore.errors import AlreadyExists, VersionConflict
 from imagecore.model import (
     Image,
@@ -133,16 +133,40 @@ def test_get_returns_images_in_every_state(
     assert [repository.get(image.image_id) for image in images] == images
 
 
-def test_unfinished_deletes_are_exactly_the_images_being_deleted(
+def test_unsettled_are_exactly_the_images_being_deleted_or_uploaded(
     repository: ImageRepository, make_image: MakeImage
 ) -> None:
-    deleting = [make_image(state=ImageState.DELETING, tags=("beach",)) for _ in range(3)]
+    unsettled = [make_image(state=ImageState.DELETING, tags=("beach",)) for _ in range(3)]
+    unsettled += [make_image(state=ImageState.UPLOADING, tags=("sea",)) for _ in range(2)]
     others = [make_image(state=state) for state in (ImageState.ACTIVE, ImageState.DELETED)]
-    add_all(repository, [*deleting, *others])
+    add_all(repository, [*unsettled, *others])
 
-    found = list(repository.unfinished_deletes())
+    found = list(repository.unsettled())
 
-    assert sorted(found, key=lambda image: image.image_id) == deleting
+    key = lambda image: image.image_id  # noqa: E731
+    assert sorted(found, key=key) == sorted(unsettled, key=key)
+
+
+def test_find_by_content_finds_only_the_users_active_image_with_those_bytes(
+    repository: ImageRepository, make_image: MakeImage
+) -> None:
+    sha = "ab" * 32
+    mine = make_image(user_id="alice", sha256=sha)
+    others = [
+        make_image(user_id="bob", sha256=sha, visibility=Visibility.PUBLIC),
+        make_image(user_id="alice", sha256="cd" * 32),
+        make_image(user_id="alice", sha256=sha, state=ImageState.DELETING),
+        make_image(user_id="alice", sha256=sha, state=ImageState.UPLOADING),
+    ]
+    add_all(repository, [*others, mine])
+
+    assert repository.find_by_content("alice", sha) == mine
+    assert repository.find_by_content("alice", "ef" * 32) is None
+    assert repository.find_by_content("carol", sha) is None
+
+    gone = attrs.evolve(mine, state=ImageState.DELETING, version=mine.version + 1)
+    repository.replace(gone, mine.version)
+    assert repository.find_by_content("alice", sha) is None
 
 
 def test_a_finished_delete_is_no_longer_unfinished(
@@ -154,7 +178,7 @@ def test_a_finished_delete_is_no_longer_unfinished(
 
     repository.replace(gone, tombstone.version)
 
-    assert list(repository.unfinished_deletes()) == []
+    assert list(repository.unsettled()) == []
 
 
 def test_adding_a_taken_id_raises_already_exists_and_keeps_the_first(
@@ -289,7 +313,7 @@ def test_list_shows_own_images_and_others_public_ones_only(
     assert listed(repository, ListQuery(), "carol") == ids([others_public, own_public])
 
 
-@pytest.mark.parametrize("state", [ImageState.DELETING, ImageState.DELETED])
+@pytest.mark.parametrize("state", [ImageState.UPLOADING, ImageState.DELETING, ImageState.DELETED])
 @pytest.mark.parametrize("visibility", list(Visibility))
 def test_list_never_shows_images_being_deleted_or_deleted(
     repository: ImageRepository, make_image: MakeImage, state: ImageState, visibility: Visibility
@@ -675,7 +699,10 @@ def random_images(rng: random.Random, make_image: MakeImage, count: int) -> list
         make_image(
             user_id=rng.choice(USERS),
             visibility=rng.choice(list(Visibility)),
-            state=rng.choices(list(ImageState), weights=[8, 1, 1])[0],
+            state=rng.choices(
+                list(ImageState),
+                weights=[1 if s is not ImageState.ACTIVE else 8 for s in ImageState],
+            )[0],
             tags=tuple(rng.sample(TAGS, rng.randrange(4))),
             content_type=rng.choice(("image/jpeg", "image/png", "image/gif")),
             title=rng.choice(TITLES),
@@ -743,16 +770,22 @@ def test_sqlite_keeps_images_across_reopening_in_wal_mode(
         second.close()
     with contextlib.closing(sqlite3.connect(path)) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert raw.execute("PRAGMA user_version").fetchone() == (2,)
+        assert raw.execute("PRAGMA user_version").fetchone() == (3,)
 
 
 def test_sqlite_migrates_a_first_version_database_keeping_its_images(
     tmp_path: Path, make_image: MakeImage
 ) -> None:
     path = tmp_path / "imagecore.sqlite3"
+    old = make_image(user_id="alice", sha256="ab" * 32)
     with contextlib.closing(sqlite3.connect(path)) as raw:
         for statement in _SCHEMA_V1:
             raw.execute(statement)
+        raw.execute(
+            "INSERT INTO images (image_id, user_id, visibility, state, content_type,"
+            " title_folded, created_at, version, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (old.image_id, "alice", "private", "active", old.content_type, "", 1, 1, _encode(old)),
+        )
         raw.execute("PRAGMA user_version = 1")
         raw.commit()
     tombstone = make_image(state=ImageState.DELETING)
@@ -760,11 +793,12 @@ def test_sqlite_migrates_a_first_version_database_keeping_its_images(
     repository = SqliteImageRepository(path)
     try:
         repository.add(tombstone)
-        assert list(repository.unfinished_deletes()) == [tombstone]
+        assert list(repository.unsettled()) == [tombstone]
+        assert repository.find_by_content("alice", old.sha256) == old, "hashes are carried over"
         plan = repository._connection().execute(
-            "EXPLAIN QUERY PLAN SELECT record FROM images WHERE state = 'deleting'"
+            "EXPLAIN QUERY PLAN SELECT record FROM images WHERE state IN ('deleting', 'uploading')"
         )
-        assert "images_deleting" in " ".join(str(row[3]) for row in plan)
+        assert "images_unsettled" in " ".join(str(row[3]) for row in plan)
     finally:
         repository.close()
 

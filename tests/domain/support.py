@@ -10,8 +10,9 @@ from typing import Any
 
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from adapters.pillow import PillowInspector
+from adapters.upload_links import SignedUploadLinks
 from imagecore.cursor import CursorCodec
-from imagecore.model import Image
+from imagecore.model import Image, Job
 from imagecore.service import ImageService
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -82,8 +83,12 @@ def make_service(
     repository: MemoryImageRepository | None = None,
     blobs: MemoryBlobStore | None = None,
     max_upload_bytes: int = 50 * 1024 * 1024,
+    **more: Any,
 ) -> ImageService:
+    """The service over memory adapters; ``more`` sets any other of its fields (jobs,
+    thumbnailer, limits). Direct uploads get the embedded server's signed links."""
     clock = clock or FakeClock()
+    more.setdefault("upload_targets", SignedUploadLinks(SECRET, clock.now))
     return ImageService(
         repository=repository if repository is not None else MemoryImageRepository(),
         blobs=blobs if blobs is not None else MemoryBlobStore(),
@@ -92,6 +97,7 @@ def make_service(
         ids=ids or CountingIds(),
         cursors=CursorCodec(secret=SECRET, clock=clock),
         max_upload_bytes=max_upload_bytes,
+        **more,
     )
 
 
@@ -112,3 +118,16 @@ def make_image(**changes: Any) -> Image:
     }
     fields.update(changes)
     return Image(**fields)
+
+
+class RecordingJobs:
+    """A job queue that keeps the jobs for the test to run, or refuses them when told to."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+        self.refuse = False
+
+    def enqueue(self, job: Job) -> None:
+        if self.refuse:
+            raise ConnectionError("the queue is down")
+        self.jobs.append(job)

@@ -1,4 +1,5 @@
-"""Completing direct uploads (the worker's job) and reconciliation (the scheduled job)."""
+"""Direct-upload keys and reconciliation (the scheduled job); the upload flow itself is in
+test_direct_uploads.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import attrs
 import pytest
 
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
-from imagecore.errors import InvalidInput, NotFound, UnsupportedMediaType
+from imagecore.errors import InvalidInput
 from imagecore.model import ImageState
 from imagecore.service import (
     ORPHAN_GRACE,
@@ -37,65 +38,6 @@ def after_grace(clock: FakeClock) -> None:
 
 
 # --- direct uploads -----------------------------------------------------------------------------
-
-
-def test_a_landed_upload_becomes_the_owners_image_under_the_upload_id(
-    service: ImageService, blobs: MemoryBlobStore, png: bytes
-) -> None:
-    key = landed(blobs, png)
-
-    image = service.complete_upload(key)
-
-    assert image is not None
-    assert (image.image_id, image.user_id, image.content_type) == (UPLOAD_ID, "alice", "image/png")
-    assert (image.width, image.height, image.size) == (4, 3, len(png))
-    assert service.get("alice", UPLOAD_ID) == image
-    assert b"".join(service.download("alice", UPLOAD_ID).open()) == png
-    assert not blobs.exists(key), "the uploaded object is removed once it is an image"
-
-
-def test_completing_the_same_upload_twice_makes_one_image(
-    service: ImageService, blobs: MemoryBlobStore, png: bytes
-) -> None:
-    key = landed(blobs, png)
-    first = service.complete_upload(key)
-    landed(blobs, png)  # the queue delivers the event again, and the object is back somehow
-
-    assert service.complete_upload(key) is None
-    assert service.get("alice", UPLOAD_ID) == first
-    assert not blobs.exists(key)
-
-
-def test_an_upload_already_gone_is_nothing_to_do(service: ImageService) -> None:
-    assert service.complete_upload(upload_key("alice", UPLOAD_ID)) is None
-    with pytest.raises(NotFound):
-        service.get("alice", UPLOAD_ID)
-
-
-def test_an_upload_of_a_deleted_image_is_not_brought_back(
-    service: ImageService, blobs: MemoryBlobStore, png: bytes
-) -> None:
-    key = landed(blobs, png)
-    service.complete_upload(key)
-    service.delete("alice", UPLOAD_ID)
-    landed(blobs, png)  # a late second delivery
-
-    assert service.complete_upload(key) is None
-    with pytest.raises(NotFound):
-        service.get("alice", UPLOAD_ID)
-    assert blobs.keys() == []
-
-
-def test_an_upload_that_is_not_an_image_is_refused_and_removed(
-    service: ImageService, repository: MemoryImageRepository, blobs: MemoryBlobStore
-) -> None:
-    key = landed(blobs, b"<html><script>alert(1)</script></html>")
-
-    with pytest.raises(UnsupportedMediaType):
-        service.complete_upload(key)
-
-    assert blobs.keys() == []
-    assert repository.get(UPLOAD_ID) is None
 
 
 @pytest.mark.parametrize(

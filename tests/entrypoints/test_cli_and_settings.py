@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from adapters.aws_resources import table_definition
-from adapters.dynamodb import OWNER_INDEX, PUBLIC_INDEX
+from adapters.dynamodb import CONTENT_INDEX, OWNER_INDEX, PUBLIC_INDEX
 from entrypoints.auth import TokenAuthority
 from entrypoints.cli import main
 from entrypoints.settings import Settings, SettingsError
@@ -246,6 +246,7 @@ def test_aws_setup_makes_the_table_from_the_terraform_module_and_is_repeatable()
     assert {index["IndexName"] for index in described["GlobalSecondaryIndexes"]} == {
         OWNER_INDEX,
         PUBLIC_INDEX,
+        CONTENT_INDEX,
     }
     encryption = clients.s3.get_bucket_encryption(Bucket=bucket)
     rule = encryption["ServerSideEncryptionConfiguration"]["Rules"][0]
@@ -274,7 +275,11 @@ def test_the_terraform_table_has_exactly_the_keys_and_indexes_the_adapter_querie
     keys = {key["AttributeName"]: key["KeyType"] for key in definition["KeySchema"]}
     assert keys == {"pk": "HASH", "sk": "RANGE"}
     indexes = {index["IndexName"]: index for index in definition["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {OWNER_INDEX, PUBLIC_INDEX}
+    assert set(indexes) == {OWNER_INDEX, PUBLIC_INDEX, CONTENT_INDEX}
+    content = indexes.pop(CONTENT_INDEX)
+    # Duplicate detection reads the key of a match, then the image itself.
+    assert [key["AttributeName"] for key in content["KeySchema"]] == ["content_key", "position"]
+    assert content["Projection"]["ProjectionType"] == "KEYS_ONLY"
     for name, index in indexes.items():
         assert [key["AttributeName"] for key in index["KeySchema"]] == [name, "position"]
         # The filters the adapter applies in the index read these without touching the table.

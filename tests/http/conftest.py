@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,23 @@ class Api:
         return self.client.post("/images", headers=self.auth(user), files=files, data=fields)
 
     def uploaded(self, user: str, **kwargs: Any) -> dict[str, Any]:
+        """An uploaded image once its thumbnail job has settled, so that no background change
+        moves its version on while the test looks at it."""
         response = self.upload(user, **kwargs)
         assert response.status_code == 201, response.text
         resource: dict[str, Any] = response.json()
-        return resource
+        return self.settled(user, resource["image_id"])
+
+    def settled(self, user: str, image_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        """The image once its thumbnail is ready or failed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.client.get(f"/images/{image_id}", headers=self.auth(user))
+            assert response.status_code == 200, response.text
+            resource: dict[str, Any] = response.json()
+            if resource["thumbnail_status"] != "pending" or time.monotonic() > deadline:
+                return resource
+            time.sleep(0.02)
 
     def download(
         self, user: str, image_id: str, **headers: str
