@@ -35,6 +35,7 @@ from imagecore.model import (
     Job,
     MetadataValue,
     ThumbnailStatus,
+    Visibility,
 )
 from imagecore.ports import (
     BlobStore,
@@ -116,8 +117,20 @@ UNSET: Final = _Unset.UNSET
 
 
 @attrs.frozen
-class UploadCommand:
-    """A new image: its bytes as chunks, and what the client said about it (unvalidated).
+class ImageFields:
+    """What a client says about a new image, as it arrived (unvalidated)."""
+
+    filename: object = None
+    title: object = None
+    description: object = None
+    tags: object = None
+    metadata: object = None
+    visibility: object = None
+
+
+@attrs.frozen
+class UploadCommand(ImageFields):
+    """A new image: its bytes as chunks, and what the client said about it.
 
     ``content_sha256`` is the SHA-256 the client says the bytes have: if the caller already has
     an image with those bytes, it is the answer and the bytes are not read; otherwise the bytes
@@ -126,29 +139,17 @@ class UploadCommand:
     overrides the fields above.
     """
 
-    chunks: Iterable[bytes]
-    filename: object = None
-    title: object = None
-    description: object = None
-    tags: object = None
-    metadata: object = None
-    visibility: object = None
+    chunks: Iterable[bytes] = attrs.field(kw_only=True)
     content_sha256: object = None
     late_fields: Callable[[], Mapping[str, object]] | None = None
 
 
 @attrs.frozen
-class DirectUploadCommand:
+class DirectUploadCommand(ImageFields):
     """A request for a direct upload slot: what the client says of the file to come."""
 
     content_type: object = None
     size: object = None
-    filename: object = None
-    title: object = None
-    description: object = None
-    tags: object = None
-    metadata: object = None
-    visibility: object = None
 
     @classmethod
     def from_mapping(cls, data: object) -> DirectUploadCommand:
@@ -189,7 +190,7 @@ class _Details:
     description: str
     tags: tuple[str, ...]
     metadata: dict[str, MetadataValue]
-    visibility: Any
+    visibility: Visibility
 
 
 _UPDATABLE = ("title", "description", "tags", "metadata", "visibility")
@@ -578,7 +579,7 @@ class ImageService:
 
     # --- storing ----------------------------------------------------------------------------
 
-    def _details(self, command: UploadCommand | DirectUploadCommand) -> _Details:
+    def _details(self, command: ImageFields) -> _Details:
         return _Details(
             filename=validation.filename(command.filename, self.limits),
             title=validation.title(command.title, self.limits),
@@ -597,7 +598,7 @@ class ImageService:
         if not late:
             return details
         given = {**attrs.asdict(details, recurse=False), **late}
-        return self._details(UploadCommand(chunks=(), **given))
+        return self._details(ImageFields(**given))
 
     def _with_exif(self, metadata: dict[str, MetadataValue], facts: ImageFacts) -> dict[str, Any]:
         """The client's metadata plus what the EXIF says, where the client said nothing; the
