@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adapters.thumbnails import PillowThumbnailer
 from dependency_injector import containers, providers
 
 from adapters.filesystem import FilesystemBlobStore
@@ -19,6 +18,7 @@ from adapters.secret_file import load_or_create_secret
 from adapters.sqlite import SqliteImageRepository
 from adapters.system import SystemClock, UlidGenerator
 from adapters.thread_jobs import ThreadPoolJobQueue
+from adapters.thumbnails import PillowThumbnailer
 from adapters.upload_links import SignedUploadLinks
 from entrypoints.auth import TokenAuthority
 from entrypoints.settings import Settings
