@@ -6,6 +6,7 @@ Jobs live only in memory, so a job queued when the process dies is lost: its ima
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -21,7 +22,9 @@ JobHandler = Callable[[Job, bool], None]
 
 class ThreadPoolJobQueue:
     """The ``JobQueue`` port on a thread pool. A job that raises is tried again after a growing
-    pause, ``attempts`` times in all; the handler is told which attempt is the final one."""
+    pause, ``attempts`` times in all; the handler is told which attempt is the final one.
+    A job runs in a copy of the context it was queued from, so what it logs carries the id of
+    the request that asked for it."""
 
     def __init__(self, workers: int = 2, attempts: int = 3, retry_delay: float = 0.5) -> None:
         if workers < 1 or attempts < 1 or retry_delay < 0:
@@ -43,7 +46,7 @@ class ThreadPoolJobQueue:
             raise RuntimeError("no handler serves this job queue yet")
         with self._idle:
             self._unfinished += 1
-        self._submit(job, 1)
+        self._submit(job, 1, contextvars.copy_context())
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until every job queued so far is done, retries included; False on timeout."""
@@ -58,13 +61,13 @@ class ThreadPoolJobQueue:
             timer.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _submit(self, job: Job, attempt: int) -> None:
+    def _submit(self, job: Job, attempt: int, context: contextvars.Context) -> None:
         try:
-            self._pool.submit(self._run, job, attempt)
+            self._pool.submit(context.copy().run, self._run, job, attempt, context)
         except RuntimeError:  # shut down: the job is dropped with the process
             self._done()
 
-    def _run(self, job: Job, attempt: int) -> None:
+    def _run(self, job: Job, attempt: int, context: contextvars.Context) -> None:
         handler = self._handler
         assert handler is not None
         final = attempt >= self._attempts
@@ -76,17 +79,17 @@ class ThreadPoolJobQueue:
                 self._done()
                 return
             log.warning("job %s failed on attempt %d; trying again", job, attempt, exc_info=True)
-            self._retry_later(job, attempt + 1)
+            self._retry_later(job, attempt + 1, context)
             return
         self._done()
 
-    def _retry_later(self, job: Job, attempt: int) -> None:
+    def _retry_later(self, job: Job, attempt: int, context: contextvars.Context) -> None:
         delay = self._retry_delay * 2 ** (attempt - 2)
 
         def fire() -> None:
             with self._idle:
                 self._timers.discard(timer)
-            self._submit(job, attempt)
+            self._submit(job, attempt, context)
 
         timer = threading.Timer(delay, fire)
         timer.daemon = True

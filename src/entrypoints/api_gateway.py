@@ -47,6 +47,7 @@ def caller_from_authorizer(request: Request) -> str:
 
 
 def create_handler(container: Container) -> LambdaHandler:
-    app = create_app(container, authenticate=caller_from_authorizer)
+    # API Gateway's stage throttling limits the request rate before a Lambda runs.
+    app = create_app(container, authenticate=caller_from_authorizer, rate_limited=False)
     # The app has no startup or shutdown work; Lambda would not run shutdown anyway.
     return Mangum(app, lifespan="off")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -15,10 +16,16 @@ from adapters.errors import MissingResource
 from entrypoints.auth import DEFAULT_TOKEN_TTL
 from entrypoints.container import Container, build_container
 from entrypoints.lambda_package import LambdaPackageError, LambdaRuntime, build_lambda_package
+from entrypoints.logs import LOG_CONFIG, configure_logging
 from entrypoints.settings import BACKENDS, Settings, SettingsError
 from entrypoints.terraform_outputs import TerraformOutputError, dotenv, environment_from_terraform
 from imagecore.errors import InvalidInput
 from imagecore.service import ORPHAN_GRACE
+
+MAX_HEADER_BYTES = 32 * 1024
+"""The server's read buffer for a request's line and headers: the server answers 431 before
+the app once they outgrow it (at about 48 KiB, as it reads in growing steps) or pass 100
+fields."""
 
 _DATA_DIR_HELP = "Where blobs, SQLite and the token secret live [env IMAGECORE_DATA_DIR]"
 
@@ -70,7 +77,8 @@ def serve(
 ) -> None:
     """Run the HTTP API."""
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
 
     settings = _settings(data_dir=data_dir, backend=backend, max_upload_bytes=max_upload_bytes)
     _container(settings)
@@ -84,8 +92,9 @@ def serve(
         if settings.backend == "aws"
         else f"data dir {settings.data_dir}"
     )
-    click.echo(
-        f"imagecore serving http://{host}:{port} (backend {settings.backend}, {where})", err=True
+    configure_logging()
+    logging.getLogger("imagecore.serve").info(
+        "imagecore serving http://%s:%d (backend %s, %s)", host, port, settings.backend, where
     )
     Granian(
         "entrypoints.http:app_from_environment",
@@ -94,7 +103,13 @@ def serve(
         interface=Interfaces.ASGI,
         factory=True,
         workers=1,
-        log_access=False,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=settings.client_timeout_seconds * 1000,
+            max_buffer_size=MAX_HEADER_BYTES,
+        ),
+        log_dictconfig=LOG_CONFIG,
+        log_access=False,  # the app logs each request, with its id
     ).serve()
 
 

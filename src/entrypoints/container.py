@@ -21,6 +21,7 @@ from adapters.thread_jobs import ThreadPoolJobQueue
 from adapters.thumbnails import PillowThumbnailer
 from adapters.upload_links import SignedUploadLinks
 from entrypoints.auth import TokenAuthority
+from entrypoints.rate_limit import TokenBucketLimiter
 from entrypoints.settings import Settings
 from imagecore.cursor import CursorCodec
 from imagecore.ports import BlobStore, ImageRepository, JobQueue, UploadTargets
@@ -119,6 +120,9 @@ class Container(containers.DeclarativeContainer):
         CursorCodec, secret=providers.Callable(derived_key, secret, "cursor"), clock=clock
     )
     tokens = providers.Singleton(TokenAuthority, secret=secret)
+    rate_limiter = providers.Singleton(
+        TokenBucketLimiter, rate=config.rate_limit_per_second, burst=config.rate_limit_burst
+    )
     upload_links = providers.Singleton(
         SignedUploadLinks,
         key=providers.Callable(derived_key, secret, "upload-link"),
@@ -185,6 +189,9 @@ def build_container(settings: Settings) -> Container:
             "max_image_pixels": settings.max_image_pixels,
             "thumbnail_side": settings.thumbnail_side,
             "thumbnail_attempts": settings.thumbnail_attempts,
+            "rate_limit_per_second": settings.rate_limit_per_second,
+            "rate_limit_burst": settings.rate_limit_burst,
+            "client_timeout_seconds": settings.client_timeout_seconds,
         }
     )
     return container

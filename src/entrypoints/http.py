@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
@@ -34,10 +35,12 @@ from adapters.upload_links import (
     SIGNATURE_FIELD,
     SignedUploadLinks,
 )
+from entrypoints import logs
 from entrypoints.auth import TokenAuthority
 from entrypoints.conditional import etag_matches, requested_range
 from entrypoints.container import Container, build_container
 from entrypoints.openapi import openapi_document
+from entrypoints.rate_limit import TokenBucketLimiter, TooManyRequests
 from entrypoints.settings import Settings
 from entrypoints.streaming_form import StreamingForm
 from imagecore.convert import format_instant, image_to_resource
@@ -49,6 +52,7 @@ from imagecore.errors import (
     PreconditionFailed,
     UnsupportedMediaType,
 )
+from imagecore.health import HEALTHY, check_stores
 from imagecore.model import Image, version_from_etag
 from imagecore.query import build_list_query
 from imagecore.service import (
@@ -62,6 +66,7 @@ from imagecore.service import (
 )
 
 log = logging.getLogger("imagecore.http")
+access_log = logging.getLogger("imagecore.access")
 
 STATUS_BY_CODE: Mapping[str, int] = {
     "InvalidInput": 400,
@@ -74,6 +79,8 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "PayloadTooLarge": 413,
     "UnsupportedMediaType": 415,
     "RangeNotSatisfiable": 416,
+    "RequestTimeout": 408,
+    "TooManyRequests": 429,
 }
 _CODE_BY_HTTP_STATUS = {404: "NotFound", 405: "MethodNotAllowed", 400: "InvalidInput"}
 
@@ -94,7 +101,20 @@ LIST_PARAMETERS = (
 FORM_ENVELOPE_BYTES = 256 * 1024
 """What a multipart body may carry beyond the file itself: boundaries, headers, text fields."""
 MAX_JSON_BODY_BYTES = 64 * 1024
-SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff")]
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+API_CONTENT_SECURITY_POLICY = (
+    b"content-security-policy",
+    b"default-src 'none'; frame-ancestors 'none'",
+)
+"""For every response that sets no policy of its own: an API answer is never a page to run."""
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+)
 
 
 def error_body(code: str, message: str, request_id: str) -> dict[str, str]:
@@ -102,8 +122,9 @@ def error_body(code: str, message: str, request_id: str) -> dict[str, str]:
 
 
 class RequestContext:
-    """Gives every request an id (echoed in ``X-Request-ID`` and every error body), adds the
-    security headers, and turns an unexpected fault into a 500 that reveals no internals."""
+    """Gives every request an id (echoed in ``X-Request-ID``, every error body and every log
+    line made while serving it), adds the security headers, turns an unexpected fault into a
+    500 that reveals no internals, and logs one line per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -113,30 +134,72 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         request_id = str(ulid.ULID())
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        context = logs.request_id.set(request_id)
+        began = time.perf_counter()
         started = False
+        status = 500
+        body_unread = _announces_body(scope)
+
+        async def receive_tracking_body() -> Message:
+            nonlocal body_unread
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                body_unread = False
+            return message
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 headers = list(message.get("headers", []))
+                if body_unread:
+                    # Answered before the body was read (a refusal): the server will not read
+                    # the rest, so the connection cannot carry another request. Say so, or a
+                    # client would reuse it and see its next request fail.
+                    headers.append((b"connection", b"close"))
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.extend(SECURITY_HEADERS)
+                if not any(name.lower() == API_CONTENT_SECURITY_POLICY[0] for name, _ in headers):
+                    headers.append(API_CONTENT_SECURITY_POLICY)
                 message = {**message, "headers": headers}
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive_tracking_body, send_with_headers)
         except Exception:
-            log.exception("unhandled error in request %s", request_id)
+            log.exception("unhandled error")
             if started:
                 raise
             response = JSONResponse(
                 error_body("InternalError", "the server failed; the request id helps", request_id),
                 status_code=500,
             )
-            await response(scope, receive, send_with_headers)
+            await response(scope, receive_tracking_body, send_with_headers)
+        finally:
+            access_log.info(
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - began) * 1000, 2),
+                    "caller": state.get("caller"),
+                },
+            )
+            logs.request_id.reset(context)
+
+
+def _announces_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
 
 
 def _request_id(request: Request) -> str:
@@ -150,7 +213,10 @@ def _error_response(request: Request, code: str, message: str, status: int) -> J
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ImageCoreError)
-    return _error_response(request, exc.code, exc.message, STATUS_BY_CODE.get(exc.code, 400))
+    response = _error_response(request, exc.code, exc.message, STATUS_BY_CODE.get(exc.code, 400))
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -165,9 +231,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-def _bounded(request: Request, limit: int, message: str) -> Request:
+def _bounded(request: Request, limit: int, message: str, idle_timeout: float) -> Request:
     """The request with a body that ends in PayloadTooLarge(message) past ``limit`` bytes: at once
-    when its Content-Length says so, else as soon as the bytes arriving cross the limit."""
+    when its Content-Length says so, else as soon as the bytes arriving cross the limit; and in
+    RequestTimeout if the client stops sending for ``idle_timeout`` seconds."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(message)
@@ -175,7 +242,7 @@ def _bounded(request: Request, limit: int, message: str) -> Request:
 
     async def receive() -> Message:
         nonlocal received
-        event = await request.receive()
+        event = await _receive_within(request.receive, idle_timeout)
         if event["type"] == "http.request":
             received += len(event.get("body", b""))
             if received > limit:
@@ -185,20 +252,38 @@ def _bounded(request: Request, limit: int, message: str) -> Request:
     return Request(request.scope, receive)
 
 
+class RequestTimeout(ImageCoreError):
+    """The client stopped sending the body it announced."""
+
+    code = "RequestTimeout"
+
+
+async def _receive_within(receive: Receive, idle_timeout: float) -> Message:
+    """The next piece of the body, or RequestTimeout when the client sends nothing for
+    ``idle_timeout`` seconds: a client that trickles a body must not hold a worker forever."""
+    try:
+        with anyio.fail_after(idle_timeout):
+            return await receive()
+    except TimeoutError:
+        raise RequestTimeout(f"the client sent nothing for {idle_timeout:g} s") from None
+
+
 class _BodyReader:
     """The request body as a blocking read of the next chunk, for a worker thread: each read
     waits on the event loop for what the client sends next, so nothing is buffered here.
-    Raises ClientDisconnect if the client goes away before the end."""
+    Raises ClientDisconnect if the client goes away before the end, RequestTimeout if it stops
+    sending for ``idle_timeout`` seconds."""
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, idle_timeout: float) -> None:
         self._receive = receive
+        self._idle_timeout = idle_timeout
         self._ended = False
         # Made on the event loop: the blob store may read from a thread of its own (S3's
         # transfer threads), which anyio knows nothing of without the loop's token.
         self._loop = anyio.lowlevel.current_token()
 
     async def _next(self) -> Message:
-        return await self._receive()
+        return await _receive_within(self._receive, self._idle_timeout)
 
     def __call__(self) -> bytes | None:
         while not self._ended:
@@ -336,7 +421,7 @@ def _bytes_response(request: Request, found: Download) -> Response:
     headers = {
         **cache,
         "Content-Disposition": attachment_disposition(found.filename),
-        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
     }
     if found.size is not None:
         headers["Accept-Ranges"] = "bytes"
@@ -372,18 +457,35 @@ class HttpApi:
         upload_links: SignedUploadLinks,
         max_upload_bytes: int,
         max_direct_upload_bytes: int,
+        client_timeout: float,
+        limiter: TokenBucketLimiter | None,
     ):
         self.images = images
         self.authenticate = authenticate
         self.upload_links = upload_links
         self.max_upload_bytes = max_upload_bytes
         self.max_direct_upload_bytes = max_direct_upload_bytes
+        self.client_timeout = client_timeout
+        self.limiter = limiter
 
     def _caller(self, request: Request) -> str:
-        return self.authenticate(request)
+        caller = self.authenticate(request)
+        request.scope.setdefault("state", {})["caller"] = caller
+        self._limit(caller)
+        return caller
+
+    def _limit(self, key: str) -> None:
+        if self.limiter is not None:
+            self.limiter.take(key)
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        checks = await run_in_threadpool(check_stores, self.images.repository, self.images.blobs)
+        healthy = all(state == HEALTHY for state in checks.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "failing", "checks": checks},
+            200 if healthy else 503,
+            headers={"Cache-Control": "no-store"},
+        )
 
     async def upload(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -401,7 +503,7 @@ class HttpApi:
             raise InvalidInput("with multipart/form-data, send the fields as parts of the form")
         else:
             raw_fields = None
-        body = _BodyReader(request.receive)
+        body = _BodyReader(request.receive, self.client_timeout)
 
         def store() -> Stored:
             if raw_fields is not None:
@@ -459,6 +561,7 @@ class HttpApi:
     async def receive_upload(self, request: Request) -> Response:
         """The embedded server's own upload target: the link's fields are the credential."""
         upload_id = request.path_params["upload_id"]
+        self._limit(f"address:{request.client.host if request.client else ''}")
         media_type = _media_type(request)
         if media_type != "multipart/form-data" and not media_type.startswith("image/"):
             raise UnsupportedMediaType(
@@ -470,7 +573,7 @@ class HttpApi:
             if media_type != "multipart/form-data"
             else None
         )
-        body = _BodyReader(request.receive)
+        body = _BodyReader(request.receive, self.client_timeout)
 
         def receive() -> Image:
             if query is not None:
@@ -563,7 +666,7 @@ class HttpApi:
         if not content_type.split(";")[0].strip().endswith(("/json", "+json")):
             raise UnsupportedMediaType("send the changes as a JSON object (application/json)")
         too_large = f"the JSON body is larger than {MAX_JSON_BODY_BYTES} bytes"
-        limited = _bounded(request, MAX_JSON_BODY_BYTES, too_large)
+        limited = _bounded(request, MAX_JSON_BODY_BYTES, too_large, self.client_timeout)
         try:
             body = await limited.body()
             return json.loads(body)
@@ -605,15 +708,20 @@ def _route(path: str, **by_method: Endpoint) -> Route:
     return Route(path, endpoint, methods=list(by_method))
 
 
-def create_app(container: Container, authenticate: Authenticate | None = None) -> Starlette:
+def create_app(
+    container: Container, authenticate: Authenticate | None = None, rate_limited: bool = True
+) -> Starlette:
     """The ASGI app, with everything it uses taken from ``container``. Callers prove who they
-    are with the embedded server's bearer tokens unless ``authenticate`` says otherwise."""
+    are with the embedded server's bearer tokens unless ``authenticate`` says otherwise; each
+    caller's request rate is limited unless ``rate_limited`` is false."""
     api = HttpApi(
         images=container.images(),
         authenticate=authenticate or bearer_token_caller(container.tokens()),
         upload_links=container.upload_links(),
         max_upload_bytes=container.config.max_upload_bytes(),
         max_direct_upload_bytes=container.config.max_direct_upload_bytes(),
+        client_timeout=container.config.client_timeout_seconds(),
+        limiter=container.rate_limiter() if rate_limited else None,
     )
     document = openapi_document()
 
@@ -621,7 +729,9 @@ def create_app(container: Container, authenticate: Authenticate | None = None) -
         return JSONResponse(document)
 
     async def docs(request: Request) -> Response:
-        return HTMLResponse(DOCS_HTML)
+        return HTMLResponse(
+            DOCS_HTML, headers={"Content-Security-Policy": DOCS_CONTENT_SECURITY_POLICY}
+        )
 
     async def docs_js(request: Request) -> Response:
         return Response(DOCS_JS, media_type="text/javascript")

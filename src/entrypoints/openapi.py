@@ -24,14 +24,17 @@ _ERROR_CODES = [
     "PayloadTooLarge",
     "UnsupportedMediaType",
     "RangeNotSatisfiable",
+    "RequestTimeout",
+    "TooManyRequests",
     "InternalError",
 ]
 
 
-def _error(description: str) -> dict[str, Any]:
+def _error(description: str, **extra: Any) -> dict[str, Any]:
     return {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        **extra,
     }
 
 
@@ -45,7 +48,17 @@ def _json(schema_name: str, description: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-_ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "The version as an ETag"}}
+def _header(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A header the server always sends with the response it is documented on."""
+    return {"required": True, "schema": schema or {"type": "string"}, "description": description}
+
+
+_ETAG_HEADER = {
+    "ETag": _header("The version as an ETag", {"type": "string", "pattern": '^"v[0-9]+"$'})
+}
+_LOCATION_HEADER = {
+    "Location": _header("The image's URL", {"type": "string", "pattern": "^/images/"})
+}
 _IMAGE_ID = {
     "name": "image_id",
     "in": "path",
@@ -53,10 +66,27 @@ _IMAGE_ID = {
     "schema": {"type": "string"},
     "description": "The image's id (a ULID)",
 }
-_AUTH_ERRORS = {"401": _error("No token, or a token this server does not accept")}
+_WWW_AUTHENTICATE = {"WWW-Authenticate": _header("The scheme to authenticate with: Bearer")}
+_RATE_LIMITED = {
+    "429": _error(
+        "Too many requests from this caller: retry after Retry-After seconds",
+        headers={
+            "Retry-After": _header(
+                "Seconds until the next request is taken", {"type": "integer", "minimum": 1}
+            )
+        },
+    )
+}
+_AUTH_ERRORS = {
+    "401": _error("No token, or a token this server does not accept", headers=_WWW_AUTHENTICATE),
+    **_RATE_LIMITED,
+}
 _NOT_FOUND = {"404": _error("No such image, or not visible to the caller")}
+_BODY_TIMEOUT = {"408": _error("The client stopped sending the request body")}
 
 _LIMITS = DEFAULT_LIMITS
+_BINARY = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
+"""A file part: any bytes (``format: binary`` tells generators it is a file, not text)."""
 
 
 def _image_schema() -> dict[str, Any]:
@@ -136,10 +166,10 @@ def _components() -> dict[str, Any]:
             "Upload": {
                 "type": "object",
                 "required": ["file"],
+                "additionalProperties": False,
                 "properties": {
                     "file": {
-                        "type": "string",
-                        "contentMediaType": "application/octet-stream",
+                        **_BINARY,
                         "description": "The image: JPEG, PNG, GIF or WebP, decided from the bytes",
                     },
                     "title": {"type": "string", "maxLength": _LIMITS.max_title_length},
@@ -189,17 +219,37 @@ def _components() -> dict[str, Any]:
             "LinkUpload": {
                 "type": "object",
                 "required": ["expires", "signature", "file"],
+                "additionalProperties": False,
+                "description": (
+                    "The fields POST /uploads gave, then the file. The file part's Content-Type, "
+                    "or the Content-Type field, must be an image/ type."
+                ),
                 "properties": {
                     "expires": {"type": "string"},
                     "signature": {"type": "string"},
                     "Content-Type": {"type": "string", "pattern": "^image/"},
-                    "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+                    "file": _BINARY,
                 },
             },
             "Health": {
                 "type": "object",
-                "required": ["status"],
-                "properties": {"status": {"type": "string", "enum": ["ok"]}},
+                "required": ["status", "checks"],
+                "additionalProperties": False,
+                "properties": {
+                    "status": {"type": "string", "enum": ["ok", "failing"]},
+                    "checks": {
+                        "type": "object",
+                        "description": (
+                            'Each store\'s state: "ok", or a short text saying what failed'
+                        ),
+                        "required": ["metadata", "blobs"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "metadata": {"type": "string", "minLength": 1},
+                            "blobs": {"type": "string", "minLength": 1},
+                        },
+                    },
+                },
             },
         },
     }
@@ -215,16 +265,79 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     }
 
 
+def _image_links() -> dict[str, Any]:
+    """Where a new image's id leads: the operations on it, for clients and stateful testing."""
+    image_id = {"image_id": "$response.body#/image_id"}
+    return {
+        name: {"operationId": operation, "parameters": image_id}
+        for name, operation in (
+            ("GetImage", "getImage"),
+            ("DownloadImage", "downloadImage"),
+            ("ImageThumbnail", "imageThumbnail"),
+            ("UpdateImage", "updateImage"),
+            ("DeleteImage", "deleteImage"),
+        )
+    }
+
+
+def _health(status: str, description: str) -> dict[str, Any]:
+    properties: dict[str, Any] = {"status": {"const": status}}
+    if status == "ok":
+        properties["checks"] = {"additionalProperties": {"const": "ok"}}
+    refined = {"properties": properties}
+    return {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": {"allOf": [{"$ref": "#/components/schemas/Health"}, refined]}
+            }
+        },
+    }
+
+
+def _header_parameter(
+    name: str, description: str, schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": schema or {"type": "string"},
+        "description": description,
+    }
+
+
 def _paths() -> dict[str, Any]:
     secured: list[dict[str, list[str]]] = [{"bearer": []}]
     download_headers = {
-        **{"ETag": {"schema": {"type": "string"}, "description": "The SHA-256 of the bytes"}},
-        "Content-Disposition": {"schema": {"type": "string"}},
+        "ETag": _header("The content's entity tag (the SHA-256 of the bytes)"),
+        "Content-Disposition": _header("attachment, with the image's filename"),
     }
-    binary = {
-        ct: {"schema": {"type": "string", "contentMediaType": ct}} for ct in ACCEPTED_CONTENT_TYPES
+    partial_headers = {
+        **download_headers,
+        "Content-Range": _header(
+            "The range sent, of the whole size", {"type": "string", "pattern": "^bytes [0-9]+-"}
+        ),
     }
-    raw_image = {"image/*": {"schema": {"type": "string", "contentMediaType": "image/*"}}}
+    redirect_headers = {
+        "Location": _header("A short-lived presigned URL of the bytes"),
+        "ETag": _header("The content's entity tag"),
+    }
+    not_modified = {
+        "description": "Not modified since the ETag in If-None-Match",
+        "headers": {"ETag": _header("The content's entity tag")},
+    }
+    conditional_download = [
+        _header_parameter(
+            "Range",
+            "One byte range: bytes=FIRST-LAST, FIRST- or -SUFFIX (anything else is ignored)",
+            {"type": "string", "pattern": "^bytes=([0-9]{1,12}-[0-9]{0,12}|-[0-9]{1,12})$"},
+        ),
+        _header_parameter("If-Range", "Honour Range only while the ETag is still this one"),
+        _header_parameter("If-None-Match", "304 if the ETag is one of these"),
+    ]
+    binary = {ct: {"schema": {**_BINARY, "contentMediaType": ct}} for ct in ACCEPTED_CONTENT_TYPES}
+    raw_image = {"image/*": {"schema": {**_BINARY, "contentMediaType": "image/*"}}}
     content_hash = {
         "name": "X-Content-SHA256",
         "in": "header",
@@ -239,7 +352,7 @@ def _paths() -> dict[str, Any]:
         "name": "If-None-Match",
         "in": "header",
         "required": False,
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "pattern": '^(W/)?"[0-9a-fA-F]{64}"$'},
         "description": 'The same as X-Content-SHA256, written as a download\'s ETag: "<sha256>"',
     }
     raw_parameters = [
@@ -251,7 +364,10 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "health",
                 "summary": "Whether the service is up",
-                "responses": {"200": _json("Health", "The service is up")},
+                "responses": {
+                    "200": _health("ok", "Every store the service needs answers"),
+                    "503": _health("failing", "A store does not answer: checks says which"),
+                },
             }
         },
         "/images": {
@@ -279,19 +395,19 @@ def _paths() -> dict[str, Any]:
                         "The caller already has an image with the bytes X-Content-SHA256 names",
                         headers={
                             **_ETAG_HEADER,
-                            "Content-Location": {"schema": {"type": "string"}},
+                            "Content-Location": _header("The image's URL"),
                         },
+                        links=_image_links(),
                     ),
                     "201": _json(
                         "Image",
                         "The image was stored",
-                        headers={
-                            **_ETAG_HEADER,
-                            "Location": {"schema": {"type": "string"}},
-                        },
+                        headers={**_ETAG_HEADER, **_LOCATION_HEADER},
+                        links=_image_links(),
                     ),
                     "400": _error("Malformed form or invalid metadata, or an empty file"),
                     **_AUTH_ERRORS,
+                    **_BODY_TIMEOUT,
                     "413": _error("The file is larger than IMAGECORE_MAX_UPLOAD_BYTES"),
                     "415": _error(
                         "Not multipart/form-data or image/*, not a JPEG, PNG, GIF or WebP, "
@@ -352,9 +468,15 @@ def _paths() -> dict[str, Any]:
                 "operationId": "getImage",
                 "summary": "An image's metadata",
                 "security": secured,
+                "parameters": [
+                    _header_parameter("If-None-Match", "304 if the ETag is one of these")
+                ],
                 "responses": {
                     "200": _json("Image", "The image", headers=_ETAG_HEADER),
-                    "304": {"description": "Not modified since the ETag in If-None-Match"},
+                    "304": {
+                        "description": "Not modified since the ETag in If-None-Match",
+                        "headers": _ETAG_HEADER,
+                    },
                     **_AUTH_ERRORS,
                     **_NOT_FOUND,
                 },
@@ -383,6 +505,7 @@ def _paths() -> dict[str, Any]:
                     "400": _error("Invalid fields or not JSON"),
                     **_AUTH_ERRORS,
                     **_NOT_FOUND,
+                    **_BODY_TIMEOUT,
                     "409": _error("The image kept changing; try again"),
                     "412": _error("If-Match names another version"),
                     "413": _error("The body is too large"),
@@ -406,6 +529,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "downloadImage",
                 "summary": "The original bytes; Range and If-None-Match are honoured",
                 "security": secured,
+                "parameters": conditional_download,
                 "responses": {
                     "200": {
                         "description": "The bytes",
@@ -414,11 +538,14 @@ def _paths() -> dict[str, Any]:
                     },
                     "206": {
                         "description": "The requested range",
-                        "headers": download_headers,
+                        "headers": partial_headers,
                         "content": binary,
                     },
-                    "304": {"description": "Not modified since the ETag in If-None-Match"},
-                    "307": {"description": "Fetch the bytes from the URL in Location"},
+                    "304": not_modified,
+                    "307": {
+                        "description": "Fetch the bytes from the URL in Location",
+                        "headers": redirect_headers,
+                    },
                     **_AUTH_ERRORS,
                     **_NOT_FOUND,
                     "416": _error("The range lies outside the image"),
@@ -431,17 +558,29 @@ def _paths() -> dict[str, Any]:
                 "operationId": "imageThumbnail",
                 "summary": "The thumbnail (JPEG for JPEG photos, else WebP) once it is ready",
                 "security": secured,
+                "parameters": conditional_download,
                 "responses": {
                     "200": {
                         "description": "The thumbnail",
                         "headers": download_headers,
                         "content": {
-                            ct: {"schema": {"type": "string", "contentMediaType": ct}}
+                            ct: {"schema": {**_BINARY, "contentMediaType": ct}}
                             for ct in ("image/jpeg", "image/webp")
                         },
                     },
-                    "304": {"description": "Not modified since the ETag in If-None-Match"},
-                    "307": {"description": "Fetch the bytes from the URL in Location"},
+                    "206": {
+                        "description": "The requested range",
+                        "headers": partial_headers,
+                        "content": {
+                            ct: {"schema": {**_BINARY, "contentMediaType": ct}}
+                            for ct in ("image/jpeg", "image/webp")
+                        },
+                    },
+                    "304": not_modified,
+                    "307": {
+                        "description": "Fetch the bytes from the URL in Location",
+                        "headers": redirect_headers,
+                    },
                     **_AUTH_ERRORS,
                     "404": _error("No such image, not visible, or its thumbnail is not ready"),
                 },
@@ -467,9 +606,23 @@ def _paths() -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "201": _json("UploadSlot", "Where to send the file, and until when"),
+                    "201": _json(
+                        "UploadSlot",
+                        "Where to send the file, and until when",
+                        links={
+                            "SendUpload": {
+                                "operationId": "sendUpload",
+                                "parameters": {"upload_id": "$response.body#/upload_id"},
+                                "requestBody": {
+                                    "expires": "$response.body#/fields/expires",
+                                    "signature": "$response.body#/fields/signature",
+                                },
+                            }
+                        },
+                    ),
                     "400": _error("Invalid fields or not JSON"),
                     **_AUTH_ERRORS,
+                    **_BODY_TIMEOUT,
                     "413": _error("size is above IMAGECORE_MAX_DIRECT_UPLOAD_BYTES"),
                     "415": _error("content_type is not that of a JPEG, PNG, GIF or WebP"),
                 },
@@ -497,7 +650,10 @@ def _paths() -> dict[str, Any]:
                     "required": True,
                     "content": {
                         "multipart/form-data": {
-                            "schema": {"$ref": "#/components/schemas/LinkUpload"}
+                            "schema": {"$ref": "#/components/schemas/LinkUpload"},
+                            "encoding": {
+                                "file": {"contentType": ", ".join(ACCEPTED_CONTENT_TYPES)}
+                            },
                         },
                         **raw_image,
                     },
@@ -506,11 +662,16 @@ def _paths() -> dict[str, Any]:
                     "201": _json(
                         "Image",
                         "The image was stored",
-                        headers={**_ETAG_HEADER, "Location": {"schema": {"type": "string"}}},
+                        headers={**_ETAG_HEADER, **_LOCATION_HEADER},
+                        links=_image_links(),
                     ),
                     "400": _error("A malformed form, or an empty file"),
-                    "401": _error("The link's fields are wrong or it has expired"),
+                    "401": _error(
+                        "The link's fields are wrong or it has expired", headers=_WWW_AUTHENTICATE
+                    ),
                     "404": _error("No such upload slot"),
+                    **_BODY_TIMEOUT,
+                    **_RATE_LIMITED,
                     "409": _error("The slot has been used"),
                     "413": _error("The file is above IMAGECORE_MAX_DIRECT_UPLOAD_BYTES"),
                     "415": _error("Not an image/ Content-Type, or not a JPEG, PNG, GIF or WebP"),

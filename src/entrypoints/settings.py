@@ -33,6 +33,9 @@ class Settings:
     max_image_pixels: int = 100_000_000
     thumbnail_side: int = 256
     thumbnail_attempts: int = 3
+    rate_limit_per_second: int = 20
+    rate_limit_burst: int = 200
+    client_timeout_seconds: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -58,6 +61,9 @@ class Settings:
             "max_image_pixels": _positive_int(env, "IMAGECORE_MAX_IMAGE_PIXELS", 100_000_000),
             "thumbnail_side": _positive_int(env, "IMAGECORE_THUMBNAIL_SIDE", 256),
             "thumbnail_attempts": _positive_int(env, "IMAGECORE_THUMBNAIL_ATTEMPTS", 3),
+            "rate_limit_per_second": _positive_int(env, "IMAGECORE_RATE_LIMIT_PER_SECOND", 20),
+            "rate_limit_burst": _positive_int(env, "IMAGECORE_RATE_LIMIT_BURST", 200),
+            "client_timeout_seconds": _positive_int(env, "IMAGECORE_CLIENT_TIMEOUT_SECONDS", 30),
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         settings = cls(**values)  # type: ignore[arg-type]
@@ -106,6 +112,9 @@ class Settings:
             "IMAGECORE_MAX_IMAGE_PIXELS": str(self.max_image_pixels),
             "IMAGECORE_THUMBNAIL_SIDE": str(self.thumbnail_side),
             "IMAGECORE_THUMBNAIL_ATTEMPTS": str(self.thumbnail_attempts),
+            "IMAGECORE_RATE_LIMIT_PER_SECOND": str(self.rate_limit_per_second),
+            "IMAGECORE_RATE_LIMIT_BURST": str(self.rate_limit_burst),
+            "IMAGECORE_CLIENT_TIMEOUT_SECONDS": str(self.client_timeout_seconds),
         }
         if self.queue_url is not None:
             environ["IMAGECORE_QUEUE_URL"] = self.queue_url

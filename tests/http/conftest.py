@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.secret_file import load_or_create_secret
+from entrypoints.auth import TokenAuthority
 from tests.aws import fresh_resources, moto_server
 from tests.http.server import ServerProcess
 from tests.images import image_bytes
@@ -24,11 +27,16 @@ class Api:
         self.server = server
         self.client = httpx.Client(base_url=server.url, timeout=30)
         self._tokens: dict[str, str] = {}
+        self._authority = TokenAuthority(load_or_create_secret(server.data_dir))
+        self._lock = threading.Lock()
 
     def token(self, user: str) -> str:
-        if user not in self._tokens:
-            self._tokens[user] = self.server.token(user)
-        return self._tokens[user]
+        """A token for ``user``, made in this process with the secret the server keeps in its
+        data dir (`imagecore token`, which does the same, has tests of its own)."""
+        with self._lock:
+            if user not in self._tokens:
+                self._tokens[user] = self._authority.issue(user)
+            return self._tokens[user]
 
     def auth(self, user: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(user)}"}
@@ -97,17 +105,22 @@ class Api:
                 return images
 
 
-@pytest.fixture(scope="session", params=["filesystem", "memory", "aws"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    root = tmp_path_factory.mktemp(f"server-{request.param}")
+BACKENDS = ["filesystem", "memory", "aws"]
+
+
+@contextlib.contextmanager
+def running_server(backend: str, root: Path, **environ: str) -> Iterator[ServerProcess]:
+    """`imagecore serve` on ``backend`` (a fresh table and bucket on the moto server for aws),
+    with ``environ`` on top of the test defaults, stopped on exit."""
     with contextlib.ExitStack() as stack:
         environ = {
-            "IMAGECORE_BACKEND": request.param,
+            "IMAGECORE_BACKEND": backend,
             "IMAGECORE_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+            # The suite sends many requests per user quickly; the limit has tests of its own.
+            "IMAGECORE_RATE_LIMIT_BURST": "1000000",
+            **environ,
         }
-        if request.param == "aws":
+        if backend == "aws":
             moto = moto_server()
             table, bucket = stack.enter_context(fresh_resources(moto.clients()))
             environ |= {
@@ -117,6 +130,16 @@ def server(
             }
         process = ServerProcess(root / "data", **environ).start()
         stack.callback(process.stop)
+        yield process
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    with running_server(
+        request.param, tmp_path_factory.mktemp(f"server-{request.param}")
+    ) as process:
         yield process
 
 

@@ -67,7 +67,7 @@ def test_a_token_for_a_subject_that_is_no_user_id_is_401(api: Api) -> None:
 def test_health_needs_no_token(api: Api) -> None:
     response = api.client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "checks": {"metadata": "ok", "blobs": "ok"}}
     assert response.headers["x-request-id"]
 
 
