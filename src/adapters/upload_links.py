@@ -43,7 +43,8 @@ class SignedUploadLinks:
         expires = fields.get(EXPIRES_FIELD, "")
         signature = fields.get(SIGNATURE_FIELD, "")
         expected = self._signature(upload_id, expires, max_bytes)
-        if not expires.isdigit() or not hmac.compare_digest(signature, expected):
+        # As bytes: compare_digest raises TypeError for a str with non-ASCII characters.
+        if not expires.isdigit() or not hmac.compare_digest(signature.encode(), expected.encode()):
             raise Unauthenticated(
                 "not a valid upload link: send the fields POST /uploads gave, unchanged"
             )
