@@ -677,10 +677,22 @@ class ImageService:
             self.blobs.delete(blob_key)
             return None
         except BaseException:
-            self.blobs.delete(blob_key)
+            self._discard_unless_stored(image_id, blob_key)
             raise
         self._enqueue_thumbnail(image)
         return image
+
+    def _discard_unless_stored(self, image_id: str, blob_key: str) -> None:
+        """Remove the bytes of an image whose metadata write failed, unless the write took
+        effect after all: an error (a timeout, say) can come after the commit, and then the
+        bytes are a visible image's. Where that cannot be told they stay, for reconcile."""
+        try:
+            stored = self.repository.get(image_id)
+        except Exception:
+            log.warning("kept the bytes %s for reconcile", blob_key, exc_info=True)
+            return
+        if stored is None or stored.blob_key != blob_key:
+            self.blobs.delete(blob_key)
 
     def _enqueue_thumbnail(self, image: Image) -> None:
         if self.jobs is None:
