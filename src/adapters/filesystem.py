@@ -7,6 +7,7 @@ directory chosen by its hash, so no key, however odd, can reach outside the root
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import tempfile
@@ -31,6 +32,23 @@ def _fsync_directory(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_if_abandoned(path: Path, cutoff: float) -> None:
+    """Remove a temporary file last written before ``cutoff`` whose put is dead: a put under
+    way, in this process or another, holds its lock until the file is renamed into place."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:  # renamed into place or removed meanwhile
+        return
+    try:
+        if os.fstat(fd).st_mtime < cutoff:
+            with contextlib.suppress(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # By name: if the put renamed it meanwhile, the name is gone and the blob stays.
+                path.unlink(missing_ok=True)
     finally:
         os.close(fd)
 
@@ -107,13 +125,16 @@ class FilesystemBlobStore:
         fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=directory)
         try:
             with os.fdopen(fd, "wb") as file:
+                # Held until the rename: it tells a put under way from one whose process died
+                # (the kernel drops the lock with the process), see _remove_if_abandoned.
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX)
                 for chunk in chunks:
                     digest.update(chunk)
                     size += len(chunk)
                     file.write(chunk)
                 file.flush()
                 os.fsync(file.fileno())
-            Path(temp_name).replace(path)
+                Path(temp_name).replace(path)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
@@ -156,13 +177,17 @@ class FilesystemBlobStore:
         return str(path) if path is not None and path.is_file() else None
 
     def stored_before(self, moment: datetime) -> Iterator[str]:
+        """The port's listing; on the way it removes the temporary files that puts killed
+        before ``moment`` left behind, since no key names them for reconcile to delete."""
         cutoff = moment.timestamp()
         for directory in self._root.iterdir():
             if not directory.is_dir():
                 continue
             for entry in directory.iterdir():
-                # Temporary files are not blobs yet; a crash may leave them (see put).
-                if entry.name.startswith(_TEMP_PREFIX) or not entry.is_file():
+                if entry.name.startswith(_TEMP_PREFIX):
+                    _remove_if_abandoned(entry, cutoff)
+                    continue
+                if not entry.is_file():
                     continue
                 with contextlib.suppress(FileNotFoundError):  # deleted while we looked
                     if entry.stat().st_mtime < cutoff:

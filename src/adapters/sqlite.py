@@ -146,9 +146,10 @@ class SqliteImageRepository:
                 self._path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None
             )
             connection.execute("PRAGMA journal_mode = WAL")
-            # In WAL mode NORMAL keeps the database consistent after a crash; only the last
-            # commits before a power loss may be rolled back.
-            connection.execute("PRAGMA synchronous = NORMAL")
+            # FULL syncs the WAL at each commit. NORMAL may roll back the last commits after a
+            # power loss: acknowledged uploads would vanish, and a delete's tombstone could be
+            # undone while the unlink of its bytes was kept, leaving an image without bytes.
+            connection.execute("PRAGMA synchronous = FULL")
             self._local.connection = connection
         return connection
 

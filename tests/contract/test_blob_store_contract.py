@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -345,3 +349,77 @@ def test_stored_before_omits_deleted_blobs(blob_store: BlobStore) -> None:
     blob_store.delete(KEY + "-gone")
 
     assert list(blob_store.stored_before(datetime.now(UTC) + timedelta(minutes=2))) == [KEY]
+
+
+_PUT_THEN_HANG = """
+import sys, time
+from pathlib import Path
+from adapters.filesystem import FilesystemBlobStore
+
+def chunks():
+    yield b"the first half"
+    print("writing", flush=True)
+    time.sleep(60)
+    yield b"the second half"
+
+FilesystemBlobStore(Path(sys.argv[1])).put(sys.argv[2], chunks())
+"""
+
+
+def test_filesystem_listing_removes_what_a_killed_put_left_once_older_than_the_moment(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "blobs"
+    store = FilesystemBlobStore(root)
+    store.put("images/alice/kept", [b"kept"])
+    killed_put = subprocess.Popen(
+        [sys.executable, "-c", _PUT_THEN_HANG, str(root), KEY], stdout=subprocess.PIPE
+    )
+    try:
+        assert killed_put.stdout is not None
+        assert killed_put.stdout.readline() == b"writing\n"
+    finally:
+        os.kill(killed_put.pid, signal.SIGKILL)
+        killed_put.wait()
+    kept = {Path(store.local_path("images/alice/kept") or "")}
+    left = files_under(root) - kept
+    assert [path.name[:5] for path in left] == [".tmp-"]
+
+    # younger than the moment: it might be an upload still arriving, so it stays
+    assert list(store.stored_before(datetime.now(UTC) - timedelta(minutes=2))) == []
+    assert files_under(root) == kept | left
+
+    assert list(store.stored_before(datetime.now(UTC) + timedelta(minutes=2))) == [
+        "images/alice/kept"
+    ]
+    assert files_under(root) == kept
+    assert not store.exists(KEY)
+
+
+def test_filesystem_listing_leaves_a_put_under_way_whole_however_old_its_file(
+    tmp_path: Path,
+) -> None:
+    # Filesystem only: moto in-process serializes requests, so a put blocked mid-body there
+    # would block the listing too.
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    data = pattern(300_000)
+    halfway = threading.Event()
+    resume = threading.Event()
+
+    def slow_chunks() -> Iterator[bytes]:
+        yield data[:100_000]
+        halfway.set()
+        resume.wait(timeout=30)
+        yield data[100_000:]
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stored = pool.submit(store.put, KEY, slow_chunks())
+        assert halfway.wait(timeout=30)
+        # a moment after the temporary file's last write, as reconcile with no grace sees it
+        listed = list(store.stored_before(datetime.now(UTC) + timedelta(minutes=2)))
+        resume.set()
+        assert stored.result(timeout=60).size == len(data)
+
+    assert listed == []
+    assert read(store, KEY) == data
+    assert files_under(tmp_path) == {Path(store.local_path(KEY) or "")}
