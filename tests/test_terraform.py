@@ -507,6 +507,16 @@ def test_the_deployed_routes_are_the_documented_api(deployed: Deployed) -> None:
 
 
 @pytest.mark.slow
+def test_the_deployed_stage_throttles_every_route(deployed: Deployed) -> None:
+    gateway = deployed.client("apigatewayv2")
+    stage = gateway.get_stage(ApiId=deployed.outputs["api_id"], StageName="$default")
+    throttling = stage["DefaultRouteSettings"]
+    variables = root_variables()
+    assert throttling["ThrottlingBurstLimit"] == variables["throttling_burst_limit"]["default"]
+    assert throttling["ThrottlingRateLimit"] == variables["throttling_rate_limit"]["default"]
+
+
+@pytest.mark.slow
 def test_a_plan_refuses_a_queue_that_dead_letters_before_the_last_thumbnail_attempt(
     deployed: Deployed,
 ) -> None:
