@@ -230,6 +230,28 @@ def terraform_env(directory: Path, terraform: str, output: Path | None) -> None:
         click.echo(f"wrote {output}", err=True)
 
 
+@main.command("api-reference")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("docs/api.md"),
+    show_default=True,
+    help="Where to write it ('-' for standard output)",
+)
+def api_reference(output: Path) -> None:
+    """Write the HTTP API reference in Markdown, from the OpenAPI document the server serves."""
+    from entrypoints.api_reference import markdown
+    from entrypoints.openapi import openapi_document
+
+    text = markdown(openapi_document())
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
+
+
 @main.command("build-lambda")
 @click.option(
     "--output",
