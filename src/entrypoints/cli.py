@@ -14,6 +14,7 @@ from click.core import ParameterSource
 
 from adapters.errors import MissingResource
 from entrypoints.auth import DEFAULT_TOKEN_TTL
+from entrypoints.client_cli import CLIENT_COMMANDS
 from entrypoints.container import Container, build_container
 from entrypoints.lambda_package import LambdaPackageError, LambdaRuntime, build_lambda_package
 from entrypoints.logs import LOG_CONFIG, configure_logging
@@ -309,3 +310,7 @@ def build_lambda(
         f"{report.path}: {report.zipped_bytes / mebibyte:.1f} MiB zipped, "
         f"{report.unzipped_bytes / mebibyte:.1f} MiB unzipped, {report.files} files"
     )
+
+
+for _client_command in CLIENT_COMMANDS:
+    main.add_command(_client_command)

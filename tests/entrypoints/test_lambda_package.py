@@ -63,7 +63,7 @@ def test_the_requirements_are_the_runtime_ones_without_local_tools() -> None:
         for requirement in runtime_requirements(LambdaRuntime())
     }
     assert {"mangum", "boto3", "starlette", "pillow", "dependency-injector", "pyjwt"} <= names
-    assert not names & {"granian", "click", "python-hcl2", "imagecore"}
+    assert not names & {"granian", "click", "python-hcl2", "httpx", "imagecore"}
     assert not names & {"pytest", "moto", "mypy", "ruff", "import-linter", "hypothesis"}
 
 
