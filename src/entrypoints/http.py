@@ -115,6 +115,12 @@ DOCS_CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
 )
+GALLERY_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""The gallery at / runs only its own script and styles; thumbnails are shown as blob: URLs
+because fetching them needs the bearer token."""
 
 
 def error_body(code: str, message: str, request_id: str) -> dict[str, str]:
@@ -693,6 +699,7 @@ DOCS_HTML = """<!doctype html>
 
 SWAGGER_UI_ASSETS = str(importlib.resources.files("swagger_ui") / "static")
 DOCS_JS = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});\n"""
+GALLERY_ASSETS = importlib.resources.files("entrypoints") / "static" / "gallery"
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -736,12 +743,21 @@ def create_app(
     async def docs_js(request: Request) -> Response:
         return Response(DOCS_JS, media_type="text/javascript")
 
+    gallery_html = (GALLERY_ASSETS / "index.html").read_text(encoding="utf-8")
+
+    async def gallery(request: Request) -> Response:
+        return HTMLResponse(
+            gallery_html, headers={"Content-Security-Policy": GALLERY_CONTENT_SECURITY_POLICY}
+        )
+
     routes = [
         Route("/health", api.health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Route("/docs/static/docs.js", docs_js, methods=["GET"]),
         Mount("/docs/static", StaticFiles(directory=SWAGGER_UI_ASSETS)),
+        Route("/", gallery, methods=["GET"]),
+        Mount("/gallery", StaticFiles(directory=str(GALLERY_ASSETS))),
         _route("/images", GET=api.list_images, POST=api.upload),
         _route("/images/{image_id}", GET=api.get_image, PATCH=api.update, DELETE=api.delete),
         Route("/images/{image_id}/download", api.download, methods=["GET"]),

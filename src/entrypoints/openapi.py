@@ -697,6 +697,16 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
             }
         },
+        "/": {
+            "get": {
+                "operationId": "gallery",
+                "summary": "A gallery page: sign in with a token, upload, browse, filter, delete",
+                # On AWS thumbnails and downloads redirect to S3, which the page's policy (and the
+                # bucket's CORS) do not let it fetch: the page is the embedded server's.
+                "x-imagecore-embedded-only": True,
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+            }
+        },
     }
 
 

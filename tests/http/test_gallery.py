@@ -1,0 +1,288 @@
+"""The gallery page at / in headless Chromium, driven through the Chrome DevTools Protocol:
+sign in, upload, browse, filter, view and delete, under the page's strict CSP."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from adapters.secret_file import load_or_create_secret
+from entrypoints.auth import TokenAuthority
+from tests.http.conftest import running_server
+from tests.images import image_bytes
+
+websocket = pytest.importorskip("websocket", reason="websocket-client is in the dev extra")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+TIMEOUT = 30.0
+"""Generous: a loaded two-core machine starts Chromium and makes thumbnails slowly."""
+
+T = TypeVar("T")
+
+
+class DevTools:
+    """A page of a Chromium, spoken to over the DevTools websocket; keeps every event."""
+
+    def __init__(self, browser_url: str) -> None:
+        # Chromium refuses a websocket whose Origin it was not told to allow; send none.
+        self.socket = websocket.create_connection(
+            browser_url, timeout=TIMEOUT, suppress_origin=True
+        )
+        self.events: list[dict[str, Any]] = []
+        self.session_id: str | None = None
+        self._next_id = 0
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if self.session_id is not None:
+            message["sessionId"] = self.session_id
+        self.socket.send(json.dumps(message))
+        while True:
+            answer = json.loads(self.socket.recv())
+            if answer.get("id") != self._next_id:
+                self.events.append(answer)
+                continue
+            if "error" in answer:
+                raise RuntimeError(f"{method}: {answer['error']}")
+            result: dict[str, Any] = answer["result"]
+            return result
+
+    def open_page(self) -> None:
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session_id = self.call("Target.attachToTarget", targetId=target, flatten=True)[
+            "sessionId"
+        ]
+        for domain in ("Page", "Runtime", "Log"):
+            self.call(f"{domain}.enable")
+        # Injected by DevTools, so the page's CSP does not apply to it.
+        self.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            source="document.addEventListener('securitypolicyviolation', (e) => "
+            "console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));",
+        )
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def set_files(self, selector: str, paths: list[Path]) -> None:
+        element = self.call(
+            "Runtime.evaluate", expression=f"document.querySelector({json.dumps(selector)})"
+        )["result"]
+        self.call(
+            "DOM.setFileInputFiles",
+            files=[str(path) for path in paths],
+            objectId=element["objectId"],
+        )
+
+    def wait_for(self, expression: str, what: str) -> Any:
+        """The value of ``expression`` once it is truthy."""
+        return poll(lambda: self.evaluate(expression), what)
+
+    def problems(self) -> list[dict[str, Any]]:
+        """JS errors, console errors and log errors (CSP violations among them) seen so far."""
+        self.evaluate("0")  # a round trip, so that events sent before now are read
+        return [event for event in self.events if _is_a_problem(event)]
+
+
+def _is_a_problem(event: dict[str, Any]) -> bool:
+    method, params = event.get("method"), event.get("params", {})
+    if method == "Runtime.consoleAPICalled":
+        return params.get("type") in ("error", "assert")
+    if method == "Log.entryAdded":
+        return bool(params["entry"]["level"] == "error")
+    return method == "Runtime.exceptionThrown"
+
+
+def poll(probe: Callable[[], T], what: str, timeout: float = TIMEOUT) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what} (last value {value!r})")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def chromium(profile: Path) -> Iterator[DevTools]:
+    assert CHROMIUM is not None
+    log = profile.with_name("chromium.log")
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [
+                CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank",
+            ],
+            stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
+    try:
+        pattern = re.compile(r"DevTools listening on (ws://\S+)")
+        found = poll(lambda: pattern.search(log.read_text(errors="replace")), "DevTools", 60)
+        devtools = DevTools(found.group(1))
+        try:
+            yield devtools
+        finally:
+            devtools.socket.close()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+CARDS = "Array.from(document.querySelectorAll('#grid .card'))"
+SHOWN_THUMBNAILS = f"""{CARDS}.filter((card) => {{
+    const img = card.querySelector('img');
+    return !img.hidden && img.src.startsWith('blob:') && img.complete && img.naturalWidth > 0;
+}}).length"""
+CARD_TITLES = f"{CARDS}.map((card) => card.querySelector('.caption').textContent)"
+VIEW_DETAILS = """(() => {
+    const terms = document.querySelectorAll('#view-details dt');
+    return Object.fromEntries(Array.from(terms, (dt) => [dt.textContent,
+                                                        dt.nextElementSibling.textContent]));
+})()"""
+
+
+def fill(field_id: str, value: str) -> str:
+    return f"document.getElementById({json.dumps(field_id)}).value = {json.dumps(value)};"
+
+
+def click(selector: str) -> str:
+    return f"document.querySelector({json.dumps(selector)}).click();"
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)"
+)
+def test_gallery_signs_in_uploads_filters_shows_and_deletes_in_a_browser(tmp_path: Path) -> None:
+    harbour, woods = tmp_path / "harbour.png", tmp_path / "woods.png"
+    harbour.write_bytes(image_bytes("image/png", 40, 30))
+    woods.write_bytes(image_bytes("image/png", 20, 50))
+
+    with running_server("filesystem", tmp_path) as server, chromium(tmp_path / "profile") as page:
+        token = TokenAuthority(load_or_create_secret(server.data_dir)).issue("gallery-user")
+        home = httpx.get(f"{server.url}/", timeout=TIMEOUT)
+        assert home.status_code == 200
+        assert "script-src 'self';" in home.headers["content-security-policy"]
+
+        page.open_page()
+        page.call("Page.navigate", url=f"{server.url}/")
+        page.wait_for("document.readyState === 'complete'", "the page to load")
+
+        page.evaluate(fill("token-input", token) + click("#sign-in button[type=submit]"))
+        page.wait_for("!document.getElementById('gallery').hidden", "the signed-in gallery")
+        assert page.evaluate("sessionStorage.getItem('imagecore.token')") == token
+
+        # Two batches, each with its own title and tags, through the file picker.
+        for path, title, tags, visibility in [
+            (harbour, "Harbour", "sea, boat", "public"),
+            (woods, "Woods", "forest", "private"),
+        ]:
+            done = page.evaluate("document.querySelectorAll('#upload-list li').length") + 1
+            page.evaluate(
+                fill("upload-title", title) + fill("upload-tags", tags)
+                + fill("upload-visibility", visibility)
+            )  # fmt: skip
+            page.set_files("#file-input", [path])
+            page.wait_for(
+                f"Array.from(document.querySelectorAll('#upload-list li')).filter((row) =>"
+                f" row.lastChild.textContent === 'uploaded').length === {done}",
+                f"the upload of {path.name}",
+            )
+        page.wait_for(f"{SHOWN_THUMBNAILS} === 2", "both thumbnails in the grid")
+        assert sorted(page.evaluate(CARD_TITLES)) == ["Harbour", "Woods"]
+        alt_texts = page.evaluate(f"{CARDS}.map((card) => card.querySelector('img').alt)")
+        assert sorted(alt_texts) == ["Harbour", "Woods"]
+
+        page.evaluate(fill("filter-tag", "boat") + click("#filter-form button[type=submit]"))
+        page.wait_for(
+            f"JSON.stringify({CARD_TITLES}) === '[\"Harbour\"]' && {SHOWN_THUMBNAILS} === 1",
+            "only the image tagged boat",
+        )
+        image_id = page.evaluate(f"{CARDS}[0].dataset.imageId")
+
+        page.evaluate(click("#grid .card button"))
+        page.wait_for("document.getElementById('image-view').open", "the image view")
+        details = page.wait_for(f"Object.keys({VIEW_DETAILS}).length && {VIEW_DETAILS}", "details")
+        assert page.evaluate("document.getElementById('view-title').textContent") == "Harbour"
+        assert details["Title"] == "Harbour"
+        assert details["Tags"] == "sea, boat"
+        assert details["Visibility"] == "public"
+        assert details["Dimensions"] == "40 \N{MULTIPLICATION SIGN} 30"
+        assert f"{harbour.stat().st_size} bytes" in details["Size"]
+        assert json.loads(details["Metadata"]) == {}
+        assert details["Created"]
+        assert details["Updated"]
+        assert details["File"] == "harbour.png (image/png)"
+
+        page.evaluate(click("#view-delete"))
+        page.wait_for(
+            f"!document.getElementById('image-view').open && {CARDS}.length === 0",
+            "the deleted image to leave the grid",
+        )
+        gone = httpx.get(
+            f"{server.url}/images/{image_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=TIMEOUT,
+        )
+        assert gone.status_code == 404, gone.text
+
+        assert page.evaluate("document.getElementById('error').hidden"), page.evaluate(
+            "document.getElementById('error').textContent"
+        )
+        assert page.problems() == []
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)"
+)
+def test_gallery_loads_the_next_page_at_the_end_of_the_grid_and_filters_by_date(
+    tmp_path: Path,
+) -> None:
+    with running_server("filesystem", tmp_path) as server, chromium(tmp_path / "profile") as page:
+        token = TokenAuthority(load_or_create_secret(server.data_dir)).issue("scroller")
+        for number in range(30):  # more than one page of the gallery's 24
+            uploaded = httpx.post(
+                f"{server.url}/images",
+                headers={"Authorization": f"Bearer {token}"},
+                files={"file": ("photo.png", image_bytes(), "image/png")},
+                data={"title": f"photo {number}"},
+                timeout=TIMEOUT,
+            )
+            assert uploaded.status_code == 201, uploaded.text
+        page.open_page()
+        page.call("Page.navigate", url=f"{server.url}/")
+        page.wait_for("document.readyState === 'complete'", "the page to load")
+        page.evaluate(fill("token-input", token) + click("#sign-in button[type=submit]"))
+        page.wait_for(f"{CARDS}.length === 24", "the first page")
+
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        page.wait_for(f"{CARDS}.length === 30", "the second page after scrolling")
+
+        page.evaluate(fill("filter-end", "2001-01-01") + click("#filter-form button[type=submit]"))
+        page.wait_for("document.getElementById('grid-status').textContent === 'No images.'",
+                      "an empty grid for a range before every upload")  # fmt: skip
+        assert page.evaluate(f"{CARDS}.length") == 0
+        page.evaluate(click("#filter-clear"))
+        page.wait_for(f"{CARDS}.length === 24", "the first page again")
+        assert page.problems() == []
