@@ -1,0 +1,1 @@
+"""Benchmarks of imagecore against its limits: `python -m bench [--quick]` (see bench/run.py)."""
