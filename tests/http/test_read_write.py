@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
+import json
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -50,7 +52,17 @@ def test_another_users_public_image_can_be_read(api: Api, alice: str, bob: str) 
     "image_id", ["nope", "..", "%2e%2e", "01JAAAAAAAAAAAAAAAAAAAAAA!", "a" * 300]
 )
 def test_malformed_ids_are_404(api: Api, alice: str, image_id: str) -> None:
-    assert_error(api.client.get(f"/images/{image_id}", headers=api.auth(alice)), 404, "NotFound")
+    # http.client sends the path as written: httpx would turn /images/.. into / before sending.
+    connection = http.client.HTTPConnection("127.0.0.1", api.server.port, timeout=30)
+    try:
+        connection.request("GET", f"/images/{image_id}", headers=api.auth(alice))
+        response = connection.getresponse()
+        body = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 404, body
+    assert body["error"] == "NotFound"
+    assert body["request_id"] == response.headers["x-request-id"]
 
 
 def test_if_none_match_with_the_current_etag_is_304(api: Api, alice: str) -> None:
