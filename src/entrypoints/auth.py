@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -12,11 +15,42 @@ from imagecore.errors import InvalidInput, Unauthenticated
 
 ISSUER = "imagecore"
 DEFAULT_TOKEN_TTL = timedelta(days=30)
+VERIFIED_TOKENS_KEPT = 4096
+
+
+class _VerifiedTokens:
+    """Tokens whose signature and claims were checked, with their subject and expiry: a client
+    sends the same token with every request, and checking its HMAC each time was the largest
+    cost of a metadata read. Of the checks that passed, only the expiry's can fail later (a
+    token not yet valid never gets here), so it is checked on every use; the least recently
+    used entries go first when the cache is full."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> tuple[str, float] | None:
+        with self._lock:
+            entry = self._entries.get(token)
+            if entry is not None:
+                self._entries.move_to_end(token)
+            return entry
+
+    def put(self, token: str, user_id: str, expires: float) -> None:
+        with self._lock:
+            self._entries[token] = (user_id, expires)
+            self._entries.move_to_end(token)
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
 
 
 @attrs.frozen
 class TokenAuthority:
     secret: bytes = attrs.field(repr=False)
+    _verified: _VerifiedTokens = attrs.field(
+        factory=lambda: _VerifiedTokens(VERIFIED_TOKENS_KEPT), init=False, repr=False, eq=False
+    )
 
     def issue(self, user_id: str, ttl: timedelta = DEFAULT_TOKEN_TTL) -> str:
         validation.user_id(user_id)
@@ -26,6 +60,12 @@ class TokenAuthority:
 
     def verify(self, token: str) -> str:
         """The user id a valid token speaks for; Unauthenticated for anything else."""
+        known = self._verified.get(token)
+        if known is not None:
+            user_id, expires = known
+            if time.time() < expires:
+                return user_id
+            raise Unauthenticated("the token has expired")
         try:
             claims = jwt.decode(
                 token,
@@ -39,9 +79,11 @@ class TokenAuthority:
         except jwt.InvalidTokenError:
             raise Unauthenticated("the token is not valid for this server") from None
         try:
-            return validation.user_id(claims["sub"])
+            user_id = validation.user_id(claims["sub"])
         except InvalidInput:
             raise Unauthenticated("the token's subject is not a valid user id") from None
+        self._verified.put(token, user_id, float(claims["exp"]))
+        return user_id
 
     def caller_from_header(self, authorization: str | None) -> str:
         if not authorization:
