@@ -33,7 +33,6 @@ LOCAL_TOOLS_ONLY = frozenset(
     {
         "granian",  # the local HTTP server of `imagecore serve`
         "click",  # the `imagecore` command line
-        "python-json-logger",  # the JSON log lines of `imagecore serve` (Lambda logs its own way)
         "python-hcl2",  # reads the Terraform module for `imagecore aws-setup`
         "httpx",  # the client commands (`imagecore upload`, `ls`, ...) talk to a server with it
     }
