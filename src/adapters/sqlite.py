@@ -9,6 +9,7 @@ With tag filters the branches are read from the tag table, driven by the first t
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 import threading
@@ -124,7 +125,11 @@ def _columns(image: Image) -> tuple[object, ...]:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def _decode(record: str) -> Image:
+    """The image a stored record holds. Images are immutable and a record is the whole image,
+    so equal records decode to one shared object: a page of 50 read again (the common case)
+    costs a dictionary lookup per row instead of a JSON parse and a structuring each."""
     return image_from_record(json.loads(record))
 
 

@@ -24,12 +24,17 @@ from imagecore.model import (
 converter = cattrs.Converter()
 
 
+# Every image read or listed passes through these two, twice each, so they avoid strftime and
+# needless conversions: a page of 50 spent a tenth of its time here.
 def format_instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def parse_instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    moment = datetime.fromisoformat(text)  # takes the "Z" since Python 3.11
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 converter.register_unstructure_hook(datetime, format_instant)
