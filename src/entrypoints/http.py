@@ -72,6 +72,9 @@ from imagecore.service import (
 log = logging.getLogger("imagecore.http")
 access_log = logging.getLogger("imagecore.access")
 
+MAX_HEADER_BYTES = 32 * 1024
+"""The most a request's header names and values may add up to; more gets 431."""
+
 STATUS_BY_CODE: Mapping[str, int] = {
     "InvalidInput": 400,
     "InvalidCursor": 400,
@@ -178,7 +181,18 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive_tracking_body, send_with_headers)
+            if _header_bytes(scope) > MAX_HEADER_BYTES:
+                too_large = JSONResponse(
+                    error_body(
+                        "HeadersTooLarge",
+                        f"the request's headers add up to more than {MAX_HEADER_BYTES} bytes",
+                        request_id,
+                    ),
+                    status_code=431,
+                )
+                await too_large(scope, receive_tracking_body, send_with_headers)
+            else:
+                await self.app(scope, receive_tracking_body, send_with_headers)
         except Exception:
             log.exception("unhandled error")
             if started:
@@ -203,6 +217,10 @@ class RequestContext:
                 },
             )
             logs.request_id.reset(context)
+
+
+def _header_bytes(scope: Scope) -> int:
+    return sum(len(name) + len(value) for name, value in scope["headers"])
 
 
 def _announces_body(scope: Scope) -> bool:

@@ -26,6 +26,7 @@ _ERROR_CODES = [
     "RangeNotSatisfiable",
     "RequestTimeout",
     "TooManyRequests",
+    "HeadersTooLarge",
     "InternalError",
 ]
 
