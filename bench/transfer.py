@@ -153,7 +153,12 @@ def _throughput(work: Path, quick: bool) -> list[Row]:
                         None if ratio is None else ratio >= share,
                         f"{against}"
                         + (f", {ratio:.0%} of it" if ratio else "")
-                        + f"; disk copy+fsync {disk:.0f} MiB/s",
+                        + f"; disk copy+fsync {disk:.0f} MiB/s"
+                        + (
+                            "; nginx's PUT does not fsync, the service does"
+                            if way == "upload"
+                            else ""
+                        ),
                         {"ours": ours[way], "nginx": theirs.get(way, 0.0), "disk": disk},
                     )
                 )
