@@ -312,6 +312,16 @@ def build_lambda(
         f"{report.path}: {report.zipped_bytes / mebibyte:.1f} MiB zipped, "
         f"{report.unzipped_bytes / mebibyte:.1f} MiB unzipped, {report.files} files"
     )
+    if report.bytecode_for:
+        click.echo(f"with bytecode for Python {report.bytecode_for}", err=True)
+    else:
+        version = runtime.python_version if runtime else "this"
+        click.echo(
+            f"without bytecode: no python{version} here to compile it, so each cold start "
+            "compiles every module (about half a second); build with that Python for faster "
+            "cold starts",
+            err=True,
+        )
 
 
 for _client_command in CLIENT_COMMANDS:

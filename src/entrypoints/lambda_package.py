@@ -4,13 +4,20 @@ The dependencies come from the installed distribution's metadata (the core ones 
 of LAMBDA_EXTRAS, without LOCAL_TOOLS_ONLY) and pip installs them as wheels built for the Lambda
 runtime's Python and architecture, whatever machine runs the build. The zip is written
 deterministically, so Terraform's source_code_hash changes only when the content does.
+
+It holds bytecode for the runtime's Python where this machine has that Python: a Lambda's code
+directory is read-only, so without it every cold start compiles every module again (measured:
+850 ms to import the API handler instead of 350 ms).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
+import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -114,6 +121,8 @@ class PackageReport:
     zipped_bytes: int
     unzipped_bytes: int
     files: int
+    bytecode_for: str | None = None
+    """The Python version the zip holds bytecode for; None if it holds none."""
 
 
 def runtime_requirements(runtime: LambdaRuntime | None = None) -> list[str]:
@@ -159,7 +168,66 @@ def build_lambda_package(output: Path, runtime: LambdaRuntime | None) -> Package
             if arcname in files:
                 raise LambdaPackageError(f"a dependency ships {arcname}, one of imagecore's files")
             files[arcname] = path
-        return _write_zip(files, output)
+        version = runtime.python_version if runtime else _running_version()
+        compiler = _python_for(version)
+        with tempfile.TemporaryDirectory(prefix="imagecore-bytecode-") as bytecode:
+            if compiler is not None:
+                files |= _bytecode(files, compiler, Path(bytecode))
+            report = _write_zip(files, output)
+        return attrs.evolve(report, bytecode_for=version if compiler else None)
+
+
+# Run by the runtime's Python: bytecode that needs no source check (unchecked-hash, so nothing
+# depends on file times), under a fixed hash seed (set constants are written in hash order):
+# equal sources give equal bytes. A file that does not compile gets none, as Python would.
+_COMPILE = """
+import importlib.util, json, py_compile, sys
+root = sys.argv[1]
+for source, arcname in json.load(sys.stdin):
+    try:
+        py_compile.compile(
+            source, cfile=root + "/" + importlib.util.cache_from_source(arcname), dfile=arcname,
+            doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+    except py_compile.PyCompileError:
+        pass
+"""
+
+
+def _running_version() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _python_for(version: str) -> str | None:
+    """An interpreter of this Python version: the running one, else python3.X on the PATH if
+    it runs; None if neither."""
+    if version == _running_version():
+        return sys.executable
+    found = shutil.which(f"python{version}")
+    if found is None:
+        return None
+    probe = subprocess.run(  # noqa: S603 - a Python found on the PATH, asked its version
+        [found, "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found if probe.returncode == 0 and probe.stdout.strip() == version else None
+
+
+def _bytecode(files: Mapping[str, Path], python: str, root: Path) -> dict[str, Path]:
+    sources = [(str(path), arcname) for arcname, path in files.items() if arcname.endswith(".py")]
+    result = subprocess.run(  # noqa: S603 - the runtime's Python compiling our files
+        [python, "-S", "-c", _COMPILE, str(root)],
+        input=json.dumps(sources),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        check=False,
+    )
+    if result.returncode != 0:
+        raise LambdaPackageError(f"compiling the bytecode failed:\n{result.stderr.strip()}")
+    return {path.relative_to(root).as_posix(): path for path in root.rglob("*.pyc")}
 
 
 def _marker_allows(marker: Marker | None, extra: str, environment: Mapping[str, str]) -> bool:

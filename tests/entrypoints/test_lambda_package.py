@@ -6,6 +6,7 @@ be imported from it alone; one module-scoped build, on one xdist worker, since p
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -73,14 +74,45 @@ def test_the_zip_holds_the_service_and_its_runtime_dependencies(top_level: set[s
     assert {"jwt", "ulid", "cattrs", "python_multipart", "swagger_ui"} <= top_level
 
 
-def test_the_zip_has_no_local_tools_tests_or_bytecode(
-    names: list[str], top_level: set[str]
-) -> None:
+def test_the_zip_has_no_local_tools_or_tests(names: list[str], top_level: set[str]) -> None:
     assert not top_level & {"tests", "test", "bin", "granian", "click", "hcl2"}
     assert not top_level & {"pip", "setuptools", "_distutils_hack", "pkg_resources"}
     assert not any(name.startswith(("granian-", "click-", "python_hcl2-")) for name in names)
-    assert not any("__pycache__" in name.split("/") or name.endswith(".pyc") for name in names)
     assert "entrypoints/lambda_api.py" in names
+
+
+def test_the_zip_holds_bytecode_the_runtime_loads_without_checking_sources(
+    built: Path, names: list[str]
+) -> None:
+    """A Lambda's code directory is read-only: without bytecode in the zip, every cold start
+    compiles every module again."""
+    sources = [name for name in names if name.endswith(".py")]
+    compiled = {name for name in names if name.endswith(".pyc")}
+    expected = {importlib.util.cache_from_source(name) for name in sources}
+    tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
+    assert f"entrypoints/__pycache__/lambda_api.{tag}.pyc" in compiled
+    assert len(expected & compiled) >= 0.99 * len(sources)  # a few vendored files may not compile
+    assert compiled <= expected
+    with zipfile.ZipFile(built) as archive:
+        header = archive.read(importlib.util.cache_from_source("entrypoints/lambda_api.py"))[:8]
+    assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, source never checked
+
+
+def test_without_the_runtimes_python_the_zip_has_no_bytecode_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(lambda_package, "_python_for", lambda version: None)
+    monkeypatch.setattr(lambda_package, "_pip_install", lambda *arguments: None)
+    output = tmp_path / "no-bytecode.zip"
+    result = CliRunner().invoke(
+        main, ["build-lambda", "--for-this-machine", "--output", str(output)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "without bytecode" in result.stderr
+    with zipfile.ZipFile(output) as archive:
+        assert not any(name.endswith(".pyc") for name in archive.namelist())
+        assert "entrypoints/lambda_api.py" in archive.namelist()
 
 
 def test_the_zip_alone_runs_the_lambda_handlers(built: Path, tmp_path: Path) -> None:
