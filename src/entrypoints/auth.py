@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
+import contextlib
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -22,27 +21,22 @@ class _VerifiedTokens:
     """Tokens whose signature and claims were checked, with their subject and expiry: a client
     sends the same token with every request, and checking its HMAC each time was the largest
     cost of a metadata read. Of the checks that passed, only the expiry's can fail later (a
-    token not yet valid never gets here), so it is checked on every use; the least recently
-    used entries go first when the cache is full."""
+    token not yet valid never gets here), so it is checked on every use. When full, the
+    oldest entries go first. Single dict operations are atomic, so threads need no lock."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[str, float]] = {}
 
     def get(self, token: str) -> tuple[str, float] | None:
-        with self._lock:
-            entry = self._entries.get(token)
-            if entry is not None:
-                self._entries.move_to_end(token)
-            return entry
+        return self._entries.get(token)
 
     def put(self, token: str, user_id: str, expires: float) -> None:
-        with self._lock:
-            self._entries[token] = (user_id, expires)
-            self._entries.move_to_end(token)
-            while len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
+        self._entries[token] = (user_id, expires)
+        while len(self._entries) > self._capacity:
+            # Another thread may have changed the entries meanwhile; the loop looks again.
+            with contextlib.suppress(StopIteration, KeyError, RuntimeError):
+                del self._entries[next(iter(self._entries))]
 
 
 @attrs.frozen
