@@ -399,7 +399,8 @@ class _RenderedImages:
     """The JSON of the images rendered last, by object. Stores hand back the same immutable
     object while an image is unchanged (SQLite's decoded records, the memory store's own), so
     a page read again renders nothing: rendering was a third of a page's time. Entries hold
-    their image, so an id is never reused while it is a key. Used on the event loop only."""
+    their image, so an id is never reused while it is a key. Each step is one dict operation,
+    whole under the GIL, so no lock is needed."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
