@@ -34,7 +34,7 @@ def test_a_remembered_token_does_not_vouch_for_a_forged_one() -> None:
     token = authority.issue("alice")
     assert authority.verify(token) == "alice"
     header, _, signature = token.rpartition(".")
-    forged_claims = jwt.encode({"sub": "mallory", "iss": "imagecore", "exp": 4102444800}, "k")
+    forged_claims = jwt.encode({"sub": "mallory", "iss": "imagecore", "exp": 4102444800}, "k" * 32)
     forged = forged_claims.rpartition(".")[0] + "." + signature
     for candidate in (forged, header + "." + signature[::-1], token + "x"):
         with pytest.raises(Unauthenticated):
