@@ -4,7 +4,7 @@ Starts a moto server and `imagecore serve` with IMAGECORE_BACKEND=aws on free lo
 uploads images, then times requests one at a time and prints p50 and p99. Not part of the test
 suite; run from a checkout with the dev extra installed:
 
-    .venv/bin/python bench/aws_latency.py [--images 300] [--requests 300]
+    .venv/bin/python -m bench.aws_latency [--images 300] [--requests 300]
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,24 +22,9 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
+from bench.common import free_port, wait_for
+
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def percentiles(samples: list[float]) -> str:

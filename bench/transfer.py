@@ -62,6 +62,16 @@ def curl(*arguments: str) -> tuple[int, float, str]:
         return int(status), float(seconds), Path(body.name).read_text(errors="replace")
 
 
+def upload(url: str, auth: str, path: Path) -> tuple[float, str]:
+    """Seconds and image id of one raw-body upload of ``path`` to the service at ``url``."""
+    status, seconds, body = curl(
+        "-X", "POST", "-H", auth, "-H", "Content-Type: image/jpeg", "-T", str(path),
+        f"{url}/images",
+    )  # fmt: skip
+    assert status == 201, body
+    return seconds, str(json.loads(body)["image_id"])
+
+
 class Nginx:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -127,20 +137,8 @@ def _throughput(work: Path, quick: bool) -> list[Row]:
                 theirs = {"upload": _mib_per_s(size, put), "download": _mib_per_s(size, get)}
             up, down, image_id = [], [], ""
             for _ in range(repeats):
-                status, seconds, body = curl(
-                    "-X",
-                    "POST",
-                    "-H",
-                    auth,
-                    "-H",
-                    "Content-Type: image/jpeg",
-                    "-T",
-                    str(source),
-                    f"{server.url}/images",
-                )
-                assert status == 201, body
+                seconds, image_id = upload(server.url, auth, source)
                 up.append(seconds)
-                image_id = json.loads(body)["image_id"]
             for _ in range(repeats):
                 status, seconds, _ = curl("-H", auth, f"{server.url}/images/{image_id}/download")
                 assert status == 200
@@ -202,26 +200,11 @@ def _memory(work: Path) -> list[Row]:
         warm = jpeg_file(work / "warm.jpg", MIB)
         big = jpeg_file(work / "big.jpg", 200 * MIB)
 
-        def upload(path: Path) -> str:
-            status, _, body = curl(
-                "-X",
-                "POST",
-                "-H",
-                auth,
-                "-H",
-                "Content-Type: image/jpeg",
-                "-T",
-                str(path),
-                f"{server.url}/images",
-            )
-            assert status == 201, body
-            return str(json.loads(body)["image_id"])
-
-        curl("-H", auth, f"{server.url}/images/{upload(warm)}/download")
+        curl("-H", auth, f"{server.url}/images/{upload(server.url, auth, warm)[1]}/download")
         assert server.process is not None
         processes = _processes(server.process.pid)
         before = {pid: _peak_kib(pid) for pid in processes}
-        image_id = upload(big)
+        image_id = upload(server.url, auth, big)[1]
         middle = {pid: _peak_kib(pid) for pid in processes}
         status, _, _ = curl("-H", auth, f"{server.url}/images/{image_id}/download")
         assert status == 200
