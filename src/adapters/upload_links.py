@@ -22,6 +22,10 @@ CONTENT_TYPE_FIELD = "Content-Type"
 
 
 class SignedUploadLinks:
+    """The ``UploadTargets`` and ``UploadLinkVerifier`` ports, with links signed by the server."""
+
+    field_names = (EXPIRES_FIELD, SIGNATURE_FIELD)
+
     def __init__(self, key: bytes, clock: Callable[[], datetime]) -> None:
         self._key = key
         self._clock = clock

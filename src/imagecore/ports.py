@@ -6,7 +6,7 @@ rely on exactly what these docstrings promise and nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -123,3 +123,16 @@ class Clock(Protocol):
 class IdGenerator(Protocol):
     def new_id(self, now: datetime) -> str:
         """A new, unique image id that sorts by ``now``: 26 characters of Crockford base32."""
+
+
+class UploadLinkVerifier(Protocol):
+    """Checks the links of a service that is its own upload target (the embedded server):
+    whoever posts bytes to a link must carry the fields the service handed out with it."""
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """The names of the fields a link carries (as form fields or query parameters)."""
+
+    def verify(self, upload_id: str, fields: Mapping[str, str], max_bytes: int) -> None:
+        """Raises Unauthenticated unless ``fields`` are those of a link the service gave out
+        for ``upload_id`` and ``max_bytes`` that has not expired. Reads no bytes of the file."""
