@@ -18,11 +18,12 @@ import attrs
 import boto3
 import httpx
 import pytest
-
-from adapters.aws_resources import table_definition
 from entrypoints.lambda_package import LambdaRuntime, build_lambda_package
 from entrypoints.terraform_outputs import environment_from_terraform
-from imagecore.service import IMAGES_PREFIX, UPLOADS_PREFIX, DirectUploadCommand, upload_key
+
+from adapters.aws_resources import table_definition
+from imagecore.blob_keys import IMAGES_PREFIX, UPLOADS_PREFIX, upload_key
+from imagecore.commands import DirectUploadCommand
 
 from . import terraform_harness as harness
 from .aws import MotoServer

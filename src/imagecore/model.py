@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 import attrs
 
@@ -190,6 +191,45 @@ class Image:
     def content_etag(self) -> str:
         """The download's entity tag: the content hash, the same for identical bytes."""
         return f'"{self.sha256}"'
+
+    # The state transitions. Each is a new version, so a write of it is conditional on the
+    # version it was made from (ImageRepository.replace).
+
+    def edited(self, changes: Mapping[str, Any], now: datetime) -> Image:
+        """The owner's metadata changed: a new version, and the metadata's own."""
+        return attrs.evolve(
+            self, version=self.version + 1, edit_version=None, updated_at=now, **changes
+        )
+
+    def claimed(self, now: datetime) -> Image:
+        """A direct-upload slot taken by the bytes that arrived for it."""
+        return attrs.evolve(self, version=self.version + 1, updated_at=now)
+
+    def tombstoned(self, now: datetime) -> Image:
+        """Marked for deletion: invisible at once, its bytes still to be removed."""
+        return attrs.evolve(
+            self, state=ImageState.DELETING, version=self.version + 1, updated_at=now
+        )
+
+    def erased(self) -> Image:
+        """Its bytes gone: only a tombstone that says nothing of what the image was."""
+        return attrs.evolve(
+            self,
+            state=ImageState.DELETED,
+            filename="",
+            title="",
+            description="",
+            tags=(),
+            metadata={},
+            version=self.version + 1,
+        )
+
+    def with_thumbnail(self, status: ThumbnailStatus) -> Image:
+        """The thumbnail settled: a new version, but the metadata a client may change did not
+        change, so an If-Match naming the version before still holds for an edit."""
+        return attrs.evolve(
+            self, thumbnail_status=status, version=self.version + 1, edit_version=self.last_edit
+        )
 
 
 def version_from_etag(tag: str) -> int | None:

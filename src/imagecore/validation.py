@@ -32,8 +32,11 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
-_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@|:+=-]*")
-_IMAGE_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@|:+=-]*")
+IMAGE_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+"""26 characters of Crockford base32: a ULID."""
+CONTENT_SHA256 = re.compile(r"[0-9a-f]{64}")
+"""A SHA-256 in lowercase hexadecimal, as images report theirs."""
 
 
 def _has_control_characters(text: str, allowed: str = "") -> bool:
@@ -153,7 +156,7 @@ def user_id(value: object, limits: Limits = DEFAULT_LIMITS) -> str:
     if (
         not isinstance(value, str)
         or len(value) > limits.max_user_id_length
-        or not _USER_ID.fullmatch(value)
+        or not USER_ID.fullmatch(value)
     ):
         raise InvalidInput(
             "a user id is 1 to 128 characters: letters, digits and . _ @ | : + = -, "
@@ -164,4 +167,13 @@ def user_id(value: object, limits: Limits = DEFAULT_LIMITS) -> str:
 
 def is_image_id(value: str) -> bool:
     """Whether a string could be an image id; anything else can never name an image."""
-    return bool(_IMAGE_ID.fullmatch(value))
+    return bool(IMAGE_ID.fullmatch(value))
+
+
+def content_sha256(value: object) -> str | None:
+    """The SHA-256 a client says its bytes have (any case, padded), in lowercase; None if none."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not CONTENT_SHA256.fullmatch(value.strip().lower()):
+        raise InvalidInput("a content SHA-256 is 64 hexadecimal digits")
+    return value.strip().lower()

@@ -9,6 +9,8 @@ from datetime import timedelta
 import pytest
 
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
+from imagecore.blob_keys import upload_key
+from imagecore.commands import DirectUploadCommand
 from imagecore.errors import (
     Conflict,
     InvalidInput,
@@ -17,15 +19,11 @@ from imagecore.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from imagecore.lifecycle import ORPHAN_GRACE
 from imagecore.model import ImageState
 from imagecore.query import build_list_query
-from imagecore.service import (
-    ORPHAN_GRACE,
-    DirectUploadCommand,
-    ImageService,
-    UploadSlot,
-    upload_key,
-)
+from imagecore.results import UploadSlot
+from imagecore.service import ImageService
 
 from .support import FakeClock, make_service
 

@@ -9,16 +9,13 @@ import attrs
 import pytest
 
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
+from imagecore.blob_keys import parse_upload_key, upload_key
+from imagecore.commands import UploadCommand
 from imagecore.errors import InvalidInput
+from imagecore.lifecycle import ORPHAN_GRACE
 from imagecore.model import ImageState
-from imagecore.service import (
-    ORPHAN_GRACE,
-    ImageService,
-    ReconcileReport,
-    UploadCommand,
-    parse_upload_key,
-    upload_key,
-)
+from imagecore.results import ReconcileReport
+from imagecore.service import ImageService
 
 from .support import FakeClock, crockford
 
@@ -69,7 +66,7 @@ def test_an_upload_key_names_its_owner_and_id() -> None:
 def test_reconcile_finishes_interrupted_deletes(
     service: ImageService, repository: MemoryImageRepository, blobs: MemoryBlobStore, png: bytes
 ) -> None:
-    image = service.upload("alice", UploadCommand(chunks=[png]))
+    image = service.store_upload("alice", UploadCommand(chunks=[png])).image
     tombstone = attrs.evolve(image, state=ImageState.DELETING, version=image.version + 1)
     repository.replace(tombstone, image.version)  # the process died right after the tombstone
 
@@ -85,7 +82,7 @@ def test_reconcile_finishes_interrupted_deletes(
 def test_reconcile_removes_old_orphans_and_keeps_every_image_and_foreign_key(
     service: ImageService, clock: FakeClock, blobs: MemoryBlobStore, png: bytes
 ) -> None:
-    kept = service.upload("alice", UploadCommand(chunks=[png]))
+    kept = service.store_upload("alice", UploadCommand(chunks=[png])).image
     blobs.put(kept.blob_key + "/thumbnail", [b"a derivative"])
     orphans = [
         "images/alice/" + crockford(7),  # bytes whose metadata was never written
@@ -119,7 +116,7 @@ def test_reconcile_keeps_unheld_bytes_younger_than_the_grace_period(
 def test_reconcile_removes_bytes_left_by_a_delete_that_died_after_the_tombstone_was_done(
     service: ImageService, clock: FakeClock, blobs: MemoryBlobStore, png: bytes
 ) -> None:
-    image = service.upload("alice", UploadCommand(chunks=[png]))
+    image = service.store_upload("alice", UploadCommand(chunks=[png])).image
     service.delete("alice", image.image_id)
     blobs.put(image.blob_key, [png])  # bytes back under a deleted image's key
     after_grace(clock)
@@ -131,7 +128,9 @@ def test_reconcile_removes_bytes_left_by_a_delete_that_died_after_the_tombstone_
 def test_reconcile_of_a_consistent_store_changes_nothing(
     service: ImageService, clock: FakeClock, blobs: MemoryBlobStore, png: bytes
 ) -> None:
-    images = [service.upload(user, UploadCommand(chunks=[png])) for user in ("alice", "bob")]
+    images = [
+        service.store_upload(user, UploadCommand(chunks=[png])).image for user in ("alice", "bob")
+    ]
     after_grace(clock)
 
     assert service.reconcile() == ReconcileReport(0, 2, 0)

@@ -10,9 +10,11 @@ import attrs
 import pytest
 
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
+from imagecore.blob_keys import thumbnail_key
+from imagecore.commands import UploadCommand
 from imagecore.errors import InvalidInput, NotFound, UnsupportedMediaType
 from imagecore.model import THUMBNAIL_JOB, GeoPosition, ImageFacts, Job, ThumbnailStatus
-from imagecore.service import ImageService, UploadCommand, thumbnail_key
+from imagecore.service import ImageService
 
 from .support import FakeClock, RecordingJobs, make_service
 
@@ -81,13 +83,13 @@ def test_an_image_over_the_pixel_limit_is_refused_before_anything_is_stored(png:
     )
 
     with pytest.raises(UnsupportedMediaType, match=r"100000 x 100000 pixels.*100 megapixels"):
-        service.upload("alice", UploadCommand(chunks=[png]))
+        service.store_upload("alice", UploadCommand(chunks=[png]))
     assert blobs.keys() == []
 
 
 def test_an_image_at_the_pixel_limit_is_taken(png: bytes) -> None:
     service = with_facts(ImageFacts("image/png", 10_000, 10_000), max_pixels=100_000_000)
-    assert service.upload("alice", UploadCommand(chunks=[png])).width == 10_000
+    assert service.store_upload("alice", UploadCommand(chunks=[png])).image.width == 10_000
 
 
 EXIF = ImageFacts(
@@ -103,7 +105,11 @@ EXIF = ImageFacts(
 
 
 def test_exif_camera_time_and_place_fill_the_metadata(png: bytes) -> None:
-    image = with_facts(EXIF).upload("alice", UploadCommand(chunks=[png], metadata={"k": "v"}))
+    image = (
+        with_facts(EXIF)
+        .store_upload("alice", UploadCommand(chunks=[png], metadata={"k": "v"}))
+        .image
+    )
 
     assert dict(image.metadata) == {
         "k": "v",
@@ -117,7 +123,7 @@ def test_exif_camera_time_and_place_fill_the_metadata(png: bytes) -> None:
 
 def test_what_the_client_set_wins_over_the_exif(png: bytes) -> None:
     mine = {"camera_model": "my phone", "captured_at": None}
-    image = with_facts(EXIF).upload("alice", UploadCommand(chunks=[png], metadata=mine))
+    image = with_facts(EXIF).store_upload("alice", UploadCommand(chunks=[png], metadata=mine)).image
 
     assert image.metadata["camera_model"] == "my phone"
     assert image.metadata["captured_at"] is None
@@ -126,7 +132,7 @@ def test_what_the_client_set_wins_over_the_exif(png: bytes) -> None:
 
 def test_exif_that_would_break_the_metadata_limits_is_left_out(png: bytes) -> None:
     full = {f"key{n}": n for n in range(50)}  # the most keys metadata may have
-    image = with_facts(EXIF).upload("alice", UploadCommand(chunks=[png], metadata=full))
+    image = with_facts(EXIF).store_upload("alice", UploadCommand(chunks=[png], metadata=full)).image
     assert dict(image.metadata) == full
 
 
@@ -136,7 +142,7 @@ def test_exif_that_would_break_the_metadata_limits_is_left_out(png: bytes) -> No
 def test_an_upload_queues_its_thumbnail_job(
     service: ImageService, jobs: RecordingJobs, png: bytes
 ) -> None:
-    image = service.upload("alice", UploadCommand(chunks=[png]))
+    image = service.store_upload("alice", UploadCommand(chunks=[png])).image
 
     assert jobs.jobs == [Job(kind=THUMBNAIL_JOB, image_id=image.image_id)]
     assert image.thumbnail_status is ThumbnailStatus.PENDING
@@ -146,14 +152,14 @@ def test_a_queue_that_is_down_never_fails_the_upload(
     service: ImageService, jobs: RecordingJobs, png: bytes
 ) -> None:
     jobs.refuse = True
-    image = service.upload("alice", UploadCommand(chunks=[png]))
+    image = service.store_upload("alice", UploadCommand(chunks=[png])).image
     assert service.get("alice", image.image_id).thumbnail_status is ThumbnailStatus.PENDING
 
 
 def test_the_job_stores_the_thumbnail_under_the_original_and_marks_it_ready(
     service: ImageService, blobs: MemoryBlobStore, thumbnailer: FakeThumbnailer, png: bytes
 ) -> None:
-    image = service.upload("alice", UploadCommand(chunks=[png], filename="sea.png"))
+    image = service.store_upload("alice", UploadCommand(chunks=[png], filename="sea.png")).image
 
     service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=False)
 
@@ -161,7 +167,7 @@ def test_the_job_stores_the_thumbnail_under_the_original_and_marks_it_ready(
     assert ready.thumbnail_status is ThumbnailStatus.READY
     assert ready.version == image.version + 1, "the resource changed, so its ETag does"
     assert thumbnailer.calls == [(256, "image/webp")]
-    assert thumbnail_key(image) == image.blob_key + "/thumbnail"
+    assert thumbnail_key(image.blob_key) == image.blob_key + "/thumbnail"
     found = service.thumbnail("alice", image.image_id)
     assert b"".join(found.open()) == b"thumb:" + png[:8]
     assert (found.content_type, found.filename) == ("image/webp", "sea-thumbnail.webp")
@@ -171,7 +177,7 @@ def test_the_job_stores_the_thumbnail_under_the_original_and_marks_it_ready(
 def test_a_jpeg_gets_a_jpeg_thumbnail(
     service: ImageService, thumbnailer: FakeThumbnailer, jpeg: bytes
 ) -> None:
-    image = service.upload("alice", UploadCommand(chunks=[jpeg]))
+    image = service.store_upload("alice", UploadCommand(chunks=[jpeg])).image
     service.make_thumbnail(image.image_id)
     assert thumbnailer.calls == [(256, "image/jpeg")]
     assert service.thumbnail("alice", image.image_id).content_type == "image/jpeg"
@@ -181,7 +187,7 @@ def test_a_failing_job_raises_to_be_retried_then_is_marked_failed_on_its_last_at
     service: ImageService, thumbnailer: FakeThumbnailer, blobs: MemoryBlobStore, png: bytes
 ) -> None:
     thumbnailer.failures = 5
-    image = service.upload("alice", UploadCommand(chunks=[png]))
+    image = service.store_upload("alice", UploadCommand(chunks=[png])).image
 
     with pytest.raises(OSError):
         service.make_thumbnail(image.image_id, final_attempt=False)
@@ -197,7 +203,7 @@ def test_a_failing_job_raises_to_be_retried_then_is_marked_failed_on_its_last_at
 def test_a_settled_thumbnail_is_not_made_again(
     service: ImageService, thumbnailer: FakeThumbnailer, png: bytes
 ) -> None:
-    image = service.upload("alice", UploadCommand(chunks=[png]))
+    image = service.store_upload("alice", UploadCommand(chunks=[png])).image
     service.make_thumbnail(image.image_id)
     assert service.make_thumbnail(image.image_id) is None
     assert len(thumbnailer.calls) == 1
@@ -206,7 +212,7 @@ def test_a_settled_thumbnail_is_not_made_again(
 def test_no_thumbnail_until_it_is_ready_and_none_for_whom_the_image_is_hidden(
     service: ImageService, png: bytes
 ) -> None:
-    image = service.upload("alice", UploadCommand(chunks=[png]))
+    image = service.store_upload("alice", UploadCommand(chunks=[png])).image
     with pytest.raises(NotFound, match="pending"):
         service.thumbnail("alice", image.image_id)
     service.make_thumbnail(image.image_id)
@@ -217,7 +223,7 @@ def test_no_thumbnail_until_it_is_ready_and_none_for_whom_the_image_is_hidden(
 def test_deleting_an_image_deletes_its_thumbnail(
     service: ImageService, blobs: MemoryBlobStore, png: bytes
 ) -> None:
-    image = service.upload("alice", UploadCommand(chunks=[png]))
+    image = service.store_upload("alice", UploadCommand(chunks=[png])).image
     service.make_thumbnail(image.image_id)
 
     service.delete("alice", image.image_id)
@@ -228,7 +234,7 @@ def test_deleting_an_image_deletes_its_thumbnail(
 def test_a_thumbnail_made_while_its_image_was_deleted_is_removed(
     service: ImageService, blobs: MemoryBlobStore, thumbnailer: FakeThumbnailer, png: bytes
 ) -> None:
-    image = service.upload("alice", UploadCommand(chunks=[png]))
+    image = service.store_upload("alice", UploadCommand(chunks=[png])).image
     original = thumbnailer.thumbnail
 
     def thumbnail_then_delete(chunks: Iterable[bytes], side: int, content_type: str) -> bytes:
@@ -257,7 +263,7 @@ def never_read() -> Iterator[bytes]:
 def test_a_known_hash_answers_with_the_callers_image_without_reading_the_bytes(
     service: ImageService, png: bytes
 ) -> None:
-    first = service.upload("alice", UploadCommand(chunks=[png]))
+    first = service.store_upload("alice", UploadCommand(chunks=[png])).image
 
     stored = service.store_upload(
         "alice", UploadCommand(chunks=never_read(), content_sha256=first.sha256.upper())
@@ -270,8 +276,8 @@ def test_another_users_or_a_deleted_image_is_no_duplicate(
     service: ImageService, png: bytes
 ) -> None:
     sha = hashlib.sha256(png).hexdigest()
-    bobs = service.upload("bob", UploadCommand(chunks=[png], visibility="public"))
-    gone = service.upload("alice", UploadCommand(chunks=[png]))
+    bobs = service.store_upload("bob", UploadCommand(chunks=[png], visibility="public")).image
+    gone = service.store_upload("alice", UploadCommand(chunks=[png])).image
     service.delete("alice", gone.image_id)
 
     stored = service.store_upload("alice", UploadCommand(chunks=[png], content_sha256=sha))
@@ -300,10 +306,10 @@ def test_a_declared_hash_must_look_like_one(service: ImageService, declared: obj
 def test_fields_that_arrive_after_the_bytes_are_validated_and_win(
     service: ImageService, png: bytes
 ) -> None:
-    image = service.upload(
+    image = service.store_upload(
         "alice",
         UploadCommand(chunks=[png], title="early", late_fields=lambda: {"title": "late"}),
-    )
+    ).image
     assert image.title == "late"
 
 
@@ -311,7 +317,7 @@ def test_invalid_late_fields_leave_nothing_behind(
     service: ImageService, blobs: MemoryBlobStore, repository: MemoryImageRepository, png: bytes
 ) -> None:
     with pytest.raises(InvalidInput):
-        service.upload(
+        service.store_upload(
             "alice", UploadCommand(chunks=[png], late_fields=lambda: {"visibility": "secret"})
         )
     assert blobs.keys() == []
@@ -321,10 +327,10 @@ def test_invalid_late_fields_leave_nothing_behind(
 def test_an_if_match_from_before_the_thumbnail_still_holds_for_an_edit(
     service: ImageService, png: bytes
 ) -> None:
+    from imagecore.commands import UpdateCommand
     from imagecore.errors import PreconditionFailed
-    from imagecore.service import UpdateCommand
 
-    image = service.upload("alice", UploadCommand(chunks=[png]))
+    image = service.store_upload("alice", UploadCommand(chunks=[png])).image
     service.make_thumbnail(image.image_id)  # version 2, but the metadata is as it was
 
     edited = service.update("alice", image.image_id, UpdateCommand(title="a"), image.version)

@@ -13,6 +13,7 @@ from PIL import Image as PILImage
 
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from imagecore import validation
+from imagecore.commands import UpdateCommand, UploadCommand
 from imagecore.errors import (
     InvalidCursor,
     InvalidInput,
@@ -23,14 +24,15 @@ from imagecore.errors import (
 )
 from imagecore.model import ByteRange, Image, ImageState, SortOrder, ThumbnailStatus, Visibility
 from imagecore.query import ListQuery, build_list_query
-from imagecore.service import HEAD_BYTES, ImageService, UpdateCommand, UploadCommand
+from imagecore.service import ImageService
+from imagecore.uploads import HEAD_BYTES
 
 from ..images import image_bytes
 from .support import FakeClock, chunked, crockford, make_service
 
 
 def upload(service: ImageService, caller: str, data: bytes, **fields: object) -> Image:
-    return service.upload(caller, UploadCommand(chunks=chunked(data), **fields))
+    return service.store_upload(caller, UploadCommand(chunks=chunked(data), **fields)).image
 
 
 def read_all(service: ImageService, caller: str, image_id: str) -> bytes:
@@ -125,7 +127,9 @@ def test_the_content_type_comes_from_the_bytes_not_the_file_name(
 def test_an_upload_arriving_in_tiny_chunks_is_stored_whole(
     service: ImageService, png: bytes
 ) -> None:
-    image = service.upload("alice", UploadCommand(chunks=[png[i : i + 1] for i in range(len(png))]))
+    image = service.store_upload(
+        "alice", UploadCommand(chunks=[png[i : i + 1] for i in range(len(png))])
+    ).image
     assert read_all(service, "alice", image.image_id) == png
     assert image.sha256 == hashlib.sha256(png).hexdigest()
 
@@ -146,7 +150,7 @@ def test_an_empty_file_is_invalid_input_and_stores_nothing(
     chunks: list[bytes],
 ) -> None:
     with pytest.raises(InvalidInput, match="empty"):
-        service.upload("alice", UploadCommand(chunks=chunks))
+        service.store_upload("alice", UploadCommand(chunks=chunks))
     assert_nothing_stored(service, repository, blobs)
 
 
@@ -256,7 +260,7 @@ def test_when_reading_the_upload_fails_nothing_is_stored(
         raise ConnectionResetError("client went away")
 
     with pytest.raises(ConnectionResetError):
-        service.upload("alice", UploadCommand(chunks=broken_stream()))
+        service.store_upload("alice", UploadCommand(chunks=broken_stream()))
     assert_nothing_stored(service, repository, blobs)
 
 

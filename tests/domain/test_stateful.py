@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
+from imagecore.commands import UpdateCommand, UploadCommand
 from imagecore.errors import InvalidInput, NotFound, PreconditionFailed
 from imagecore.model import Image
 from imagecore.ports import ImageRepository
 from imagecore.query import build_list_query
-from imagecore.service import ImageService, UpdateCommand, UploadCommand
+from imagecore.service import ImageService
 
 from ..aws import aws_stores
 from ..images import image_bytes
@@ -179,7 +180,7 @@ class ImageServiceMachine(RuleBasedStateMachine):
         command = UploadCommand(
             chunks=[data[:7], data[7:]], title=title, tags=tags, visibility=visibility
         )
-        image = self.service.upload(caller, command)
+        image = self.service.store_upload(caller, command).image
         expected = Expected(
             image_id=image.image_id,
             owner=caller,

@@ -42,20 +42,15 @@ from adapters.s3 import S3BlobStore
 from adapters.sqlite import SqliteImageRepository
 from adapters.thumbnails import PillowThumbnailer
 from adapters.upload_links import SignedUploadLinks
+from imagecore.blob_keys import thumbnail_key, upload_key
+from imagecore.commands import DirectUploadCommand, UpdateCommand, UploadCommand
 from imagecore.cursor import CursorCodec
 from imagecore.errors import ImageCoreError
+from imagecore.lifecycle import ORPHAN_GRACE
 from imagecore.model import Image, ImageState, ThumbnailStatus
 from imagecore.ports import BlobStore, ImageRepository
 from imagecore.query import build_list_query
-from imagecore.service import (
-    ORPHAN_GRACE,
-    DirectUploadCommand,
-    ImageService,
-    UpdateCommand,
-    UploadCommand,
-    thumbnail_key,
-    upload_key,
-)
+from imagecore.service import ImageService
 
 from ..aws import fresh_resources, moto_server
 from ..domain.support import SECRET, CountingIds, FakeClock, RecordingJobs, chunked, crockford
@@ -507,7 +502,7 @@ def check_every_promise_kept(world: World, images: dict[str, Image]) -> None:
         assert stored.version >= told.version
         if image_id in client.ready_thumbnails:
             assert stored.thumbnail_status is ThumbnailStatus.READY
-            assert world.stores.blobs.exists(thumbnail_key(stored)), (
+            assert world.stores.blobs.exists(thumbnail_key(stored.blob_key)), (
                 f"the thumbnail of {image_id}, acknowledged as ready, is gone"
             )
     for image_id in client.told_deleted:
@@ -531,7 +526,7 @@ def check_reconcile_leaves_nothing_behind(world: World) -> None:
     held: set[str] = set()
     for image in images.values():
         if image.is_active:
-            held |= {image.blob_key, thumbnail_key(image)}
+            held |= {image.blob_key, thumbnail_key(image.blob_key)}
     orphans = sorted(set(blobs.keys()) - held)
     assert orphans == [], "bytes no active image holds survived reconcile"
     check_every_visible_image_has_its_bytes(world, images)

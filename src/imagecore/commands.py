@@ -1,0 +1,90 @@
+"""What a caller asks the use cases for, as it arrived: the use cases validate every field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from enum import Enum
+from typing import Final
+
+import attrs
+
+from imagecore.errors import InvalidInput
+
+
+class _Unset(Enum):
+    UNSET = "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+"""A field the caller left out, as opposed to one it set to null."""
+
+
+@attrs.frozen
+class ImageFields:
+    """What a client says about a new image, as it arrived (unvalidated)."""
+
+    filename: object = None
+    title: object = None
+    description: object = None
+    tags: object = None
+    metadata: object = None
+    visibility: object = None
+
+
+@attrs.frozen
+class UploadCommand(ImageFields):
+    """A new image: its bytes as chunks, and what the client said about it.
+
+    ``content_sha256`` is the SHA-256 the client says the bytes have: if the caller already has
+    an image with those bytes, it is the answer and the bytes are not read; otherwise the bytes
+    must have that hash. ``late_fields`` gives the fields that arrive only after the bytes (a
+    form that sends the file first); it is called once the bytes are read, and what it returns
+    overrides the fields above.
+    """
+
+    chunks: Iterable[bytes] = attrs.field(kw_only=True)
+    content_sha256: object = None
+    late_fields: Callable[[], Mapping[str, object]] | None = None
+
+
+@attrs.frozen
+class DirectUploadCommand(ImageFields):
+    """A request for a direct upload slot: what the client says of the file to come."""
+
+    content_type: object = None
+    size: object = None
+
+    @classmethod
+    def from_mapping(cls, data: object) -> DirectUploadCommand:
+        if not isinstance(data, Mapping):
+            raise InvalidInput("the body must be a JSON object")
+        known = [field.name for field in attrs.fields(cls)]
+        unknown = sorted(str(key) for key in data if key not in known)
+        if unknown:
+            raise InvalidInput(f"unknown fields {', '.join(unknown)}: send {', '.join(known)}")
+        return cls(**{str(key): value for key, value in data.items()})
+
+
+UPDATABLE_FIELDS = ("title", "description", "tags", "metadata", "visibility")
+
+
+@attrs.frozen
+class UpdateCommand:
+    """The fields a client wants changed; UNSET ones stay as they are."""
+
+    title: object = UNSET
+    description: object = UNSET
+    tags: object = UNSET
+    metadata: object = UNSET
+    visibility: object = UNSET
+
+    @classmethod
+    def from_mapping(cls, data: object) -> UpdateCommand:
+        if not isinstance(data, Mapping):
+            raise InvalidInput("the body must be a JSON object")
+        unknown = sorted(str(key) for key in data if key not in UPDATABLE_FIELDS)
+        if unknown:
+            raise InvalidInput(
+                f"cannot update {', '.join(unknown)}: only {', '.join(UPDATABLE_FIELDS)} may change"
+            )
+        return cls(**{str(key): value for key, value in data.items()})

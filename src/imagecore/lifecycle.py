@@ -1,0 +1,146 @@
+"""The use cases that change an image after it is made: update, delete, and the reconcile that
+finishes what a crash left half done."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import attrs
+
+from imagecore import blob_keys, validation
+from imagecore.commands import UNSET, UpdateCommand
+from imagecore.errors import NotFound, PreconditionFailed, VersionConflict
+from imagecore.lookups import find_image, owned_active_image
+from imagecore.model import Image, ImageState
+from imagecore.ports import BlobStore, Clock, ImageRepository
+from imagecore.results import ReconcileReport
+from imagecore.retry import retry_on_conflict
+
+ORPHAN_GRACE = timedelta(hours=1)
+"""How old bytes no image holds must be before reconcile removes them: an upload stores its
+bytes before its metadata, so younger ones may be an upload still under way."""
+
+
+def finish_delete(repository: ImageRepository, blobs: BlobStore, tombstone: Image) -> None:
+    """Remove the bytes (thumbnail first, so a failure leaves the original to find them
+    by), then blank the record. Works on a DELETING tombstone and on an UPLOADING slot."""
+    if tombstone.state is ImageState.UPLOADING:
+        blobs.delete(blob_keys.upload_key(tombstone.user_id, tombstone.image_id))
+    blobs.delete(blob_keys.thumbnail_key(tombstone.blob_key))
+    blobs.delete(tombstone.blob_key)
+    with contextlib.suppress(VersionConflict):  # another delete of it finished first
+        repository.replace(tombstone.erased(), tombstone.version)
+
+
+@attrs.frozen
+class Lifecycle:
+    repository: ImageRepository
+    blobs: BlobStore
+    clock: Clock
+    limits: validation.Limits
+    url_ttl: timedelta
+
+    def update(
+        self,
+        caller: str,
+        image_id: str,
+        command: UpdateCommand,
+        expected_version: int | None = None,
+    ) -> Image:
+        """Change the owner's metadata. With ``expected_version`` the change applies only if the
+        metadata has not changed since that version (else PreconditionFailed); without it, a
+        concurrent change is retried over."""
+        changes = self._validated_changes(command)
+
+        def attempt() -> Image:
+            # Read again on every attempt: the precondition is checked against what won.
+            current = owned_active_image(self.repository, caller, image_id)
+            if expected_version is not None and not current.is_current_for_edit(expected_version):
+                raise PreconditionFailed(
+                    f"the image changed since version {expected_version}: it is at version "
+                    f"{current.version}"
+                )
+            if not changes:
+                return current
+            updated = current.edited(changes, self.clock.now())
+            self.repository.replace(updated, current.version)
+            return updated
+
+        return retry_on_conflict(attempt, "the image kept changing during the update: try again")
+
+    def delete(self, caller: str, image_id: str) -> None:
+        """Tombstone the image (it vanishes at once), then remove its bytes, then its metadata.
+        Deleting an image the caller already deleted succeeds again."""
+
+        def attempt() -> Image | None:
+            current = find_image(self.repository, image_id)
+            if current is None or current.user_id != caller:
+                raise NotFound("no such image")
+            if current.state is ImageState.DELETED:
+                return None
+            if current.state is ImageState.ACTIVE:
+                tombstone = current.tombstoned(self.clock.now())
+                self.repository.replace(tombstone, current.version)
+                return tombstone
+            return current
+
+        tombstone = retry_on_conflict(
+            attempt, "the image kept changing during the delete: try again"
+        )
+        if tombstone is not None:
+            finish_delete(self.repository, self.blobs, tombstone)
+
+    def reconcile(self, grace: timedelta = ORPHAN_GRACE) -> ReconcileReport:
+        """Finish every delete that was interrupted and close the direct-upload slots that
+        expired more than ``grace`` ago, then remove the bytes no image holds that were stored
+        more than ``grace`` ago (younger ones may be an upload still under way)."""
+        finished = 0
+        now = self.clock.now()
+        for unsettled in self.repository.unsettled():
+            if (
+                unsettled.state is ImageState.DELETING
+                or unsettled.created_at + self.url_ttl + grace < now
+            ):
+                finish_delete(self.repository, self.blobs, unsettled)
+                finished += 1
+        checked = removed = 0
+        for key in self.blobs.stored_before(now - grace):
+            checked += 1
+            if not self._holds(key):
+                self.blobs.delete(key)
+                removed += 1
+        return ReconcileReport(
+            deletes_finished=finished, blobs_checked=checked, orphans_removed=removed
+        )
+
+    def _holds(self, key: str) -> bool:
+        """Whether an image that is not yet deleted holds these bytes, as original or derivative.
+        Keys outside the service's layout are not its own, so they are held by definition."""
+        owner = blob_keys.owning_image(key)
+        if owner is None:
+            return True
+        prefix, image_id = owner
+        image = find_image(self.repository, image_id)
+        if image is None or image.state is ImageState.DELETED:
+            return False
+        if prefix == blob_keys.UPLOADS_PREFIX:
+            return image.state is ImageState.UPLOADING
+        return blob_keys.is_under(key, image.blob_key)
+
+    def _validated_changes(self, command: UpdateCommand) -> dict[str, Any]:
+        rules: dict[str, Callable[[object], object]] = {
+            "title": lambda value: validation.title(value, self.limits),
+            "description": lambda value: validation.description(value, self.limits),
+            "tags": lambda value: validation.tags(value, self.limits),
+            "metadata": lambda value: validation.metadata(value, self.limits),
+            "visibility": validation.visibility,
+        }
+        changes: dict[str, Any] = {}
+        for field, rule in rules.items():
+            value = getattr(command, field)
+            if value is not UNSET:
+                changes[field] = rule(value)
+        return changes
