@@ -31,14 +31,14 @@ def seed(data_dir: Path, count: int) -> str:
     """Upload ``count`` images through the use cases; the id of one of user0's."""
     from entrypoints.container import build_container
     from entrypoints.settings import Settings
-    from imagecore.service import UploadCommand
+    from imagecore.commands import UploadCommand
 
     images = build_container(Settings(data_dir=data_dir)).images()
     data = small_jpeg()
     tags = ["beach", "city", "sunset", "family", "food", "night"]
     first = ""
     for n in range(count):
-        image = images.upload(
+        image = images.store_upload(
             f"user{n % 20}",
             UploadCommand(
                 chunks=[data],
@@ -48,7 +48,7 @@ def seed(data_dir: Path, count: int) -> str:
                 metadata={"n": n},
                 visibility="public" if n % 3 else "private",
             ),
-        )
+        ).image
         if n == 0:
             first = image.image_id
     return first

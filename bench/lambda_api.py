@@ -24,7 +24,7 @@ from bench.common import BIN, REPOSITORY_ROOT, Row, median, percentile
 
 FAMILY = "5 Lambda"
 _IMPORT = (
-    "import time; started = time.perf_counter(); import entrypoints.lambda_api; "
+    "import time; started = time.perf_counter(); import entrypoints.aws_lambda.api; "
     "print(time.perf_counter() - started)"
 )
 
@@ -34,7 +34,7 @@ def _warm(calls: int) -> None:
     from tests.lambda_events import LambdaContext, http_api_event
 
     from bench.common import small_jpeg
-    from entrypoints.lambda_api import handler
+    from entrypoints.aws_lambda.api import handler
 
     created = handler(
         http_api_event(
@@ -118,7 +118,7 @@ def _measure(package: Path, quick: bool) -> list[Row]:
     return [
         Row(
             FAMILY,
-            "cold import of entrypoints.lambda_api",
+            "cold import of entrypoints.aws_lambda.api",
             cold,
             "ms",
             "< 500 ms",

@@ -23,7 +23,7 @@ from PIL import Image
 
 from entrypoints.container import build_container
 from entrypoints.settings import Settings
-from imagecore.service import UploadCommand
+from imagecore.commands import UploadCommand
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.http.server import ServerProcess
@@ -39,7 +39,7 @@ def seed(data_dir: Path, count: int) -> str:
     first_id = ""
     for n in range(count):
         user = f"user{n % 20}"
-        image = images.upload(
+        image = images.store_upload(
             user,
             UploadCommand(
                 chunks=[data],
@@ -49,7 +49,7 @@ def seed(data_dir: Path, count: int) -> str:
                 metadata={"n": n, "camera": "bench"},
                 visibility="public" if n % 3 else "private",
             ),
-        )
+        ).image
         if user == "user0" and not first_id:
             first_id = image.image_id
     return first_id

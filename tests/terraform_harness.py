@@ -37,7 +37,7 @@ AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
 OVERRIDE_FILE = "localstack_providers_override.tf"
 REGION = "us-east-1"
 
-HANDLERS = ("lambda_api", "lambda_worker", "lambda_reconcile")
+HANDLERS = ("aws_lambda.api", "aws_lambda.worker", "aws_lambda.reconcile")
 """The modules of entrypoints/ whose ``handler`` the Lambda functions name."""
 
 # What a working directory of Terraform or tflocal holds that is not configuration.
@@ -226,9 +226,9 @@ def write_stub_lambda_zip(path: Path) -> Path:
     """A tiny deployment zip whose handlers return {}: enough for Terraform to create the
     functions (moto never runs them unless invoked)."""
     path = Path(path)
-    files = {"entrypoints/__init__.py": ""} | {
-        f"entrypoints/{handler}.py": "def handler(event, context):\n    return {}\n"
-        for handler in HANDLERS
+    stub = "def handler(event, context):\n    return {}\n"
+    files = {"entrypoints/__init__.py": "", "entrypoints/aws_lambda/__init__.py": ""} | {
+        f"entrypoints/{handler.replace('.', '/')}.py": stub for handler in HANDLERS
     }
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, text in files.items():

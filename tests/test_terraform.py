@@ -18,10 +18,10 @@ import attrs
 import boto3
 import httpx
 import pytest
-from entrypoints.lambda_package import LambdaRuntime, build_lambda_package
-from entrypoints.terraform_outputs import environment_from_terraform
 
 from adapters.aws_resources import table_definition
+from entrypoints.cli.aws import environment_from_terraform
+from entrypoints.cli.lambda_package import LambdaRuntime, build_lambda_package
 from imagecore.blob_keys import IMAGES_PREFIX, UPLOADS_PREFIX, upload_key
 from imagecore.commands import DirectUploadCommand
 
@@ -175,7 +175,7 @@ def assert_the_routes_are_the_documented_api(protected: set[str], public: set[st
     """Every documented operation is a route, behind the authorizer exactly when it has a
     security requirement, but for those only the embedded server has; and every route behind the
     authorizer is documented (the public ones also hold $default and the docs page's assets)."""
-    from entrypoints.openapi import openapi_document
+    from entrypoints.http.openapi import openapi_document
 
     served = set()
     for path, item in openapi_document()["paths"].items():
@@ -410,7 +410,10 @@ def api(deployed: Deployed) -> Iterator[Any]:
             "AWS_ENDPOINT_URL": deployed.server.url,
         }.items():
             patch.setenv(name, value)
-        yield fresh_import("entrypoints.lambda_api"), fresh_import("entrypoints.lambda_worker")
+        yield (
+            fresh_import("entrypoints.aws_lambda.api"),
+            fresh_import("entrypoints.aws_lambda.worker"),
+        )
 
 
 def call(handler: Any, event: dict[str, Any]) -> GatewayResponse:

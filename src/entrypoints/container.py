@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -20,10 +21,12 @@ from adapters.system import SystemClock, UlidGenerator
 from adapters.thread_jobs import ThreadPoolJobQueue
 from adapters.thumbnails import PillowThumbnailer
 from adapters.upload_links import SignedUploadLinks
-from entrypoints.auth import TokenAuthority
-from entrypoints.rate_limit import TokenBucketLimiter
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenAuthority, bearer_token_caller
+from entrypoints.http.rate_limit import TokenBucketLimiter
 from entrypoints.settings import Settings
 from imagecore.cursor import CursorCodec
+from imagecore.health import check_stores
 from imagecore.ports import BlobStore, ImageRepository, JobQueue, UploadTargets
 from imagecore.service import ImageService
 
@@ -178,6 +181,19 @@ class Container(containers.DeclarativeContainer):
         url_ttl=providers.Callable(
             lambda seconds: timedelta(seconds=seconds), config.url_ttl_seconds
         ),
+    )
+    # The HTTP API; the API Lambda calls it with authenticate= and limiter= of its own.
+    http_app = providers.Factory(
+        create_app,
+        images=images,
+        authenticate=providers.Factory(bearer_token_caller, tokens),
+        upload_links=upload_links,
+        limiter=rate_limiter,
+        health_check=providers.Factory(functools.partial, check_stores, repository, blobs),
+        max_upload_bytes=config.max_upload_bytes,
+        max_direct_upload_bytes=config.max_direct_upload_bytes,
+        client_timeout=config.client_timeout_seconds,
+        reads_on_event_loop=reads_on_event_loop,
     )
 
 

@@ -1,70 +1,129 @@
-"""The one settings object, read once at start from the environment (CLI flags override it)."""
+"""The one settings object, read once at start from the environment (CLI flags override it).
+
+Each setting is declared once, below: its field, default, environment variable and parser.
+Reading the environment, writing it back for the server's worker processes and filling the
+container all go through that one declaration."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 
+from imagecore.thumbnails import DEFAULT_THUMBNAIL_SIDE
+from imagecore.uploads import (
+    DEFAULT_MAX_DIRECT_UPLOAD_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_URL_TTL,
+)
+
 BACKENDS = ("filesystem", "memory", "aws")
-MIB = 1024 * 1024
+DEFAULT_DATA_DIR = Path("imagecore-data")
 
 
 class SettingsError(ValueError):
     """A setting is missing or wrong; the message names the variable and what it accepts."""
 
 
+def _lowercase(_name: str, text: str) -> str:
+    return text.strip().lower()
+
+
+def _text(_name: str, text: str) -> str | None:
+    return text.strip() or None
+
+
+def _secret(_name: str, text: str) -> str | None:
+    return text or None  # a secret is taken exactly as given: its spaces are part of it
+
+
+def _path(_name: str, text: str) -> Path:
+    return Path(text)
+
+
+def _positive_int(name: str, text: str) -> int | None:
+    if not text.strip():
+        return None  # empty: the default
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {text!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be greater than zero")
+    return value
+
+
+Parse = Callable[[str, str], Any]
+
+
+def _setting(
+    default: Any, *names: str, parse: Parse = _text, exported: bool = True, repr: bool = True
+) -> Any:
+    """A setting read from the first of the environment variables ``names`` that is set.
+    ``exported`` ones are handed on to the server's worker processes; the others (AWS's own
+    variables) reach them anyway, and boto3 reads them itself."""
+    return attrs.field(
+        default=default,
+        repr=repr,
+        metadata={"names": names, "parse": parse, "exported": exported},
+    )
+
+
 @attrs.frozen
 class Settings:
-    backend: str = "filesystem"
-    data_dir: Path = Path("imagecore-data")
-    max_upload_bytes: int = 50 * MIB
-    token_secret: str | None = attrs.field(default=None, repr=False)
-    url_ttl_seconds: int = 900
-    table: str | None = None
-    bucket: str | None = None
-    aws_endpoint_url: str | None = None
-    aws_region: str | None = None
-    queue_url: str | None = None
-    max_direct_upload_bytes: int = 500 * MIB
-    max_image_pixels: int = 100_000_000
-    thumbnail_side: int = 256
-    thumbnail_attempts: int = 3
-    rate_limit_per_second: int = 20
-    rate_limit_burst: int = 200
-    client_timeout_seconds: int = 30
+    backend: str = _setting("filesystem", "IMAGECORE_BACKEND", parse=_lowercase)
+    data_dir: Path = _setting(DEFAULT_DATA_DIR, "IMAGECORE_DATA_DIR", parse=_path)  # noqa: RUF009
+    max_upload_bytes: int = _setting(
+        DEFAULT_MAX_UPLOAD_BYTES, "IMAGECORE_MAX_UPLOAD_BYTES", parse=_positive_int
+    )
+    token_secret: str | None = _setting(None, "IMAGECORE_TOKEN_SECRET", parse=_secret, repr=False)
+    url_ttl_seconds: int = _setting(
+        int(DEFAULT_URL_TTL.total_seconds()), "IMAGECORE_URL_TTL_SECONDS", parse=_positive_int
+    )
+    table: str | None = _setting(None, "IMAGECORE_TABLE")
+    bucket: str | None = _setting(None, "IMAGECORE_BUCKET")
+    # boto3 reads these itself too; they are kept here to choose path-style S3 addressing for a
+    # local endpoint and to name the region in error messages.
+    aws_endpoint_url: str | None = _setting(None, "AWS_ENDPOINT_URL", exported=False)
+    aws_region: str | None = _setting(None, "AWS_REGION", "AWS_DEFAULT_REGION", exported=False)
+    queue_url: str | None = _setting(None, "IMAGECORE_QUEUE_URL")
+    max_direct_upload_bytes: int = _setting(
+        DEFAULT_MAX_DIRECT_UPLOAD_BYTES, "IMAGECORE_MAX_DIRECT_UPLOAD_BYTES", parse=_positive_int
+    )
+    max_image_pixels: int = _setting(
+        DEFAULT_MAX_PIXELS, "IMAGECORE_MAX_IMAGE_PIXELS", parse=_positive_int
+    )
+    thumbnail_side: int = _setting(
+        DEFAULT_THUMBNAIL_SIDE, "IMAGECORE_THUMBNAIL_SIDE", parse=_positive_int
+    )
+    thumbnail_attempts: int = _setting(3, "IMAGECORE_THUMBNAIL_ATTEMPTS", parse=_positive_int)
+    rate_limit_per_second: int = _setting(
+        20, "IMAGECORE_RATE_LIMIT_PER_SECOND", parse=_positive_int
+    )
+    rate_limit_burst: int = _setting(200, "IMAGECORE_RATE_LIMIT_BURST", parse=_positive_int)
+    client_timeout_seconds: int = _setting(
+        30, "IMAGECORE_CLIENT_TIMEOUT_SECONDS", parse=_positive_int
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Settings from ``IMAGECORE_*`` variables; ``overrides`` that are not None win."""
+        """Settings from their environment variables; ``overrides`` that are not None win."""
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {
-            "backend": env.get("IMAGECORE_BACKEND", "filesystem").strip().lower(),
-            "data_dir": Path(env.get("IMAGECORE_DATA_DIR", "imagecore-data")),
-            "max_upload_bytes": _positive_int(env, "IMAGECORE_MAX_UPLOAD_BYTES", 50 * MIB),
-            "token_secret": env.get("IMAGECORE_TOKEN_SECRET") or None,
-            "url_ttl_seconds": _positive_int(env, "IMAGECORE_URL_TTL_SECONDS", 900),
-            "table": env.get("IMAGECORE_TABLE", "").strip() or None,
-            "bucket": env.get("IMAGECORE_BUCKET", "").strip() or None,
-            # boto3 reads these itself too; they are kept here to choose path-style S3 addressing
-            # for a local endpoint and to name the region in error messages.
-            "aws_endpoint_url": env.get("AWS_ENDPOINT_URL", "").strip() or None,
-            "aws_region": (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
-            or None,
-            "queue_url": env.get("IMAGECORE_QUEUE_URL", "").strip() or None,
-            "max_direct_upload_bytes": _positive_int(
-                env, "IMAGECORE_MAX_DIRECT_UPLOAD_BYTES", 500 * MIB
-            ),
-            "max_image_pixels": _positive_int(env, "IMAGECORE_MAX_IMAGE_PIXELS", 100_000_000),
-            "thumbnail_side": _positive_int(env, "IMAGECORE_THUMBNAIL_SIDE", 256),
-            "thumbnail_attempts": _positive_int(env, "IMAGECORE_THUMBNAIL_ATTEMPTS", 3),
-            "rate_limit_per_second": _positive_int(env, "IMAGECORE_RATE_LIMIT_PER_SECOND", 20),
-            "rate_limit_burst": _positive_int(env, "IMAGECORE_RATE_LIMIT_BURST", 200),
-            "client_timeout_seconds": _positive_int(env, "IMAGECORE_CLIENT_TIMEOUT_SECONDS", 30),
-        }
+        values: dict[str, object] = {}
+        for field in attrs.fields(cls):
+            for name in field.metadata["names"]:
+                text = env.get(name)
+                if not text:
+                    continue  # unset or empty: the next name, or the default
+                value = field.metadata["parse"](name, text)
+                if value is not None:  # None: blank, which means the default too
+                    values[field.name] = value
+                break
         values.update({key: value for key, value in overrides.items() if value is not None})
         settings = cls(**values)  # type: ignore[arg-type]
         settings.check()
@@ -103,38 +162,13 @@ class Settings:
 
     def to_environ(self) -> dict[str, str]:
         """The variables that reproduce these settings in another process (the server workers)."""
-        environ = {
-            "IMAGECORE_BACKEND": self.backend,
-            "IMAGECORE_DATA_DIR": str(self.data_dir),
-            "IMAGECORE_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
-            "IMAGECORE_URL_TTL_SECONDS": str(self.url_ttl_seconds),
-            "IMAGECORE_MAX_DIRECT_UPLOAD_BYTES": str(self.max_direct_upload_bytes),
-            "IMAGECORE_MAX_IMAGE_PIXELS": str(self.max_image_pixels),
-            "IMAGECORE_THUMBNAIL_SIDE": str(self.thumbnail_side),
-            "IMAGECORE_THUMBNAIL_ATTEMPTS": str(self.thumbnail_attempts),
-            "IMAGECORE_RATE_LIMIT_PER_SECOND": str(self.rate_limit_per_second),
-            "IMAGECORE_RATE_LIMIT_BURST": str(self.rate_limit_burst),
-            "IMAGECORE_CLIENT_TIMEOUT_SECONDS": str(self.client_timeout_seconds),
-        }
-        if self.queue_url is not None:
-            environ["IMAGECORE_QUEUE_URL"] = self.queue_url
-        if self.token_secret is not None:
-            environ["IMAGECORE_TOKEN_SECRET"] = self.token_secret
-        if self.table is not None:
-            environ["IMAGECORE_TABLE"] = self.table
-        if self.bucket is not None:
-            environ["IMAGECORE_BUCKET"] = self.bucket
+        environ: dict[str, str] = {}
+        for field in attrs.fields(type(self)):
+            value = getattr(self, field.name)
+            if field.metadata["exported"] and value is not None:
+                environ[field.metadata["names"][0]] = str(value)
         return environ
 
-
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    text = env.get(name)
-    if text is None or not text.strip():
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {text!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be greater than zero")
-    return value
+    def as_config(self) -> dict[str, Any]:
+        """Every setting by name, as the container's configuration takes them."""
+        return attrs.asdict(self, recurse=False)

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from entrypoints.api_reference import METHODS, markdown
 from entrypoints.cli import main
-from entrypoints.openapi import openapi_document
+from entrypoints.cli.api_reference import METHODS, markdown
+from entrypoints.http.openapi import openapi_document
 
 API_REFERENCE = Path(__file__).parents[2] / "docs" / "api.md"
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 import jwt
 import pytest
 
-from entrypoints import auth
-from entrypoints.auth import TokenAuthority
+from entrypoints.http import auth
+from entrypoints.http.auth import TokenAuthority
 from imagecore.errors import Unauthenticated
 
 SECRET = b"s" * 64

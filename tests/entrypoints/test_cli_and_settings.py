@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from adapters.aws_resources import table_definition
 from adapters.dynamodb import CONTENT_INDEX, OWNER_INDEX, PUBLIC_INDEX
-from entrypoints.auth import TokenAuthority
 from entrypoints.cli import main
+from entrypoints.http.auth import TokenAuthority
 from entrypoints.settings import Settings, SettingsError
 from imagecore.errors import Unauthenticated
 from tests.aws import (
@@ -285,3 +285,25 @@ def test_the_terraform_table_has_exactly_the_keys_and_indexes_the_adapter_querie
         # The filters the adapter applies in the index read these without touching the table.
         assert set(index["Projection"]["NonKeyAttributes"]) >= {"content_type", "title_folded"}
     assert definition["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_settings_handed_to_the_server_workers_are_the_same_settings() -> None:
+    given = Settings(
+        backend="aws",
+        data_dir=Path("/srv/images"),
+        max_upload_bytes=7,
+        token_secret="t" * 40,
+        url_ttl_seconds=60,
+        table="images",
+        bucket="blobs",
+        queue_url="https://sqs.example/queue",
+        max_direct_upload_bytes=9,
+        max_image_pixels=11,
+        thumbnail_side=64,
+        thumbnail_attempts=5,
+        rate_limit_per_second=3,
+        rate_limit_burst=4,
+        client_timeout_seconds=2,
+    )
+    assert Settings.from_env(given.to_environ()) == given
+    assert "AWS_ENDPOINT_URL" not in given.to_environ()  # boto3's own: inherited, never copied

@@ -15,14 +15,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from entrypoints.cli import main
-from entrypoints.client import (
-    ClientError,
-    DestinationExists,
-    ImagecoreClient,
-    filename_in,
-    safe_filename,
-    save,
-)
+from entrypoints.client.api import ClientError, ImagecoreClient
+from entrypoints.client.files import DestinationExists, filename_in, safe_filename, save
 from tests.http.conftest import Api, running_server
 from tests.http.server import ServerProcess, free_port
 from tests.images import image_bytes

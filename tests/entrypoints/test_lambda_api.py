@@ -13,9 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from entrypoints.api_gateway import create_handler
+from entrypoints.aws_lambda.api_gateway import create_handler
 from entrypoints.container import Container, build_container
-from entrypoints.http import create_app
 from entrypoints.settings import Settings, SettingsError
 
 from ..aws import aws_clients, fresh_resources
@@ -304,7 +303,7 @@ def test_errors_are_the_same_through_lambda_and_the_http_server(
     token = container.tokens().issue("alice")
 
     async def through_the_http_app() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(container))
+        transport = httpx.ASGITransport(app=container.http_app())
         async with httpx.AsyncClient(transport=transport, base_url="http://server") as client:
             return await client.request(
                 method,
@@ -385,7 +384,7 @@ def test_the_handler_module_builds_its_app_from_the_environment_once(
     monkeypatch.setenv("IMAGECORE_BACKEND", "memory")
     monkeypatch.setenv("IMAGECORE_TOKEN_SECRET", SECRET)
 
-    module = fresh_import("entrypoints.lambda_api")
+    module = fresh_import("entrypoints.aws_lambda.api")
 
     body, headers = multipart(PNG)
     upload = http_api_event("POST", "/images", body=body, headers=headers)
@@ -401,4 +400,4 @@ def test_the_handler_module_refuses_to_start_without_a_shared_secret(
     monkeypatch.delenv("IMAGECORE_TOKEN_SECRET", raising=False)
 
     with pytest.raises(SettingsError, match="IMAGECORE_TOKEN_SECRET"):
-        fresh_import("entrypoints.lambda_api")
+        fresh_import("entrypoints.aws_lambda.api")

@@ -17,18 +17,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from entrypoints import lambda_package
-from entrypoints.cli import main
-from entrypoints.lambda_package import LambdaRuntime, runtime_requirements
+from entrypoints.cli import lambda_package, main
+from entrypoints.cli.lambda_package import LambdaRuntime, runtime_requirements
 from tests.aws import FAKE_AWS_ENVIRONMENT, fresh_resources, moto_server
 from tests.lambda_events import http_api_event
 
 pytestmark = pytest.mark.xdist_group("lambda_package")
 
 HANDLER_MODULES = (
-    "entrypoints.lambda_api",
-    "entrypoints.lambda_worker",
-    "entrypoints.lambda_reconcile",
+    "entrypoints.aws_lambda.api",
+    "entrypoints.aws_lambda.worker",
+    "entrypoints.aws_lambda.reconcile",
 )
 
 
@@ -78,7 +77,7 @@ def test_the_zip_has_no_local_tools_or_tests(names: list[str], top_level: set[st
     assert not top_level & {"tests", "test", "bin", "granian", "click", "hcl2"}
     assert not top_level & {"pip", "setuptools", "_distutils_hack", "pkg_resources"}
     assert not any(name.startswith(("granian-", "click-", "python_hcl2-")) for name in names)
-    assert "entrypoints/lambda_api.py" in names
+    assert "entrypoints/aws_lambda/api.py" in names
 
 
 def test_the_zip_holds_bytecode_the_runtime_loads_without_checking_sources(
@@ -90,11 +89,11 @@ def test_the_zip_holds_bytecode_the_runtime_loads_without_checking_sources(
     compiled = {name for name in names if name.endswith(".pyc")}
     expected = {importlib.util.cache_from_source(name) for name in sources}
     tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
-    assert f"entrypoints/__pycache__/lambda_api.{tag}.pyc" in compiled
+    assert f"entrypoints/aws_lambda/__pycache__/api.{tag}.pyc" in compiled
     assert len(expected & compiled) >= 0.99 * len(sources)  # a few vendored files may not compile
     assert compiled <= expected
     with zipfile.ZipFile(built) as archive:
-        header = archive.read(importlib.util.cache_from_source("entrypoints/lambda_api.py"))[:8]
+        header = archive.read(importlib.util.cache_from_source("entrypoints/aws_lambda/api.py"))[:8]
     assert header[:4] == importlib.util.MAGIC_NUMBER
     assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, source never checked
 
@@ -112,7 +111,7 @@ def test_without_the_runtimes_python_the_zip_has_no_bytecode_and_says_why(
     assert "without bytecode" in result.stderr
     with zipfile.ZipFile(output) as archive:
         assert not any(name.endswith(".pyc") for name in archive.namelist())
-        assert "entrypoints/lambda_api.py" in archive.namelist()
+        assert "entrypoints/aws_lambda/api.py" in archive.namelist()
 
 
 def test_the_zip_alone_runs_the_lambda_handlers(built: Path, tmp_path: Path) -> None:
@@ -135,7 +134,7 @@ def test_the_zip_alone_runs_the_lambda_handlers(built: Path, tmp_path: Path) -> 
             "import json, sys\n"
             f"sys.path[:0] = [{str(unpacked)!r}]\n"
             f"for name in {HANDLER_MODULES!r}: __import__(name)\n"
-            "from entrypoints.lambda_api import handler\n"
+            "from entrypoints.aws_lambda.api import handler\n"
             "response = handler(json.loads(sys.argv[1]), None)\n"
             "print(json.dumps(response))\n"
         )

@@ -21,12 +21,14 @@ from dependency_injector import providers
 from PIL import Image as PillowImage
 
 from adapters.aws import AwsClients
+from entrypoints.aws_lambda.queue_worker import Worker
 from entrypoints.container import Container, build_container
-from entrypoints.queue_worker import Worker
 from entrypoints.settings import Settings
+from imagecore.blob_keys import upload_key
+from imagecore.commands import DirectUploadCommand, UploadCommand
 from imagecore.errors import NotFound
 from imagecore.model import Image, ImageState, ThumbnailStatus
-from imagecore.service import DirectUploadCommand, UploadCommand, UploadSlot, upload_key
+from imagecore.results import UploadSlot
 
 from ..aws import REGION, aws_clients, fresh_resources, moto_server, unique_name
 from ..images import image_bytes, large_png
@@ -484,7 +486,7 @@ def lambda_environment(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) 
 
 def test_the_worker_module_handles_a_batch(lambda_environment: Deployment) -> None:
     deployment = lambda_environment
-    module = fresh_import("entrypoints.lambda_worker")
+    module = fresh_import("entrypoints.aws_lambda.worker")
     key, upload_id = deployment.land(PNG)
     notification = json.dumps({"Records": [s3_object_created(deployment.bucket, key, len(PNG))]})
 
@@ -498,7 +500,7 @@ def test_the_worker_module_counts_a_jobs_attempts_from_the_environment(
     deployment = lambda_environment
     image = deployment.container.images().upload("alice", UploadCommand(chunks=[PNG]))
     deployment.clients.s3.put_object(Bucket=deployment.bucket, Key=image.blob_key, Body=b"junk")
-    module = fresh_import("entrypoints.lambda_worker")
+    module = fresh_import("entrypoints.aws_lambda.worker")
     job = thumbnail_job(image.image_id)
 
     first = sqs_event(job, receive_count=1)
@@ -523,7 +525,7 @@ def test_the_reconcile_module_finishes_deletes_and_removes_orphans(
     deployment.clients.s3.put_object(
         Bucket=deployment.bucket, Key=f"images/alice/{ulid.ULID()}", Body=b"orphan"
     )
-    module = fresh_import("entrypoints.lambda_reconcile")
+    module = fresh_import("entrypoints.aws_lambda.reconcile")
 
     report = module.handler({"grace_seconds": 0}, LambdaContext())
 
@@ -538,7 +540,7 @@ def test_the_scheduled_event_without_input_keeps_young_orphans(
     deployment.clients.s3.put_object(
         Bucket=deployment.bucket, Key=f"images/alice/{ulid.ULID()}", Body=b"young"
     )
-    module = fresh_import("entrypoints.lambda_reconcile")
+    module = fresh_import("entrypoints.aws_lambda.reconcile")
     scheduled = {
         "version": "0",
         "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",

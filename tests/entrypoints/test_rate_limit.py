@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from entrypoints import rate_limit
-from entrypoints.rate_limit import TokenBucketLimiter, TooManyRequests
+from entrypoints.http import rate_limit
+from entrypoints.http.rate_limit import TokenBucketLimiter, TooManyRequests
 
 
 class ManualClock:

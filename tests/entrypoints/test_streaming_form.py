@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from entrypoints.streaming_form import FilePart, StreamingForm
+from entrypoints.http.streaming_form import FilePart, StreamingForm
 from imagecore.errors import InvalidInput, PayloadTooLarge
 
 TEXT_FIELDS = ("title", "description", "tags", "metadata", "visibility")

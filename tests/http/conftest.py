@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from adapters.secret_file import load_or_create_secret
-from entrypoints.auth import TokenAuthority
+from entrypoints.http.auth import TokenAuthority
 from tests.aws import fresh_resources, moto_server
 from tests.http.server import ServerProcess
 from tests.images import image_bytes

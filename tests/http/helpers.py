@@ -5,7 +5,7 @@ from typing import Any
 import httpx
 import jsonschema
 
-from entrypoints.openapi import openapi_document
+from entrypoints.http.openapi import openapi_document
 
 _DOCUMENT = openapi_document()
 

@@ -81,7 +81,6 @@ def test_openapi_document_describes_exactly_the_served_routes(api: Api) -> None:
     from starlette.routing import Route
 
     from entrypoints.container import build_container
-    from entrypoints.http import create_app
     from entrypoints.settings import Settings
 
     document = api.client.get("/openapi.json").json()
@@ -91,7 +90,7 @@ def test_openapi_document_describes_exactly_the_served_routes(api: Api) -> None:
         for method in item
         if method != "parameters"
     }
-    app = create_app(build_container(Settings(backend="memory", token_secret="s" * 32)))
+    app = build_container(Settings(backend="memory", token_secret="s" * 32)).http_app()
     served = {
         (route.path, method)
         for route in app.routes

@@ -24,7 +24,7 @@ import jwt
 import pytest
 
 from adapters.secret_file import SECRET_FILE
-from entrypoints.auth import ISSUER
+from entrypoints.http.auth import ISSUER
 from tests.http.conftest import Api
 from tests.http.helpers import assert_error
 from tests.images import image_bytes

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from adapters.secret_file import load_or_create_secret
-from entrypoints.auth import TokenAuthority
+from entrypoints.http.auth import TokenAuthority
 from tests.http.conftest import running_server
 from tests.images import image_bytes
 

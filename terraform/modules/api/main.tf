@@ -52,7 +52,7 @@ module "function" {
 
   name                 = local.function_name
   description          = "imagecore HTTP API behind API Gateway"
-  handler              = "entrypoints.lambda_api.handler"
+  handler              = "entrypoints.aws_lambda.api.handler"
   lambda_zip           = var.lambda_zip
   runtime              = var.runtime
   architecture         = var.architecture

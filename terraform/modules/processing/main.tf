@@ -7,14 +7,14 @@ data "aws_caller_identity" "current" {}
 locals {
   functions = {
     worker = {
-      handler     = "entrypoints.lambda_worker.handler"
+      handler     = "entrypoints.aws_lambda.worker.handler"
       description = "imagecore worker: thumbnails and direct uploads, from the job queue"
       timeout     = var.worker_timeout_seconds
       memory_size = var.worker_memory_mb
       reserved    = var.worker_reserved_concurrency
     }
     reconcile = {
-      handler     = "entrypoints.lambda_reconcile.handler"
+      handler     = "entrypoints.aws_lambda.reconcile.handler"
       description = "imagecore reconcile: finishes interrupted deletes, removes orphans"
       timeout     = var.reconcile_timeout_seconds
       memory_size = var.reconcile_memory_mb

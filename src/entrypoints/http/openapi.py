@@ -6,29 +6,26 @@ documented route exists, and responses validate against these schemas.
 
 from __future__ import annotations
 
+import re
+from enum import StrEnum
 from typing import Any
 
+from entrypoints.http.errors import error_codes
+from entrypoints.http.parameters import CONTENT_TYPE_FIELD, RAW_UPLOAD_PARAMETERS
 from imagecore.convert import RESOURCE_FIELDS
-from imagecore.model import ACCEPTED_CONTENT_TYPES
+from imagecore.health import HEALTHY
+from imagecore.model import ACCEPTED_CONTENT_TYPES, SortOrder, ThumbnailStatus, Visibility
 from imagecore.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from imagecore.validation import DEFAULT_LIMITS
+from imagecore.validation import CONTENT_SHA256, DEFAULT_LIMITS, IMAGE_ID, USER_ID
 
-_ERROR_CODES = [
-    "InvalidInput",
-    "InvalidCursor",
-    "Unauthenticated",
-    "NotFound",
-    "MethodNotAllowed",
-    "Conflict",
-    "PreconditionFailed",
-    "PayloadTooLarge",
-    "UnsupportedMediaType",
-    "RangeNotSatisfiable",
-    "RequestTimeout",
-    "TooManyRequests",
-    "HeadersTooLarge",
-    "InternalError",
-]
+
+def _whole(pattern: re.Pattern[str]) -> str:
+    """A validation regex (matched whole, with fullmatch) as a JSON Schema pattern."""
+    return f"^(?:{pattern.pattern})$"
+
+
+def _enum(values: type[StrEnum]) -> list[str]:
+    return [value.value for value in values]
 
 
 def _error(description: str, **extra: Any) -> dict[str, Any]:
@@ -96,14 +93,18 @@ def _image_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": list(RESOURCE_FIELDS),
         "properties": {
-            "image_id": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
-            "user_id": {"type": "string"},
+            "image_id": {"type": "string", "pattern": _whole(IMAGE_ID)},
+            "user_id": {
+                "type": "string",
+                "pattern": _whole(USER_ID),
+                "maxLength": _LIMITS.max_user_id_length,
+            },
             "filename": {"type": "string", "maxLength": _LIMITS.max_filename_length},
             "content_type": {"type": "string", "enum": list(ACCEPTED_CONTENT_TYPES)},
             "size": {"type": "integer", "minimum": 1},
             "width": {"type": "integer", "minimum": 1},
             "height": {"type": "integer", "minimum": 1},
-            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "sha256": {"type": "string", "pattern": _whole(CONTENT_SHA256)},
             "title": {"type": "string", "maxLength": _LIMITS.max_title_length},
             "description": {"type": "string", "maxLength": _LIMITS.max_description_length},
             "tags": {
@@ -116,7 +117,7 @@ def _image_schema() -> dict[str, Any]:
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
             "version": {"type": "integer", "minimum": 1},
-            "thumbnail_status": {"type": "string", "enum": ["pending", "ready", "failed"]},
+            "thumbnail_status": {"type": "string", "enum": _enum(ThumbnailStatus)},
         },
     }
 
@@ -130,12 +131,12 @@ def _components() -> dict[str, Any]:
                 "type": "object",
                 "required": ["error", "message", "request_id"],
                 "properties": {
-                    "error": {"type": "string", "enum": _ERROR_CODES},
+                    "error": {"type": "string", "enum": error_codes()},
                     "message": {"type": "string"},
                     "request_id": {"type": "string"},
                 },
             },
-            "Visibility": {"type": "string", "enum": ["private", "public"]},
+            "Visibility": {"type": "string", "enum": _enum(Visibility)},
             "Metadata": {
                 "type": "object",
                 "description": "A flat JSON object: values are strings, numbers, booleans or null",
@@ -203,7 +204,7 @@ def _components() -> dict[str, Any]:
                 "required": ["upload_id", "url", "fields", "expires_at", "max_bytes", "image_url"],
                 "additionalProperties": False,
                 "properties": {
-                    "upload_id": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
+                    "upload_id": {"type": "string", "pattern": _whole(IMAGE_ID)},
                     "url": {
                         "type": "string",
                         "description": "POST here: multipart/form-data, the fields, then 'file'",
@@ -228,7 +229,7 @@ def _components() -> dict[str, Any]:
                 "properties": {
                     "expires": {"type": "string"},
                     "signature": {"type": "string"},
-                    "Content-Type": {"type": "string", "pattern": "^image/"},
+                    CONTENT_TYPE_FIELD: {"type": "string", "pattern": "^image/"},
                     "file": _BINARY,
                 },
             },
@@ -284,7 +285,7 @@ def _image_links() -> dict[str, Any]:
 def _health(status: str, description: str) -> dict[str, Any]:
     properties: dict[str, Any] = {"status": {"const": status}}
     if status == "ok":
-        properties["checks"] = {"additionalProperties": {"const": "ok"}}
+        properties["checks"] = {"additionalProperties": {"const": HEALTHY}}
     refined = {"properties": properties}
     return {
         "description": description,
@@ -358,7 +359,7 @@ def _paths() -> dict[str, Any]:
     }
     raw_parameters = [
         _query(name, f"With a raw image body: the {name}", {"type": "string"})
-        for name in ("filename", "title", "description", "tags", "metadata", "visibility")
+        for name in RAW_UPLOAD_PARAMETERS
     ]
     return {
         "/health": {
@@ -442,7 +443,11 @@ def _paths() -> dict[str, Any]:
                     _query(
                         "order",
                         "By creation time",
-                        {"type": "string", "enum": ["desc", "asc"], "default": "desc"},
+                        {
+                            "type": "string",
+                            "enum": _enum(SortOrder),
+                            "default": SortOrder.DESC.value,
+                        },
                     ),
                     _query(
                         "limit",

@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
-from entrypoints.lambda_runtime import container_from_environment
-from imagecore.service import ORPHAN_GRACE
+from entrypoints.aws_lambda.runtime import container_from_environment
+from imagecore.lifecycle import ORPHAN_GRACE
 
 log = logging.getLogger("imagecore.reconcile")
 

@@ -16,17 +16,15 @@ import attrs
 import click
 from click._termui_impl import ProgressBar
 
-from entrypoints.client import (
+from entrypoints.client.api import (
     DEFAULT_URL,
     ClientError,
     ImagecoreClient,
     ListFilters,
     Resource,
     UploadFields,
-    filename_in,
-    image_files,
-    save,
 )
+from entrypoints.client.files import filename_in, image_files, save
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 

@@ -1,11 +1,12 @@
-"""The worker Lambda's handler: jobs from the queue (see `queue_worker`)."""
+"""The worker Lambda's handler: jobs from the queue (see `queue_worker`), with its container
+built on import from the function's environment."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from entrypoints.lambda_runtime import container_from_environment
-from entrypoints.queue_worker import Worker
+from entrypoints.aws_lambda.queue_worker import Worker
+from entrypoints.aws_lambda.runtime import container_from_environment
 
 # Built on import, so a warm instance reuses the clients and the container across invocations.
 _container = container_from_environment()

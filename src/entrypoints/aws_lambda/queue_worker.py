@@ -1,4 +1,4 @@
-"""The background worker, fed by the jobs queue (SQS) on AWS Lambda (`lambda_worker`).
+"""The background worker, fed by the jobs queue (SQS) on AWS Lambda (`aws_lambda.worker`).
 
 The queue carries two kinds of message: S3's object-created notifications for direct uploads
 (each becomes an image once its bytes pass the same validation as any upload), and jobs the

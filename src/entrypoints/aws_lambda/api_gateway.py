@@ -1,4 +1,4 @@
-"""The HTTP API behind API Gateway, for the Lambda entrypoint (`lambda_api`).
+"""The HTTP API behind API Gateway, for the Lambda entrypoint (`aws_lambda.api`).
 
 It is the very app `imagecore serve` runs, driven by Mangum, which turns API Gateway events
 (HTTP API payload 2.0, REST and HTTP API payload 1.0, base64 bodies both ways) into ASGI requests
@@ -17,7 +17,6 @@ from mangum import Mangum
 from starlette.requests import Request
 
 from entrypoints.container import Container
-from entrypoints.http import create_app
 from imagecore import validation
 from imagecore.errors import InvalidInput, Unauthenticated
 
@@ -48,6 +47,6 @@ def caller_from_authorizer(request: Request) -> str:
 
 def create_handler(container: Container) -> LambdaHandler:
     # API Gateway's stage throttling limits the request rate before a Lambda runs.
-    app = create_app(container, authenticate=caller_from_authorizer, rate_limited=False)
+    app = container.http_app(authenticate=caller_from_authorizer, limiter=None)
     # The app has no startup or shutdown work; Lambda would not run shutdown anyway.
     return Mangum(app, lifespan="off")

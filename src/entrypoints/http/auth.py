@@ -1,13 +1,16 @@
-"""Bearer tokens of the embedded server: HS256 JWTs whose ``sub`` is the user id."""
+"""Who a request speaks for: the embedded server's bearer tokens (HS256 JWTs whose ``sub`` is the
+user id), or whatever else an ``Authenticate`` callable checks (API Gateway's authorizer)."""
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import attrs
 import jwt
+from starlette.requests import Request
 
 from imagecore import validation
 from imagecore.errors import InvalidInput, Unauthenticated
@@ -15,6 +18,10 @@ from imagecore.errors import InvalidInput, Unauthenticated
 ISSUER = "imagecore"
 DEFAULT_TOKEN_TTL = timedelta(days=30)
 VERIFIED_TOKENS_KEPT = 4096
+
+Authenticate = Callable[[Request], str]
+"""The user id a request speaks for, or Unauthenticated: a bearer token the embedded server
+verifies itself, or the claims an API Gateway authorizer verified before the Lambda runs."""
 
 
 class _VerifiedTokens:
@@ -86,3 +93,7 @@ class TokenAuthority:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("send 'Authorization: Bearer <token>'")
         return self.verify(token.strip())
+
+
+def bearer_token_caller(tokens: TokenAuthority) -> Authenticate:
+    return lambda request: tokens.caller_from_header(request.headers.get("authorization"))

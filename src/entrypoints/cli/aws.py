@@ -1,0 +1,131 @@
+"""The commands for AWS: `aws-setup` makes the table and bucket for development, and
+`terraform-env` reads the service's settings from a Terraform deployment's outputs, so that the
+names Terraform chose (table, bucket, region) are never typed a second time into a local
+configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+
+from adapters.errors import MissingResource
+
+ENVIRONMENT_OUTPUT = "imagecore_environment"
+"""The root configuration's output that holds the service's environment variables."""
+
+
+class TerraformOutputError(Exception):
+    """The outputs could not be read; the message says why."""
+
+
+def environment_from_terraform(directory: Path, terraform: str = "terraform") -> dict[str, str]:
+    """The variables of the ``imagecore_environment`` output of the state in ``directory``."""
+    command = [terraform, f"-chdir={directory}", "output", "-json", ENVIRONMENT_OUTPUT]
+    try:
+        # The user's own Terraform binary, on their own configuration.
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    except FileNotFoundError:
+        raise TerraformOutputError(f"cannot run {terraform!r}: is Terraform installed?") from None
+    if result.returncode != 0:
+        raise TerraformOutputError(
+            f"`terraform output` failed in {directory} (was it applied there?): "
+            + (result.stderr.strip() or result.stdout.strip())
+        )
+    try:
+        values = json.loads(result.stdout)
+    except ValueError:
+        raise TerraformOutputError(f"the output {ENVIRONMENT_OUTPUT} is not JSON") from None
+    if not isinstance(values, dict) or not all(
+        isinstance(name, str) and isinstance(value, str) for name, value in values.items()
+    ):
+        raise TerraformOutputError(f"the output {ENVIRONMENT_OUTPUT} is not a map of strings")
+    return values
+
+
+def dotenv(environment: Mapping[str, str]) -> str:
+    """``NAME=value`` lines, quoted so that a shell can source them (``set -a; . ./.env``)."""
+    return "".join(f"{name}={shlex.quote(value)}\n" for name, value in sorted(environment.items()))
+
+
+@click.command("aws-setup")
+@click.option("--table", envvar="IMAGECORE_TABLE", required=True, help="[env IMAGECORE_TABLE]")
+@click.option("--bucket", envvar="IMAGECORE_BUCKET", required=True, help="[env IMAGECORE_BUCKET]")
+@click.option(
+    "--terraform-module",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The Terraform metadata module [default: terraform/modules/metadata of this checkout]",
+)
+def aws_setup(table: str, bucket: str, terraform_module: Path | None) -> None:
+    """Create the DynamoDB table and S3 bucket for development, e.g. on moto server.
+
+    The table is made from the definition in the Terraform metadata module, the one Terraform
+    applies in AWS. Point AWS_ENDPOINT_URL at the local endpoint; in AWS, use Terraform.
+    """
+    try:
+        from adapters.aws import make_clients
+        from adapters.aws_resources import (
+            DefinitionError,
+            create_bucket,
+            create_table,
+            find_metadata_module,
+            table_definition,
+        )
+    except ImportError as exc:
+        raise click.ClickException(
+            f"aws-setup needs the aws extra: pip install 'imagecore[aws]' ({exc})"
+        ) from None
+    try:
+        definition = table_definition(terraform_module or find_metadata_module())
+    except DefinitionError as exc:
+        raise click.ClickException(str(exc)) from None
+    environ = os.environ
+    try:
+        clients = make_clients(
+            endpoint_url=environ.get("AWS_ENDPOINT_URL") or None,
+            region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None,
+        )
+    except MissingResource as exc:
+        raise click.ClickException(str(exc)) from None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        made_table = create_table(clients.dynamodb, table, definition)
+        made_bucket = create_bucket(clients.s3, bucket)
+    except (ClientError, BotoCoreError) as exc:  # a name AWS refuses, no access, no endpoint
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"table {table}: {'created' if made_table else 'already there'}")
+    click.echo(f"bucket {bucket}: {'created' if made_bucket else 'already there'}")
+
+
+@click.command("terraform-env")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path("terraform"),
+    show_default=True,
+    help="The applied root configuration",
+)
+@click.option("--terraform", default="terraform", show_default=True, help="The Terraform binary")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the lines to this file (such as .env) instead of printing them",
+)
+def terraform_env(directory: Path, terraform: str, output: Path | None) -> None:
+    """Print the service's settings from a Terraform deployment, as NAME=value lines."""
+    try:
+        lines = dotenv(environment_from_terraform(directory, terraform))
+    except TerraformOutputError as exc:
+        raise click.ClickException(str(exc)) from None
+    if output is None:
+        click.echo(lines, nl=False)
+    else:
+        output.write_text(lines)
+        click.echo(f"wrote {output}", err=True)

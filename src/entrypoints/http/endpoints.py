@@ -1,0 +1,255 @@
+"""The endpoints: each authenticates the caller, parses the request into a command, calls one
+use case and renders the result. No rule lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from entrypoints.http.auth import Authenticate
+from entrypoints.http.body import (
+    FORM_ENVELOPE_BYTES,
+    BodyReader,
+    json_body,
+    refuse_declared_excess,
+)
+from entrypoints.http.conditional import etag_matches
+from entrypoints.http.parameters import (
+    CONTENT_TYPE_FIELD,
+    LIST_PARAMETERS,
+    RAW_UPLOAD_PARAMETERS,
+    UPLOAD_TEXT_FIELDS,
+    content_sha256,
+    link_fields,
+    media_type,
+    single_parameters,
+    upload_fields,
+)
+from entrypoints.http.rate_limit import TokenBucketLimiter
+from entrypoints.http.rendering import (
+    bytes_response,
+    page_response,
+    resource_response,
+    slot_resource,
+)
+from entrypoints.http.streaming_form import StreamingForm
+from imagecore.commands import DirectUploadCommand, UpdateCommand, UploadCommand
+from imagecore.errors import InvalidInput, PreconditionFailed, UnsupportedMediaType
+from imagecore.health import HEALTHY
+from imagecore.model import Image, version_from_etag
+from imagecore.ports import UploadLinkVerifier
+from imagecore.query import build_list_query
+from imagecore.results import Stored
+from imagecore.service import ImageService
+
+_T = TypeVar("_T")
+
+HealthCheck = Callable[[], Mapping[str, str]]
+"""Each store's state, ``HEALTHY`` when it answers (``imagecore.health.check_stores``)."""
+
+
+class HttpApi:
+    """The endpoints. Each authenticates, parses, calls one use case and renders the result."""
+
+    def __init__(
+        self,
+        images: ImageService,
+        authenticate: Authenticate,
+        upload_links: UploadLinkVerifier,
+        health_check: HealthCheck,
+        max_upload_bytes: int,
+        max_direct_upload_bytes: int,
+        client_timeout: float,
+        limiter: TokenBucketLimiter | None,
+        reads_on_event_loop: bool = False,
+    ):
+        self.images = images
+        self.authenticate = authenticate
+        self.upload_links = upload_links
+        self.link_fields = link_fields(upload_links)
+        self.health_check = health_check
+        self.max_upload_bytes = max_upload_bytes
+        self.max_direct_upload_bytes = max_direct_upload_bytes
+        self.client_timeout = client_timeout
+        self.limiter = limiter
+        self.reads_on_event_loop = reads_on_event_loop
+
+    async def _read(self, read: Callable[..., _T], *arguments: Any) -> _T:
+        """A use case that only reads, run where the stores make it cheapest (see
+        ``Container.reads_on_event_loop``)."""
+        if self.reads_on_event_loop:
+            return read(*arguments)
+        return await run_in_threadpool(read, *arguments)
+
+    def _caller(self, request: Request) -> str:
+        caller = self.authenticate(request)
+        request.scope.setdefault("state", {})["caller"] = caller
+        self._limit(caller)
+        return caller
+
+    def _limit(self, key: str) -> None:
+        if self.limiter is not None:
+            self.limiter.take(key)
+
+    async def health(self, request: Request) -> Response:
+        checks = await run_in_threadpool(self.health_check)
+        healthy = all(state == HEALTHY for state in checks.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "failing", "checks": dict(checks)},
+            200 if healthy else 503,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def upload(self, request: Request) -> Response:
+        caller = self._caller(request)
+        kind = media_type(request)
+        if kind != "multipart/form-data" and not kind.startswith("image/"):
+            raise UnsupportedMediaType(
+                "send the image as multipart/form-data with the bytes in a 'file' part, "
+                "or as the body with an image/* Content-Type and the fields as parameters"
+            )
+        refuse_declared_excess(request, self.max_upload_bytes)
+        declared_sha256 = content_sha256(request)
+        if kind != "multipart/form-data":
+            raw_fields: dict[str, str] | None = single_parameters(request, RAW_UPLOAD_PARAMETERS)
+        elif request.query_params:
+            raise InvalidInput("with multipart/form-data, send the fields as parts of the form")
+        else:
+            raw_fields = None
+        body = BodyReader(request.receive, self.client_timeout)
+
+        def store() -> Stored:
+            if raw_fields is not None:
+                command = UploadCommand(
+                    chunks=body.chunks(),
+                    content_sha256=declared_sha256,
+                    **upload_fields(raw_fields),
+                )
+                return self.images.store_upload(caller, command)
+            form = StreamingForm(
+                request.headers.get("content-type", ""),
+                body,
+                text_fields=UPLOAD_TEXT_FIELDS,
+                max_envelope_bytes=FORM_ENVELOPE_BYTES,
+            )
+            file = form.file()
+            early = dict(form.fields)
+            command = UploadCommand(
+                chunks=file.chunks,
+                filename=file.filename,
+                content_sha256=declared_sha256,
+                late_fields=lambda: upload_fields(
+                    {name: value for name, value in form.fields.items() if name not in early}
+                ),
+                **upload_fields(early),
+            )
+            return self.images.store_upload(caller, command)
+
+        try:
+            stored = await run_in_threadpool(store)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is left to read it
+        image = stored.image
+        if not stored.created:
+            return resource_response(
+                image, 200, **{"Content-Location": f"/images/{image.image_id}"}
+            )
+        return resource_response(image, 201, Location=f"/images/{image.image_id}")
+
+    async def create_upload(self, request: Request) -> Response:
+        caller = self._caller(request)
+        command = DirectUploadCommand.from_mapping(await json_body(request, self.client_timeout))
+        slot = await run_in_threadpool(self.images.create_upload, caller, command)
+        return JSONResponse(
+            slot_resource(slot, str(request.base_url)),
+            201,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def receive_upload(self, request: Request) -> Response:
+        """The embedded server's own upload target: the link's fields are the credential."""
+        upload_id = request.path_params["upload_id"]
+        self._limit(f"address:{request.client.host if request.client else ''}")
+        kind = media_type(request)
+        if kind != "multipart/form-data" and not kind.startswith("image/"):
+            raise UnsupportedMediaType(
+                "post the fields and then the file as multipart/form-data, as to S3"
+            )
+        refuse_declared_excess(request, self.max_direct_upload_bytes)
+        query = (
+            single_parameters(request, self.link_fields) if kind != "multipart/form-data" else None
+        )
+        body = BodyReader(request.receive, self.client_timeout)
+
+        def receive() -> Image:
+            if query is not None:
+                self.upload_links.verify(upload_id, query, self.max_direct_upload_bytes)
+                return self.images.receive_upload(upload_id, body.chunks())
+            form = StreamingForm(
+                request.headers.get("content-type", ""),
+                body,
+                text_fields=self.link_fields,
+                max_envelope_bytes=FORM_ENVELOPE_BYTES,
+            )
+            file = form.file()
+            self.upload_links.verify(upload_id, form.fields, self.max_direct_upload_bytes)
+            declared = form.fields.get(CONTENT_TYPE_FIELD) or file.content_type or ""
+            if not declared.lower().startswith("image/"):
+                raise UnsupportedMediaType("the file's Content-Type must be an image/ type")
+            return self.images.receive_upload(upload_id, file.chunks)
+
+        try:
+            image = await run_in_threadpool(receive)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        return resource_response(image, 201, Location=f"/images/{image.image_id}")
+
+    async def list_images(self, request: Request) -> Response:
+        caller = self._caller(request)
+        given = single_parameters(request, LIST_PARAMETERS)
+        # An empty parameter (?cursor=) is an absent one, as clients that build URLs send it.
+        present = {name: value for name, value in given.items() if value != ""}
+        cursor = present.pop("cursor", None)
+        query = build_list_query(**present)
+        page = await self._read(self.images.list_images, caller, query, cursor)
+        return page_response(page.images, page.next_cursor)
+
+    async def get_image(self, request: Request) -> Response:
+        caller = self._caller(request)
+        image = await self._read(self.images.get, caller, request.path_params["image_id"])
+        if etag_matches(request.headers.get("if-none-match"), image.etag):
+            return Response(status_code=304, headers={"ETag": image.etag})
+        return resource_response(image)
+
+    async def download(self, request: Request) -> Response:
+        caller = self._caller(request)
+        found = await self._read(self.images.download, caller, request.path_params["image_id"])
+        return bytes_response(request, found)
+
+    async def thumbnail(self, request: Request) -> Response:
+        caller = self._caller(request)
+        found = await self._read(self.images.thumbnail, caller, request.path_params["image_id"])
+        return bytes_response(request, found)
+
+    async def update(self, request: Request) -> Response:
+        caller = self._caller(request)
+        command = UpdateCommand.from_mapping(await json_body(request, self.client_timeout))
+        expected_version = None
+        if (if_match := request.headers.get("if-match")) is not None:
+            try:
+                expected_version = version_from_etag(if_match)
+            except ValueError:
+                raise PreconditionFailed("If-Match names no version of this image") from None
+        image = await run_in_threadpool(
+            self.images.update, caller, request.path_params["image_id"], command, expected_version
+        )
+        return resource_response(image)
+
+    async def delete(self, request: Request) -> Response:
+        caller = self._caller(request)
+        await run_in_threadpool(self.images.delete, caller, request.path_params["image_id"])
+        return Response(status_code=204)
