@@ -1,8 +1,13 @@
-"""The one place where adapters are chosen and wired to the use cases."""
+"""The one place where adapters are chosen and wired to the use cases.
+
+Every provider is declared with the port it provides, so mypy checks each adapter against its
+port where it is wired: an adapter that no longer fits (a method renamed, a signature changed)
+fails `mypy --strict` here (tests/test_wiring_is_typed.py proves it). Providers of the adapters
+a backend chooses between are declared one by one for that reason: a Selector's branches are
+not checked."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -21,23 +26,33 @@ from adapters.system import SystemClock, UlidGenerator
 from adapters.thread_jobs import ThreadPoolJobQueue
 from adapters.thumbnails import PillowThumbnailer
 from adapters.upload_links import SignedUploadLinks
-from entrypoints.http.app import create_app
-from entrypoints.http.auth import TokenAuthority, bearer_token_caller
+from entrypoints.http.auth import Authenticate, TokenAuthority, bearer_token_caller
 from entrypoints.http.rate_limit import TokenBucketLimiter
 from entrypoints.settings import Settings
 from imagecore.cursor import CursorCodec
-from imagecore.health import check_stores
-from imagecore.ports import BlobStore, ImageRepository, JobQueue, UploadTargets
+from imagecore.ports import (
+    BlobStore,
+    Clock,
+    IdGenerator,
+    ImageInspector,
+    ImageRepository,
+    JobQueue,
+    Thumbnailer,
+    UploadLinkVerifier,
+    UploadTargets,
+)
 from imagecore.service import ImageService
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from adapters.aws import AwsClients
 
 SQLITE_FILE = "imagecore.sqlite3"
 BLOB_DIR = "blobs"
 
 
-def server_secret(data_dir: str, configured: str | None) -> bytes:
+def server_secret(data_dir: Path, configured: str | None) -> bytes:
     return configured.encode() if configured else load_or_create_secret(Path(data_dir))
 
 
@@ -82,6 +97,22 @@ def _image_service(jobs: JobQueue, **parts: Any) -> ImageService:
     return service
 
 
+def _http_app(**parts: Any) -> Starlette:
+    # Imported when the app is made: the worker Lambdas never load Starlette.
+    from entrypoints.http.app import create_app
+
+    return create_app(**parts)
+
+
+# One adapter, two ports: each function is where mypy checks that it fits one of them.
+def _as_link_verifier(links: SignedUploadLinks) -> UploadLinkVerifier:
+    return links
+
+
+def _as_upload_targets(links: SignedUploadLinks) -> UploadTargets:
+    return links
+
+
 def derived_key(secret: bytes, purpose: str) -> bytes:
     """A key of its own for each use of the secret, so no signature is valid for two purposes."""
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
@@ -90,80 +121,102 @@ def derived_key(secret: bytes, purpose: str) -> bytes:
 class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
-    secret = providers.Singleton(
+    secret: providers.Provider[bytes] = providers.Singleton(
         server_secret, data_dir=config.data_dir, configured=config.token_secret
     )
-    clock = providers.Singleton(SystemClock)
-    ids = providers.Singleton(UlidGenerator)
-    inspector = providers.Singleton(PillowInspector)
+    clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
+    ids: providers.Provider[IdGenerator] = providers.Singleton(UlidGenerator)
+    inspector: providers.Provider[ImageInspector] = providers.Singleton(PillowInspector)
+    thumbnailer: providers.Provider[Thumbnailer] = providers.Singleton(
+        PillowThumbnailer, max_pixels=config.max_image_pixels
+    )
     # One set of clients per process, made only when the aws backend is chosen.
-    aws = providers.Singleton(
+    aws: providers.Provider[AwsClients] = providers.Singleton(
         _aws_clients, endpoint_url=config.aws_endpoint_url, region=config.aws_region
     )
 
-    repository = providers.Selector(
-        config.backend,
-        memory=providers.Singleton(MemoryImageRepository),
-        filesystem=providers.Singleton(
-            SqliteImageRepository,
-            path=providers.Callable(lambda root: Path(root) / SQLITE_FILE, config.data_dir),
-        ),
-        aws=providers.Singleton(_dynamodb_repository, clients=aws, table=config.table),
+    # The stores of each backend (settings.BACKENDS), chosen by IMAGECORE_BACKEND.
+    memory_repository: providers.Provider[ImageRepository] = providers.Singleton(
+        MemoryImageRepository
     )
-    blobs = providers.Selector(
-        config.backend,
-        memory=providers.Singleton(MemoryBlobStore),
-        filesystem=providers.Singleton(
-            FilesystemBlobStore,
-            root=providers.Callable(lambda root: Path(root) / BLOB_DIR, config.data_dir),
-        ),
-        aws=providers.Singleton(_s3_blob_store, clients=aws, bucket=config.bucket),
+    memory_blobs: providers.Provider[BlobStore] = providers.Singleton(MemoryBlobStore)
+    sqlite_repository: providers.Provider[ImageRepository] = providers.Singleton(
+        SqliteImageRepository,
+        path=providers.Callable(lambda root: Path(root) / SQLITE_FILE, config.data_dir),
     )
-    cursors = providers.Singleton(
-        CursorCodec, secret=providers.Callable(derived_key, secret, "cursor"), clock=clock
+    filesystem_blobs: providers.Provider[BlobStore] = providers.Singleton(
+        FilesystemBlobStore,
+        root=providers.Callable(lambda root: Path(root) / BLOB_DIR, config.data_dir),
     )
-    tokens = providers.Singleton(TokenAuthority, secret=secret)
-    rate_limiter = providers.Singleton(
-        TokenBucketLimiter, rate=config.rate_limit_per_second, burst=config.rate_limit_burst
+    dynamodb_repository: providers.Provider[ImageRepository] = providers.Singleton(
+        _dynamodb_repository, clients=aws, table=config.table
     )
-    upload_links = providers.Singleton(
+    s3_blobs: providers.Provider[BlobStore] = providers.Singleton(
+        _s3_blob_store, clients=aws, bucket=config.bucket
+    )
+    # The embedded server is its own upload target; on AWS, S3 is.
+    upload_links: providers.Provider[SignedUploadLinks] = providers.Singleton(
         SignedUploadLinks,
         key=providers.Callable(derived_key, secret, "upload-link"),
         clock=clock.provided.now,
     )
-    upload_targets = providers.Selector(
-        config.backend,
-        memory=upload_links,
-        filesystem=upload_links,
-        aws=providers.Singleton(
-            _presigned_posts, clients=aws, bucket=config.bucket, clock=clock.provided.now
-        ),
+    link_verifier: providers.Provider[UploadLinkVerifier] = providers.Callable(
+        _as_link_verifier, upload_links
     )
-    local_jobs = providers.Singleton(ThreadPoolJobQueue, attempts=config.thumbnail_attempts)
-    # Jobs go to SQS where a queue is configured (on AWS, for the worker Lambda), else they
-    # run in this process.
-    jobs = providers.Selector(
-        providers.Callable(lambda url: "sqs" if url else "local", config.queue_url),
-        sqs=providers.Singleton(
-            _sqs_job_queue,
-            endpoint_url=config.aws_endpoint_url,
-            region=config.aws_region,
-            queue_url=config.queue_url,
-        ),
-        local=local_jobs,
+    own_upload_targets: providers.Provider[UploadTargets] = providers.Callable(
+        _as_upload_targets, upload_links
+    )
+    presigned_posts: providers.Provider[UploadTargets] = providers.Singleton(
+        _presigned_posts, clients=aws, bucket=config.bucket, clock=clock.provided.now
+    )
+
+    repository: providers.Provider[ImageRepository] = providers.Selector(
+        config.backend,
+        memory=memory_repository,
+        filesystem=sqlite_repository,
+        aws=dynamodb_repository,
+    )
+    blobs: providers.Provider[BlobStore] = providers.Selector(
+        config.backend, memory=memory_blobs, filesystem=filesystem_blobs, aws=s3_blobs
+    )
+    upload_targets: providers.Provider[UploadTargets] = providers.Selector(
+        config.backend,
+        memory=own_upload_targets,
+        filesystem=own_upload_targets,
+        aws=presigned_posts,
     )
     # Where the HTTP API runs a use case that only reads. The local stores answer from memory
     # or the page cache in microseconds, less than a hop to a worker thread and back costs
     # (measured: ~20 us for a SQLite get, ~115 us for the hop), so those run on the event loop;
     # network stores would stall every other request there, so theirs run in worker threads.
-    reads_on_event_loop = providers.Selector(
+    reads_on_event_loop: providers.Provider[bool] = providers.Selector(
         config.backend,
         memory=providers.Object(True),
         filesystem=providers.Object(True),
         aws=providers.Object(False),
     )
-    thumbnailer = providers.Singleton(PillowThumbnailer, max_pixels=config.max_image_pixels)
-    images = providers.Singleton(
+
+    # Jobs go to SQS where a queue is configured (on AWS, for the worker Lambda), else they
+    # run in this process.
+    local_jobs: providers.Provider[JobQueue] = providers.Singleton(
+        ThreadPoolJobQueue, attempts=config.thumbnail_attempts
+    )
+    sqs_jobs: providers.Provider[JobQueue] = providers.Singleton(
+        _sqs_job_queue,
+        endpoint_url=config.aws_endpoint_url,
+        region=config.aws_region,
+        queue_url=config.queue_url,
+    )
+    jobs: providers.Provider[JobQueue] = providers.Selector(
+        providers.Callable(lambda url: "sqs" if url else "local", config.queue_url),
+        sqs=sqs_jobs,
+        local=local_jobs,
+    )
+
+    cursors: providers.Provider[CursorCodec] = providers.Singleton(
+        CursorCodec, secret=providers.Callable(derived_key, secret, "cursor"), clock=clock
+    )
+    images: providers.Provider[ImageService] = providers.Singleton(
         _image_service,
         jobs=jobs,
         thumbnailer=thumbnailer,
@@ -182,14 +235,19 @@ class Container(containers.DeclarativeContainer):
             lambda seconds: timedelta(seconds=seconds), config.url_ttl_seconds
         ),
     )
+
+    tokens: providers.Provider[TokenAuthority] = providers.Singleton(TokenAuthority, secret=secret)
+    bearer_tokens: providers.Provider[Authenticate] = providers.Factory(bearer_token_caller, tokens)
+    rate_limiter: providers.Provider[TokenBucketLimiter] = providers.Singleton(
+        TokenBucketLimiter, rate=config.rate_limit_per_second, burst=config.rate_limit_burst
+    )
     # The HTTP API; the API Lambda calls it with authenticate= and limiter= of its own.
-    http_app = providers.Factory(
-        create_app,
+    http_app: providers.Provider[Starlette] = providers.Factory(
+        _http_app,
         images=images,
-        authenticate=providers.Factory(bearer_token_caller, tokens),
-        upload_links=upload_links,
+        authenticate=bearer_tokens,
+        upload_links=link_verifier,
         limiter=rate_limiter,
-        health_check=providers.Factory(functools.partial, check_stores, repository, blobs),
         max_upload_bytes=config.max_upload_bytes,
         max_direct_upload_bytes=config.max_direct_upload_bytes,
         client_timeout=config.client_timeout_seconds,
@@ -199,25 +257,5 @@ class Container(containers.DeclarativeContainer):
 
 def build_container(settings: Settings) -> Container:
     container = Container()
-    container.config.from_dict(
-        {
-            "backend": settings.backend,
-            "data_dir": str(settings.data_dir),
-            "max_upload_bytes": settings.max_upload_bytes,
-            "token_secret": settings.token_secret,
-            "url_ttl_seconds": settings.url_ttl_seconds,
-            "table": settings.table,
-            "bucket": settings.bucket,
-            "aws_endpoint_url": settings.aws_endpoint_url,
-            "aws_region": settings.aws_region,
-            "queue_url": settings.queue_url,
-            "max_direct_upload_bytes": settings.max_direct_upload_bytes,
-            "max_image_pixels": settings.max_image_pixels,
-            "thumbnail_side": settings.thumbnail_side,
-            "thumbnail_attempts": settings.thumbnail_attempts,
-            "rate_limit_per_second": settings.rate_limit_per_second,
-            "rate_limit_burst": settings.rate_limit_burst,
-            "client_timeout_seconds": settings.client_timeout_seconds,
-        }
-    )
+    container.config.from_dict(settings.as_config())
     return container

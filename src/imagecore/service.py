@@ -158,28 +158,3 @@ class ImageService:
     def health(self) -> dict[str, str]:
         """Each store's state, as ``GET /health`` reports it."""
         return check_stores(self.repository, self.blobs)
-
-    # TEMPORARY while the entrypoints move: removed once every import names the new modules.
-    def upload(self, caller: str, command: UploadCommand) -> Image:
-        return self.store_upload(caller, command).image
-
-
-from imagecore.blob_keys import IMAGES_PREFIX, UPLOADS_PREFIX, upload_key  # noqa: E402
-from imagecore.commands import UNSET  # noqa: E402
-from imagecore.uploads import HEAD_BYTES  # noqa: E402
-
-__all__ = [
-    "HEAD_BYTES",
-    "IMAGES_PREFIX",
-    "ORPHAN_GRACE",
-    "UNSET",
-    "UPLOADS_PREFIX",
-    "DirectUploadCommand",
-    "Download",
-    "ImageService",
-    "Stored",
-    "UpdateCommand",
-    "UploadCommand",
-    "UploadSlot",
-    "upload_key",
-]

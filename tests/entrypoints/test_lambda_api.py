@@ -336,6 +336,8 @@ def aws_invoke() -> Iterator[Invoke]:
         )
         container.aws.override(providers.Object(clients))
         yield invoker(container)
+        # Thumbnails are made in the background here: let them finish before the bucket goes.
+        assert container.local_jobs().join(timeout=30)
 
 
 def test_on_aws_a_download_redirects_to_a_presigned_url(aws_invoke: Invoke) -> None:

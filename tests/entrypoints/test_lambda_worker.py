@@ -375,7 +375,9 @@ def test_an_uploads_thumbnail_job_goes_through_sqs_to_the_worker(
     deployment: Deployment, content_type: str, thumbnail_format: str
 ) -> None:
     images = deployment.container.images()
-    image = images.upload("alice", UploadCommand(chunks=[image_bytes(content_type, 600, 400)]))
+    image = images.store_upload(
+        "alice", UploadCommand(chunks=[image_bytes(content_type, 600, 400)])
+    ).image
 
     event = received_jobs(deployment.queue_url)
     assert [json.loads(record["body"]) for record in event["Records"]] == [
@@ -414,7 +416,9 @@ def test_a_direct_uploads_thumbnail_job_follows_its_notification(deployment: Dep
 
 def test_a_failing_thumbnail_is_retried_then_marked_failed(deployment: Deployment) -> None:
     images = deployment.container.images()
-    image = images.upload("alice", UploadCommand(chunks=[image_bytes("image/png", 40, 30)]))
+    image = images.store_upload(
+        "alice", UploadCommand(chunks=[image_bytes("image/png", 40, 30)])
+    ).image
     # The stored original no longer decodes.
     deployment.clients.s3.put_object(
         Bucket=deployment.bucket, Key=image.blob_key, Body=b"\x89PNG\r\n\x1a\n garbage"
@@ -447,7 +451,7 @@ def test_a_thumbnailer_that_raises_is_retried_until_the_final_attempt(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     images = deployment.container.images()
-    image = images.upload("alice", UploadCommand(chunks=[PNG]))
+    image = images.store_upload("alice", UploadCommand(chunks=[PNG])).image
 
     def broken(*args: object) -> bytes:
         raise RuntimeError("the thumbnailer broke")
@@ -498,7 +502,7 @@ def test_the_worker_module_counts_a_jobs_attempts_from_the_environment(
     lambda_environment: Deployment,
 ) -> None:
     deployment = lambda_environment
-    image = deployment.container.images().upload("alice", UploadCommand(chunks=[PNG]))
+    image = deployment.container.images().store_upload("alice", UploadCommand(chunks=[PNG])).image
     deployment.clients.s3.put_object(Bucket=deployment.bucket, Key=image.blob_key, Body=b"junk")
     module = fresh_import("entrypoints.aws_lambda.worker")
     job = thumbnail_job(image.image_id)
@@ -518,8 +522,8 @@ def test_the_reconcile_module_finishes_deletes_and_removes_orphans(
 ) -> None:
     deployment = lambda_environment
     images = deployment.container.images()
-    kept = images.upload("alice", UploadCommand(chunks=[PNG]))
-    doomed = images.upload("alice", UploadCommand(chunks=[PNG]))
+    kept = images.store_upload("alice", UploadCommand(chunks=[PNG])).image
+    doomed = images.store_upload("alice", UploadCommand(chunks=[PNG])).image
     tombstone = attrs.evolve(doomed, state=ImageState.DELETING, version=doomed.version + 1)
     deployment.container.repository().replace(tombstone, doomed.version)
     deployment.clients.s3.put_object(

@@ -3,12 +3,13 @@ use case and renders the result. No rule lives here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from entrypoints.http.auth import Authenticate
 from entrypoints.http.body import (
@@ -48,8 +49,17 @@ from imagecore.service import ImageService
 
 _T = TypeVar("_T")
 
-HealthCheck = Callable[[], Mapping[str, str]]
-"""Each store's state, ``HEALTHY`` when it answers (``imagecore.health.check_stores``)."""
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _route(path: str, **by_method: Endpoint) -> Route:
+    """One route per path, so a wrong method gets a 405 whose Allow header lists them all."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await by_method[method](request)
+
+    return Route(path, endpoint, methods=list(by_method))
 
 
 class HttpApi:
@@ -60,7 +70,6 @@ class HttpApi:
         images: ImageService,
         authenticate: Authenticate,
         upload_links: UploadLinkVerifier,
-        health_check: HealthCheck,
         max_upload_bytes: int,
         max_direct_upload_bytes: int,
         client_timeout: float,
@@ -71,12 +80,24 @@ class HttpApi:
         self.authenticate = authenticate
         self.upload_links = upload_links
         self.link_fields = link_fields(upload_links)
-        self.health_check = health_check
         self.max_upload_bytes = max_upload_bytes
         self.max_direct_upload_bytes = max_direct_upload_bytes
         self.client_timeout = client_timeout
         self.limiter = limiter
         self.reads_on_event_loop = reads_on_event_loop
+
+    def routes(self) -> list[Route]:
+        """Every endpoint's route. Starlette tries routes in order: the ones nearly every
+        request takes come first."""
+        return [
+            _route("/images/{image_id}", GET=self.get_image, PATCH=self.update, DELETE=self.delete),
+            _route("/images", GET=self.list_images, POST=self.upload),
+            Route("/images/{image_id}/download", self.download, methods=["GET"]),
+            Route("/images/{image_id}/thumbnail", self.thumbnail, methods=["GET"]),
+            Route("/uploads", self.create_upload, methods=["POST"]),
+            Route("/uploads/{upload_id}", self.receive_upload, methods=["POST"]),
+            Route("/health", self.health, methods=["GET"]),
+        ]
 
     async def _read(self, read: Callable[..., _T], *arguments: Any) -> _T:
         """A use case that only reads, run where the stores make it cheapest (see
@@ -96,7 +117,7 @@ class HttpApi:
             self.limiter.take(key)
 
     async def health(self, request: Request) -> Response:
-        checks = await run_in_threadpool(self.health_check)
+        checks = await run_in_threadpool(self.images.health)
         healthy = all(state == HEALTHY for state in checks.values())
         return JSONResponse(
             {"status": "ok" if healthy else "failing", "checks": dict(checks)},
