@@ -19,10 +19,14 @@ DEFAULT_THUMBNAIL_SIDE = 256
 log = logging.getLogger("imagecore.thumbnails")
 
 
+THUMBNAIL_CONTENT_TYPES = ("image/jpeg", "image/webp")
+
+
 def thumbnail_content_type(image: Image) -> str:
     """A photo's thumbnail is a JPEG; formats that may carry transparency get a WebP, which
     keeps it."""
-    return "image/jpeg" if image.content_type == "image/jpeg" else "image/webp"
+    jpeg, webp = THUMBNAIL_CONTENT_TYPES
+    return jpeg if image.content_type == "image/jpeg" else webp
 
 
 def thumbnail_filename(image: Image) -> str:

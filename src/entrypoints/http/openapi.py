@@ -16,6 +16,7 @@ from imagecore.convert import RESOURCE_FIELDS
 from imagecore.health import HEALTHY
 from imagecore.model import ACCEPTED_CONTENT_TYPES, SortOrder, ThumbnailStatus, Visibility
 from imagecore.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from imagecore.thumbnails import THUMBNAIL_CONTENT_TYPES
 from imagecore.validation import CONTENT_SHA256, DEFAULT_LIMITS, IMAGE_ID, USER_ID
 
 
@@ -571,7 +572,7 @@ def _paths() -> dict[str, Any]:
                         "headers": download_headers,
                         "content": {
                             ct: {"schema": {**_BINARY, "contentMediaType": ct}}
-                            for ct in ("image/jpeg", "image/webp")
+                            for ct in THUMBNAIL_CONTENT_TYPES
                         },
                     },
                     "206": {
@@ -579,7 +580,7 @@ def _paths() -> dict[str, Any]:
                         "headers": partial_headers,
                         "content": {
                             ct: {"schema": {**_BINARY, "contentMediaType": ct}}
-                            for ct in ("image/jpeg", "image/webp")
+                            for ct in THUMBNAIL_CONTENT_TYPES
                         },
                     },
                     "304": not_modified,

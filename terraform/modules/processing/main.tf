@@ -1,6 +1,6 @@
 # Background work: the worker Lambda that consumes the job queue (thumbnail jobs; direct uploads
 # announced by S3; the queue itself is modules/queue), and the reconcile Lambda run on a
-# schedule (finishes interrupted deletes, removes orphaned blobs: see DESIGN.md, Consistency).
+# schedule (finishes interrupted deletes, removes orphaned blobs: see docs/architecture.md, Use cases).
 
 data "aws_caller_identity" "current" {}
 
