@@ -1,5 +1,5 @@
 # One Lambda function of imagecore: the function, its own execution role and log group, and a
-# policy that allows exactly what its code calls (src/adapters/dynamodb.py, src/adapters/s3.py)
+# policy that allows exactly what its code calls (src/adapters/dynamodb/, src/adapters/s3.py)
 # on the table and the bucket's key prefixes, plus whatever the caller adds (the job queue).
 
 locals {

@@ -2,7 +2,7 @@
 # table's keys and indexes: the adapter's tests and `imagecore aws-setup` create the table from it
 # (parsed with python-hcl2), so the code and the infrastructure cannot drift apart.
 #
-# Items (see src/adapters/dynamodb.py):
+# Items (see src/adapters/dynamodb/):
 #   image     pk = IMG#<id>  sk = META       the image's fields
 #   tag edge  pk = IMG#<id>  sk = TAG#<tag>  one per tag of an active image
 # Both carry `position` = <created_at>#<id>, the order of every list, and, while the image is

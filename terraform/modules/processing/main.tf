@@ -26,7 +26,7 @@ locals {
 
 # --- functions: one role, one log group, one least-privilege policy each (modules/function) ---
 
-# What the adapters call (src/adapters/dynamodb.py, src/adapters/s3.py):
+# What the adapters call (src/adapters/dynamodb/, src/adapters/s3.py):
 #   DynamoDB  DescribeTable (start-up check), GetItem, BatchGetItem, Query (on the indexes),
 #             TransactWriteItems = PutItem + UpdateItem + DeleteItem + ConditionCheckItem per item;
 #             reconcile also Scans the table (for interrupted deletes).

@@ -1,0 +1,306 @@
+"""The ``ImageRepository`` port on one DynamoDB table."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from adapters.dynamodb.items import (
+    CONTENT_INDEX,
+    IMAGE_SK,
+    TAG_SK,
+    Item,
+    content_key,
+    edge_item,
+    image_from_item,
+    image_item,
+    image_key,
+    image_pk,
+    items_of,
+    position_of,
+)
+from adapters.dynamodb.timelines import (
+    MAX_BATCH,
+    MAX_SPARSITY,
+    MergedTimelines,
+    Timeline,
+    timeline_branches,
+)
+from adapters.errors import MissingResource
+from imagecore.convert import format_instant
+from imagecore.errors import AlreadyExists, VersionConflict
+from imagecore.model import Image, ImageState, Position, SortOrder
+from imagecore.query import ListQuery, fold_title
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        TransactWriteItemTypeDef,
+    )
+
+
+# A transaction that meets another one on the same items is cancelled; it is tried again after
+# a short, growing, jittered pause, this many times in all.
+_TRANSACTION_ATTEMPTS = 6
+_BATCH_GET_MAX_KEYS = 100
+_BATCH_GET_ATTEMPTS = 8
+
+
+def _cancellation_codes(error: ClientError) -> list[str]:
+    reasons = error.response.get("CancellationReasons", [])
+    return [reason.get("Code", "") for reason in reasons]
+
+
+def _pause(attempt: int) -> None:
+    time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not a secret
+
+
+class DynamoDbImageRepository:
+    """The ``ImageRepository`` port on one DynamoDB table."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+        try:
+            client.describe_table(TableName=table)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            missing = code == "ResourceNotFoundException"
+            raise MissingResource(
+                f"the DynamoDB table {table!r} (IMAGECORE_TABLE) "
+                + ("does not exist" if missing else f"cannot be used: {exc}")
+            ) from None
+        except BotoCoreError as exc:
+            raise MissingResource(f"cannot reach the DynamoDB table {table!r}: {exc}") from None
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._client
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def add(self, image: Image) -> None:
+        image_item, *edges = items_of(image)
+        writes: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": image_item,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            *(self._put(edge) for edge in edges),
+        ]
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            if self._commit(writes, AlreadyExists(image.image_id)):
+                return
+            _pause(attempt)
+        raise RuntimeError(f"DynamoDB kept cancelling the upload of {image.image_id}")
+
+    def replace(self, image: Image, expected_version: int) -> None:
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            stored = self._get_item(image.image_id)
+            if stored is None or stored.version != expected_version:
+                raise VersionConflict(image.image_id)
+            writes = [
+                self._conditional_put(image, expected_version),
+                *self._edge_changes(stored, image),
+            ]
+            if self._commit(writes, VersionConflict(image.image_id)):
+                return
+            _pause(attempt)
+        raise VersionConflict(image.image_id)
+
+    def _commit(self, writes: list[TransactWriteItemTypeDef], refused: Exception) -> bool:
+        """Write all or nothing. False if another transaction on the same items got in the way
+        (the caller tries again); ``refused`` is raised if the first write's condition fails."""
+        try:
+            # The token makes botocore's own retries of this call idempotent: a transaction that
+            # succeeded but whose answer was lost is neither applied twice nor refused.
+            self._client.transact_write_items(
+                TransactItems=writes, ClientRequestToken=uuid.uuid4().hex
+            )
+        except ClientError as exc:
+            codes = _cancellation_codes(exc)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise refused from None
+            if "TransactionConflict" in codes:
+                return False
+            raise
+        return True
+
+    def _conditional_put(self, image: Image, expected_version: int) -> TransactWriteItemTypeDef:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": image_item(image),
+                "ConditionExpression": "#version = :expected",
+                "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
+            }
+        }
+
+    def _edge_changes(self, stored: Image, image: Image) -> list[TransactWriteItemTypeDef]:
+        """The tag edges to write and delete: only the difference, unless the timelines every
+        edge is on have changed (visibility), when each edge that stays is written again."""
+        before = set(stored.tags) if stored.is_active else set()
+        after = dict.fromkeys(image.tags) if image.is_active else {}
+        moved = stored.visibility is not image.visibility
+        changes: list[TransactWriteItemTypeDef] = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": image_pk(image.image_id)}, "sk": {"S": TAG_SK + tag}},
+                }
+            }
+            for tag in sorted(before - after.keys())
+        ]
+        changes += [self._put(edge_item(image, tag)) for tag in after if moved or tag not in before]
+        return changes
+
+    def _put(self, item: Item) -> TransactWriteItemTypeDef:
+        return {"Put": {"TableName": self._table, "Item": item}}
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def get(self, image_id: str) -> Image | None:
+        return self._get_item(image_id)
+
+    def _get_item(self, image_id: str) -> Image | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=image_key(image_id), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return image_from_item(item) if item is not None else None
+
+    def find_by_content(self, user_id: str, sha256: str) -> Image | None:
+        response = self._client.query(
+            TableName=self._table,
+            IndexName=CONTENT_INDEX,
+            KeyConditionExpression="content_key = :content",
+            ExpressionAttributeValues={":content": {"S": content_key(user_id, sha256)}},
+            Limit=1,
+        )
+        for key in response.get("Items", []):
+            image = self._get_item(key["pk"]["S"].removeprefix("IMG#"))
+            # The index lags the table: what it names may have been deleted since.
+            if image is not None and image.is_active and image.sha256 == sha256:
+                return image
+        return None
+
+    def unsettled(self) -> Iterator[Image]:
+        # A Scan, the one in this adapter: reconciliation reads everything anyway (it lists every
+        # blob too), and tombstones and upload slots are short-lived, so an index for them would
+        # mostly be empty writes on the way to another state.
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._table,
+            ConsistentRead=True,
+            FilterExpression="sk = :image AND #state IN (:deleting, :uploading)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":image": {"S": IMAGE_SK},
+                ":deleting": {"S": ImageState.DELETING.value},
+                ":uploading": {"S": ImageState.UPLOADING.value},
+            },
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield image_from_item(item)
+
+    def list(
+        self, query: ListQuery, caller: str, after: Position | None, limit: int
+    ) -> Sequence[Image]:
+        if limit <= 0:
+            return []
+        merged = MergedTimelines(
+            [
+                self._timeline(query, index, partition, after)
+                for index, partition in timeline_branches(query, caller)
+            ],
+            descending=query.order is SortOrder.DESC,
+            # At most one chunk is read and not returned. A sixth of the page: with the one
+            # entry the service reads past a page to know whether there is a next one, a page
+            # of 10 or more reads at most 1.2 index entries per image it returns, when no filter
+            # rejects any.
+            chunk=max(1, limit // 6),
+        )
+        found: list[Image] = []
+        # Filters the index cannot apply (further tags; a title within a tag) are checked on
+        # the images; while they reject everything, take more at a time.
+        scale = 1
+        while len(found) < limit:
+            entries = merged.take(min((limit - len(found)) * scale, MAX_BATCH))
+            if not entries:
+                break
+            images = self._batch_get([entry.image_id for entry in entries])
+            before = len(found)
+            for entry in entries:
+                image = images.get(entry.image_id)
+                if image is not None and query.matches(image, caller) and len(found) < limit:
+                    found.append(image)
+            if len(found) == before:
+                scale = min(scale * 2, MAX_SPARSITY)
+        return found
+
+    def _timeline(
+        self, query: ListQuery, index: str, partition: str, after: Position | None
+    ) -> Timeline:
+        tag = query.tags[0] if query.tags else None
+        filters: list[str] = []
+        values: dict[str, AttributeValueTypeDef] = {}
+        if query.content_type is not None:
+            filters.append("content_type = :content_type")
+            values[":content_type"] = {"S": query.content_type}
+        if query.title_prefix and tag is None:  # edges do not carry the title
+            filters.append("begins_with(title_folded, :title)")
+            values[":title"] = {"S": fold_title(query.title_prefix)}
+        start_key: Item | None = None
+        if after is not None:
+            # A key, not an item: the query resumes just past this place in the index.
+            start_key = {
+                index: {"S": partition},
+                "position": {"S": position_of(after.image_id, after.created_at)},
+                "pk": {"S": image_pk(after.image_id)},
+                "sk": {"S": IMAGE_SK if tag is None else TAG_SK + tag},
+            }
+        return Timeline(
+            client=self._client,
+            table=self._table,
+            index=index,
+            partition=partition,
+            descending=query.order is SortOrder.DESC,
+            lowest=format_instant(query.start_date) if query.start_date else None,
+            # "$" sorts just above "#": every position of that instant is included.
+            highest=format_instant(query.end_date) + "$" if query.end_date else None,
+            filter_expression=" AND ".join(filters) or None,
+            filter_values=values,
+            start_key=start_key,
+        )
+
+    def _batch_get(self, image_ids: Iterable[str]) -> dict[str, Image]:
+        wanted = list(dict.fromkeys(image_ids))
+        images: dict[str, Image] = {}
+        for start in range(0, len(wanted), _BATCH_GET_MAX_KEYS):
+            keys = [image_key(image_id) for image_id in wanted[start : start + _BATCH_GET_MAX_KEYS]]
+            request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            for attempt in range(_BATCH_GET_ATTEMPTS):
+                response = self._client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    image = image_from_item(item)
+                    images[image.image_id] = image
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+                _pause(attempt)
+            else:
+                raise RuntimeError(
+                    f"DynamoDB left keys of {self._table!r} unread after {_BATCH_GET_ATTEMPTS}"
+                    " tries"
+                )
+        return images
