@@ -81,7 +81,7 @@ def load(url: str, token: str, seconds: int, work: Path) -> dict[str, float]:
 
 
 def run(quick: bool) -> list[Row]:
-    from tests.http.server import ServerProcess
+    from tests.support.http_server import ServerProcess
 
     images, seconds = (1_000, 5) if quick else (10_000, 15)
     tool = "wrk" if shutil.which("wrk") else "python loadgen (wrk missing)"

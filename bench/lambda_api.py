@@ -31,7 +31,7 @@ _IMPORT = (
 
 def _warm(calls: int) -> None:
     """Upload one image through the handler, then time GETs of it; prints seconds, one a line."""
-    from tests.lambda_events import LambdaContext, http_api_event
+    from tests.support.lambda_events import LambdaContext, http_api_event
 
     from bench.common import small_jpeg
     from entrypoints.aws_lambda.api import handler
@@ -71,7 +71,7 @@ def run(quick: bool) -> list[Row]:
 
 
 def _measure(package: Path, quick: bool) -> list[Row]:
-    from tests.aws import FAKE_AWS_ENVIRONMENT, MotoServer
+    from tests.support.fake_aws import FAKE_AWS_ENVIRONMENT, MotoServer
 
     server = MotoServer()
     try:

@@ -117,7 +117,7 @@ def sqlite_rows(sizes: list[int]) -> list[Row]:
 
 
 def dynamodb_rows(sizes: list[int]) -> list[Row]:
-    from tests.aws import MotoServer, table_schema
+    from tests.support.fake_aws import MotoServer, table_schema
 
     from adapters.aws_resources import create_table
     from adapters.dynamodb import DynamoDbImageRepository, items_of

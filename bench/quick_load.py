@@ -26,7 +26,7 @@ from entrypoints.settings import Settings
 from imagecore.commands import UploadCommand
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.http.server import ServerProcess
+from tests.support.http_server import ServerProcess
 
 
 def seed(data_dir: Path, count: int) -> str:

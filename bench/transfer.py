@@ -109,7 +109,7 @@ def _disk_copy(source: Path, target: Path, repeats: int) -> float:
 
 
 def _throughput(work: Path, quick: bool) -> list[Row]:
-    from tests.http.server import ServerProcess
+    from tests.support.http_server import ServerProcess
 
     server = ServerProcess(
         work / "data", **UNLIMITED, IMAGECORE_MAX_UPLOAD_BYTES=str(300 * MIB)
@@ -190,7 +190,7 @@ def _processes(root: int) -> list[int]:
 
 
 def _memory(work: Path) -> list[Row]:
-    from tests.http.server import ServerProcess
+    from tests.support.http_server import ServerProcess
 
     server = ServerProcess(
         work / "rss-data", **UNLIMITED, IMAGECORE_MAX_UPLOAD_BYTES=str(300 * MIB)

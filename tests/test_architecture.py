@@ -1,4 +1,5 @@
-"""The dependency rule of DESIGN.md, enforced by import-linter's contracts in pyproject.toml."""
+"""The dependency rule of docs/architecture.md, enforced by import-linter's contracts in
+pyproject.toml."""
 
 from __future__ import annotations
 

@@ -1,80 +1,29 @@
 """The adapters under contract, and the images the contract tests store in them.
 
-To put a new adapter under the contract, add its factory to REPOSITORIES or BLOB_STORES.
-A factory is a context manager that yields a fresh, empty adapter and tears it down afterwards.
+The ``repository`` and ``blob_store`` fixtures run each contract test on every place of every
+backend in tests/support/backends.py: to put a new adapter under the contract, add its backend
+there.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from adapters.dynamodb import DynamoDbImageRepository
-from adapters.filesystem import FilesystemBlobStore
-from adapters.memory import MemoryBlobStore, MemoryImageRepository
-from adapters.s3 import S3BlobStore
-from adapters.sqlite import SqliteImageRepository
 from imagecore.model import Image
 from imagecore.ports import BlobStore, ImageRepository
-from tests.aws import aws_clients, fresh_resources
+from tests.support.backends import PLACES, BlobStoreFactory, RepositoryFactory
+from tests.support.numbered_images import build_image
 
-BASE_INSTANT = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
-
-
-@contextmanager
-def _memory_repository(tmp_path: Path) -> Iterator[ImageRepository]:
-    yield MemoryImageRepository()
-
-
-@contextmanager
-def _sqlite_repository(tmp_path: Path) -> Iterator[ImageRepository]:
-    repository = SqliteImageRepository(tmp_path / "data" / "imagecore.sqlite3")
-    try:
-        yield repository
-    finally:
-        repository.close()
-
-
-@contextmanager
-def _memory_blob_store(tmp_path: Path) -> Iterator[BlobStore]:
-    yield MemoryBlobStore()
-
-
-@contextmanager
-def _filesystem_blob_store(tmp_path: Path) -> Iterator[BlobStore]:
-    yield FilesystemBlobStore(tmp_path / "data" / "blobs")
-
-
-@contextmanager
-def _dynamodb_repository(where: str) -> Iterator[ImageRepository]:
-    with aws_clients(where) as clients, fresh_resources(clients) as (table, _):
-        yield DynamoDbImageRepository(clients.dynamodb, table)
-
-
-@contextmanager
-def _s3_blob_store(where: str) -> Iterator[BlobStore]:
-    with aws_clients(where) as clients, fresh_resources(clients) as (_, bucket):
-        yield S3BlobStore(clients.s3, bucket)
-
-
-REPOSITORIES: dict[str, Callable[[Path], AbstractContextManager[ImageRepository]]] = {
-    "memory": _memory_repository,
-    "filesystem": _sqlite_repository,
-    "dynamodb-moto": lambda _: _dynamodb_repository("in-process"),
-    "dynamodb-moto-server": lambda _: _dynamodb_repository("server"),
+REPOSITORIES: dict[str, RepositoryFactory] = {
+    place.repository_id: place.repository for place in PLACES
 }
-
-BLOB_STORES: dict[str, Callable[[Path], AbstractContextManager[BlobStore]]] = {
-    "memory": _memory_blob_store,
-    "filesystem": _filesystem_blob_store,
-    "s3-moto": lambda _: _s3_blob_store("in-process"),
-    "s3-moto-server": lambda _: _s3_blob_store("server"),
+BLOB_STORES: dict[str, BlobStoreFactory] = {
+    place.blob_store_id: place.blob_store for place in PLACES
 }
 
 
@@ -88,31 +37,6 @@ def repository(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Image
 def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     with BLOB_STORES[request.param](tmp_path) as adapter:
         yield adapter
-
-
-def image_id_for(n: int) -> str:
-    """A 26-character id in Crockford base32 that sorts by ``n``."""
-    return f"01JD{n:022d}"
-
-
-def build_image(n: int, **overrides: Any) -> Image:
-    """Image number ``n``: Alice's private JPEG created ``n`` seconds after BASE_INSTANT."""
-    fields: dict[str, Any] = {
-        "image_id": image_id_for(n),
-        "user_id": "alice",
-        "filename": f"photo-{n}.jpg",
-        "content_type": "image/jpeg",
-        "size": 1000 + n,
-        "width": 640,
-        "height": 480,
-        "sha256": f"{n:064x}",
-        "created_at": BASE_INSTANT + timedelta(seconds=n),
-        "title": f"Photo {n}",
-    }
-    fields.update(overrides)
-    fields.setdefault("updated_at", fields["created_at"])
-    fields.setdefault("blob_key", f"images/{fields['user_id']}/{fields['image_id']}")
-    return Image(**fields)
 
 
 @pytest.fixture

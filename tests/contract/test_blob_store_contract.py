@@ -1,10 +1,10 @@
-"""What every BlobStore promises, proven on each adapter in conftest.BLOB_STORES."""
+"""What every BlobStore promises, proven on the blob store of each backend in
+tests/support/backends.py (the ``blob_store`` fixture of conftest.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -20,38 +20,13 @@ from adapters.filesystem import FilesystemBlobStore
 from imagecore import validation
 from imagecore.model import ByteRange
 from imagecore.ports import BlobStore
+from tests.support.blob_bytes import MIB, Interrupted, chunked, failing_after, pattern, read
 
-MIB = 1024 * 1024
 KEY = "images/alice/01JD0000000000000000000001"
-
-
-def pattern(size: int, seed: int = 0) -> bytes:
-    """``size`` random bytes: a wrong slice or a reordered chunk never looks right."""
-    return random.Random(seed).randbytes(size)
-
-
-def chunked(data: bytes, size: int) -> Iterator[bytes]:
-    for start in range(0, len(data), size):
-        yield data[start : start + size]
-
-
-def read(store: BlobStore, key: str, byte_range: ByteRange | None = None) -> bytes:
-    chunks = list(store.open(key, byte_range))
-    assert all(chunks), "no empty chunks"
-    return b"".join(chunks)
 
 
 def files_under(directory: Path) -> set[Path]:
     return {path for path in directory.rglob("*") if path.is_file()}
-
-
-class Interrupted(BaseException):
-    """Not an Exception: what a cancelled request or Ctrl-C looks like to the store."""
-
-
-def failing_after(data: bytes, error: BaseException) -> Iterator[bytes]:
-    yield from chunked(data, 1000)
-    raise error
 
 
 # Storing and reading back

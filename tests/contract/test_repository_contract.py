@@ -1,4 +1,5 @@
-"""What every ImageRepository promises, proven on each adapter in conftest.REPOSITORIES."""
+"""What every ImageRepository promises, proven on the repository of each backend in
+tests/support/backends.py (the ``repository`` fixture of conftest.py)."""
 
 from __future__ import annotations
 

@@ -16,15 +16,8 @@ from adapters.aws import MissingResource
 from adapters.s3 import S3BlobStore
 from imagecore.disposition import attachment_disposition
 from imagecore.model import ByteRange
-from tests.aws import in_process_aws
-from tests.contract.test_blob_store_contract import (
-    MIB,
-    Interrupted,
-    chunked,
-    failing_after,
-    pattern,
-    read,
-)
+from tests.support.blob_bytes import MIB, Interrupted, chunked, failing_after, pattern, read
+from tests.support.fake_aws import in_process_aws
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

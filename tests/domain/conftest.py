@@ -1,12 +1,21 @@
+"""The use cases' world for the domain tests: a clock the test moves, memory stores, a service
+over them, and two small images. Tests of background work take ``service_with_worker``: the
+same service with a job queue that records and a thumbnailer the test controls."""
+
 from __future__ import annotations
 
 import pytest
 
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from imagecore.service import ImageService
-
-from ..images import image_bytes
-from .support import CountingIds, FakeClock, make_service
+from tests.support.doubles import (
+    CountingIds,
+    FakeClock,
+    FakeThumbnailer,
+    RecordingJobs,
+    make_service,
+)
+from tests.support.sample_images import image_bytes
 
 
 @pytest.fixture
@@ -29,6 +38,29 @@ def service(
     clock: FakeClock, repository: MemoryImageRepository, blobs: MemoryBlobStore
 ) -> ImageService:
     return make_service(clock, CountingIds(), repository=repository, blobs=blobs)
+
+
+@pytest.fixture
+def jobs() -> RecordingJobs:
+    return RecordingJobs()
+
+
+@pytest.fixture
+def thumbnailer() -> FakeThumbnailer:
+    return FakeThumbnailer()
+
+
+@pytest.fixture
+def service_with_worker(
+    clock: FakeClock,
+    repository: MemoryImageRepository,
+    blobs: MemoryBlobStore,
+    jobs: RecordingJobs,
+    thumbnailer: FakeThumbnailer,
+) -> ImageService:
+    return make_service(
+        clock, repository=repository, blobs=blobs, jobs=jobs, thumbnailer=thumbnailer
+    )
 
 
 @pytest.fixture(scope="session")

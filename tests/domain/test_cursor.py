@@ -17,8 +17,7 @@ from imagecore.cursor import MAX_CURSOR_LENGTH, CursorCodec
 from imagecore.errors import InvalidCursor, InvalidInput
 from imagecore.model import Position, SortOrder
 from imagecore.query import ListQuery
-
-from .support import CROCKFORD, SECRET, START, FakeClock, crockford
+from tests.support.doubles import CROCKFORD, SECRET, START, FakeClock, crockford
 
 QUERY = ListQuery(user_id="bob", tags=("beach",), order=SortOrder.ASC, limit=10)
 POSITION = Position(datetime(2026, 11, 22, 10, 30, 15, 123456, tzinfo=UTC), crockford(42))

@@ -24,8 +24,7 @@ from imagecore.model import ImageState
 from imagecore.query import build_list_query
 from imagecore.results import UploadSlot
 from imagecore.service import ImageService
-
-from .support import FakeClock, make_service
+from tests.support.doubles import FakeClock, make_service
 
 LIMIT = 10_000
 

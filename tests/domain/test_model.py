@@ -24,8 +24,7 @@ from imagecore.model import (
     Visibility,
     version_from_etag,
 )
-
-from .support import CROCKFORD, make_image
+from tests.support.doubles import CROCKFORD, make_image
 
 # Instants a clock of this century can give, in any offset.
 instants = st.datetimes(

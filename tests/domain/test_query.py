@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 from imagecore.errors import InvalidInput
 from imagecore.model import ImageState, SortOrder, Visibility
 from imagecore.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListQuery, build_list_query
-
-from .support import START, make_image
+from tests.support.doubles import START, make_image
 
 MICRO = timedelta(microseconds=1)
 

@@ -3,16 +3,16 @@ against a plain model of what every image should be.
 
 The model restates the product's rules on its own (who sees what, what each filter means, the
 order of a list) instead of calling ListQuery.matches, so a wrong rule in the domain shows up as
-a disagreement here.
+a disagreement here. The machine plays on each place of tests/support/backends.py that names a
+stateful run: memory, and DynamoDB + S3 on moto in-process and on a moto server.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+import unittest
+from contextlib import ExitStack
 from datetime import UTC, datetime, time, timedelta
-from functools import partial
 from typing import Any
 
 import attrs
@@ -21,17 +21,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from imagecore.commands import UpdateCommand, UploadCommand
 from imagecore.errors import InvalidInput, NotFound, PreconditionFailed
 from imagecore.model import Image
-from imagecore.ports import ImageRepository
 from imagecore.query import build_list_query
 from imagecore.service import ImageService
-
-from ..aws import aws_stores
-from ..images import image_bytes
-from .support import FakeClock, RandomIds, crockford, make_service
+from tests.support.backends import PLACES, StatefulRun, StorePair
+from tests.support.doubles import FakeClock, RandomIds, crockford, make_service
+from tests.support.sample_images import image_bytes
 
 USERS = ("alice", "bob", "carol")
 # Raw tags as clients type them; several normalise to the same tag.
@@ -104,14 +101,10 @@ class Filters:
     limit: int
 
 
-@contextmanager
-def memory_stores() -> Iterator[tuple[ImageRepository, Any]]:
-    yield MemoryImageRepository(), MemoryBlobStore()
-
-
 class ImageServiceMachine(RuleBasedStateMachine):
-    # Where the images are kept: a fresh, empty repository and blob store per example.
-    stores: Callable[[], AbstractContextManager[tuple[ImageRepository, Any]]] = memory_stores
+    # Where the images are kept: a fresh, empty repository and blob store per example, from a
+    # place of tests/support/backends.py (see machine_on, at the end).
+    stores: StorePair
 
     def __init__(self) -> None:
         super().__init__()
@@ -405,25 +398,26 @@ class ImageServiceMachine(RuleBasedStateMachine):
         assert self.blobs.keys() == live, "a blob nothing refers to was left behind"
 
 
-# About 10 s on one core: enough that each of a dozen deliberately planted rule mistakes (a
-# visibility leak, an exclusive date bound, a case-sensitive prefix, a missing id tie-break, a
-# repeated item at a page edge, a kept blob ...) was caught in every trial run.
-ImageServiceMachine.TestCase.settings = settings(
-    max_examples=200,
-    stateful_step_count=50,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
-TestImageService = ImageServiceMachine.TestCase
+def machine_on(run: StatefulRun) -> type[unittest.TestCase]:
+    """The TestCase of the machine over the stores of ``run``."""
+    name = run.test_name.removeprefix("Test") + "Machine"
+    machine = type(name, (ImageServiceMachine,), {"stores": staticmethod(run.stores)})
+    if run.max_examples is not None:
+        # About 10 s on one core for the 200 examples on memory: enough that each of a dozen
+        # deliberately planted rule mistakes (a visibility leak, an exclusive date bound, a
+        # case-sensitive prefix, a missing id tie-break, a repeated item at a page edge, a kept
+        # blob ...) was caught in every trial run.
+        machine.TestCase.settings = settings(
+            max_examples=run.max_examples,
+            stateful_step_count=50,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        )
+    return machine.TestCase
 
 
-class DynamoDbAndS3InProcess(ImageServiceMachine):
-    stores = staticmethod(partial(aws_stores, "in-process"))
-
-
-class DynamoDbAndS3OnMotoServer(ImageServiceMachine):
-    stores = staticmethod(partial(aws_stores, "server"))
-
-
-TestImageServiceOnDynamoDbAndS3InProcess = DynamoDbAndS3InProcess.TestCase
-TestImageServiceOnDynamoDbAndS3OnMotoServer = DynamoDbAndS3OnMotoServer.TestCase
+# One TestCase (TestImageService, TestImageServiceOnDynamoDbAndS3InProcess ...) per place of
+# tests/support/backends.py that names a stateful run.
+for _place in PLACES:
+    if _place.stateful is not None:
+        globals()[_place.stateful.test_name] = machine_on(_place.stateful)

@@ -17,8 +17,7 @@ from ulid import ULID
 from imagecore import validation
 from imagecore.errors import InvalidInput
 from imagecore.model import Visibility
-
-from .support import CROCKFORD
+from tests.support.doubles import CROCKFORD
 
 LIMITS = validation.DEFAULT_LIMITS
 

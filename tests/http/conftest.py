@@ -1,139 +1,25 @@
+"""The servers the HTTP tests talk to: one per backend of tests/support/backends.py for the
+session (``server``, ``api``), and one per backend with a small rate limit and a one-second
+client timeout (``limited``), for the tests of those guards."""
+
 from __future__ import annotations
 
-import contextlib
 import secrets
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from adapters.secret_file import load_or_create_secret
-from entrypoints.http.auth import TokenAuthority
-from tests.aws import fresh_resources, moto_server
-from tests.http.server import ServerProcess
-from tests.images import image_bytes
+from tests.support.api_client import Api
+from tests.support.backend_server import BURST, running_server
+from tests.support.backends import BACKENDS
+from tests.support.http_server import ServerProcess
 
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-
-
-class Api:
-    """A client of one running server, with a token per user name."""
-
-    def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-        self.client = httpx.Client(base_url=server.url, timeout=30)
-        self._tokens: dict[str, str] = {}
-        self._authority = TokenAuthority(load_or_create_secret(server.data_dir))
-        self._lock = threading.Lock()
-
-    def token(self, user: str) -> str:
-        """A token for ``user``, made in this process with the secret the server keeps in its
-        data dir (`imagecore token`, which does the same, has tests of its own)."""
-        with self._lock:
-            if user not in self._tokens:
-                self._tokens[user] = self._authority.issue(user)
-            return self._tokens[user]
-
-    def auth(self, user: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(user)}"}
-
-    def upload(
-        self,
-        user: str,
-        data: bytes | None = None,
-        filename: str = "photo.png",
-        client_type: str = "application/octet-stream",
-        **fields: str,
-    ) -> httpx.Response:
-        files = {"file": (filename, image_bytes() if data is None else data, client_type)}
-        return self.client.post("/images", headers=self.auth(user), files=files, data=fields)
-
-    def uploaded(self, user: str, **kwargs: Any) -> dict[str, Any]:
-        """An uploaded image once its thumbnail job has settled, so that no background change
-        moves its version on while the test looks at it."""
-        response = self.upload(user, **kwargs)
-        assert response.status_code == 201, response.text
-        resource: dict[str, Any] = response.json()
-        return self.settled(user, resource["image_id"])
-
-    def settled(self, user: str, image_id: str, timeout: float = 20.0) -> dict[str, Any]:
-        """The image once its thumbnail is ready or failed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            response = self.client.get(f"/images/{image_id}", headers=self.auth(user))
-            assert response.status_code == 200, response.text
-            resource: dict[str, Any] = response.json()
-            if resource["thumbnail_status"] != "pending" or time.monotonic() > deadline:
-                return resource
-            time.sleep(0.02)
-
-    def download(
-        self, user: str, image_id: str, **headers: str
-    ) -> tuple[httpx.Response, httpx.Response]:
-        """GET /images/{id}/download as a client that follows redirects: the server's own
-        answer, and the one with the bytes (the same, unless the server redirected to a
-        presigned URL of the blob store)."""
-        first = self.client.get(
-            f"/images/{image_id}/download", headers={**self.auth(user), **headers}
-        )
-        if first.status_code != 307:
-            return first, first
-        assert first.headers["cache-control"] == "no-store"
-        # A presigned URL carries its own authorization: the bearer token is not sent on.
-        return first, httpx.get(first.headers["location"], headers=headers, timeout=30)
-
-    def list(self, user: str, **params: Any) -> httpx.Response:
-        return self.client.get("/images", headers=self.auth(user), params=params)
-
-    def list_all(self, user: str, **params: Any) -> list[dict[str, Any]]:
-        """Every page, following next_cursor."""
-        images: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            query = {**params, **({"cursor": cursor} if cursor else {})}
-            response = self.list(user, **query)
-            assert response.status_code == 200, response.text
-            page = response.json()
-            assert page["count"] == len(page["images"])
-            images.extend(page["images"])
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return images
+BACKEND_NAMES = [backend.name for backend in BACKENDS]
 
 
-BACKENDS = ["filesystem", "memory", "aws"]
-
-
-@contextlib.contextmanager
-def running_server(backend: str, root: Path, **environ: str) -> Iterator[ServerProcess]:
-    """`imagecore serve` on ``backend`` (a fresh table and bucket on the moto server for aws),
-    with ``environ`` on top of the test defaults, stopped on exit."""
-    with contextlib.ExitStack() as stack:
-        environ = {
-            "IMAGECORE_BACKEND": backend,
-            "IMAGECORE_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
-            # The suite sends many requests per user quickly; the limit has tests of its own.
-            "IMAGECORE_RATE_LIMIT_BURST": "1000000",
-            **environ,
-        }
-        if backend == "aws":
-            moto = moto_server()
-            table, bucket = stack.enter_context(fresh_resources(moto.clients()))
-            environ |= {
-                "AWS_ENDPOINT_URL": moto.url,
-                "IMAGECORE_TABLE": table,
-                "IMAGECORE_BUCKET": bucket,
-            }
-        process = ServerProcess(root / "data", **environ).start()
-        stack.callback(process.stop)
-        yield process
-
-
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session", params=BACKEND_NAMES)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
@@ -148,6 +34,32 @@ def api(server: ServerProcess) -> Iterator[Api]:
     client = Api(server)
     yield client
     client.client.close()
+
+
+# Session-scoped, though only test_rate_limit, test_misbehaving_clients and test_server_logs use
+# it: a server of its own per backend (a moto table and bucket for aws) is started once, not once
+# per module. Each test has users of its own, so one test's spent burst never limits another's.
+@pytest.fixture(scope="session", params=BACKEND_NAMES)
+def limited(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    root = tmp_path_factory.mktemp(f"limited-{request.param}")
+    with running_server(
+        request.param,
+        root,
+        IMAGECORE_RATE_LIMIT_PER_SECOND="1",
+        IMAGECORE_RATE_LIMIT_BURST=str(BURST),
+        IMAGECORE_CLIENT_TIMEOUT_SECONDS="1",
+    ) as server:
+        api = Api(server)
+        # A new connection per request: this server closes a connection idle for a second (the
+        # client timeout), and a request sent on it at that moment would be lost in the race.
+        api.client.close()
+        api.client = httpx.Client(
+            base_url=server.url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)
+        )
+        yield api
+        api.client.close()
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ import pytest
 
 from adapters.secret_file import SECRET_FILE
 from entrypoints.http.auth import ISSUER
-from tests.http.conftest import Api
-from tests.http.helpers import assert_error
-from tests.images import image_bytes
+from tests.support.api_assertions import assert_error
+from tests.support.api_client import Api
+from tests.support.sample_images import image_bytes
 
 # One worker holds the whole table, so the check that follows it sees every attempt made.
 pytestmark = pytest.mark.xdist_group("authorization_matrix")

@@ -1,5 +1,5 @@
 """Many clients at once, through a real server on each backend: no update is lost, no list is
-wrong. (Races on one image's If-Match and delete are in test_read_write.)"""
+wrong. (Races on one image's If-Match and delete are in test_update and test_delete.)"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.http.conftest import Api
+from tests.support.api_client import Api
 
 
 def test_read_modify_write_loops_with_if_match_lose_no_update(api: Api, alice: str) -> None:

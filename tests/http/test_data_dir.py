@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.http.server import ServerProcess
-from tests.images import image_bytes
+from tests.support.http_server import ServerProcess
+from tests.support.sample_images import image_bytes
 
 
 def test_restarting_the_server_keeps_every_image_and_every_token(tmp_path: Path) -> None:

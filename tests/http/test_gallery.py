@@ -18,8 +18,8 @@ import pytest
 
 from adapters.secret_file import load_or_create_secret
 from entrypoints.http.auth import TokenAuthority
-from tests.http.conftest import running_server
-from tests.images import image_bytes
+from tests.support.backend_server import running_server
+from tests.support.sample_images import image_bytes
 
 websocket = pytest.importorskip("websocket", reason="websocket-client is in the dev extra")
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.http.conftest import Api
-from tests.http.helpers import assert_error, assert_matches_schema
-from tests.images import image_bytes
+from tests.support.api_assertions import assert_error, assert_matches_schema
+from tests.support.api_client import Api
+from tests.support.sample_images import image_bytes
 
 
 def ids(images: list[dict[str, Any]]) -> list[str]:

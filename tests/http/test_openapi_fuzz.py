@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.http.conftest import Api
+from tests.support.api_client import Api
 
 CHECKS = (
     "not_a_server_error",

@@ -9,9 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.http.conftest import MAX_UPLOAD_BYTES, Api
-from tests.http.helpers import assert_error, assert_matches_schema
-from tests.images import FORMATS, image_bytes, large_png
+from tests.support.api_assertions import assert_error, assert_matches_schema
+from tests.support.api_client import Api
+from tests.support.backend_server import MAX_UPLOAD_BYTES
+from tests.support.sample_images import FORMATS, image_bytes, large_png
 
 
 @pytest.mark.parametrize("content_type", sorted(FORMATS))

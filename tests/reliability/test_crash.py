@@ -30,8 +30,8 @@ from urllib.parse import unquote
 
 import httpx
 
-from tests.http.server import ServerProcess, imagecore_command
-from tests.images import image_bytes
+from tests.support.http_server import ServerProcess, imagecore_command
+from tests.support.sample_images import image_bytes
 
 SEED = int(os.environ.get("IMAGECORE_CRASH_SEED", "20261122"))
 CRASHES = 24

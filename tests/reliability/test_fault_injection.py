@@ -13,19 +13,15 @@ stores with nothing wrapped:
 
 Two drivers: every call position of each use case, one by one, with each kind of fault
 (deterministic), and Hypothesis scenarios of several use cases with the fault anywhere in them.
-Both run over memory, filesystem + SQLite, and DynamoDB + S3 on a moto server.
+Both run on every backend of tests/support/backends.py: memory, filesystem + SQLite, and
+DynamoDB + S3 on a moto server.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
@@ -33,13 +29,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from adapters.aws import AwsClients
-from adapters.dynamodb import DynamoDbImageRepository
-from adapters.filesystem import FilesystemBlobStore
-from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from adapters.pillow import PillowInspector
-from adapters.s3 import S3BlobStore
-from adapters.sqlite import SqliteImageRepository
 from adapters.thumbnails import PillowThumbnailer
 from adapters.upload_links import SignedUploadLinks
 from imagecore.blob_keys import thumbnail_key, upload_key
@@ -48,14 +38,9 @@ from imagecore.cursor import CursorCodec
 from imagecore.errors import ImageCoreError
 from imagecore.lifecycle import ORPHAN_GRACE
 from imagecore.model import Image, ImageState, ThumbnailStatus
-from imagecore.ports import BlobStore, ImageRepository
 from imagecore.query import build_list_query
 from imagecore.service import ImageService
-
-from ..aws import fresh_resources, moto_server
-from ..domain.support import SECRET, CountingIds, FakeClock, RecordingJobs, chunked, crockford
-from ..images import image_bytes
-from .faults import (
+from tests.reliability.faults import (
     FAULT_VARIANTS,
     Crash,
     Fault,
@@ -67,6 +52,9 @@ from .faults import (
     FaultyUploadTargets,
     InjectedFailure,
 )
+from tests.support.backends import BACKENDS, StoreFactory, Stores
+from tests.support.doubles import SECRET, CountingIds, FakeClock, RecordingJobs, chunked, crockford
+from tests.support.sample_images import image_bytes
 
 OWNERS = ("alice", "bob")
 PICTURES = (
@@ -82,97 +70,9 @@ EVERYTHING = build_list_query(limit=100)
 TAGGED_SEA = build_list_query(tags="sea", limit=100)
 LIST_LIMIT = 1000
 
-# --- the stores under test --------------------------------------------------------------------
+# --- the stores under test: those of every backend in tests/support/backends.py ---------------
 
-
-class ListedBlobStore(BlobStore, Protocol):
-    def keys(self) -> list[str]:
-        """Every key stored, sorted: how the checks find orphaned bytes."""
-
-
-@attrs.frozen
-class Stores:
-    repository: ImageRepository
-    blobs: ListedBlobStore
-
-
-StoreFactory = Callable[[], Stores]
-"""Fresh, empty stores of one kind; the ones it made before may be discarded."""
-
-
-@contextmanager
-def memory_stores() -> Iterator[StoreFactory]:
-    yield lambda: Stores(MemoryImageRepository(), MemoryBlobStore())
-
-
-# Hundreds of fresh stores, each fsyncing every write: on tmpfs, where fsync costs nothing, the
-# run takes seconds instead of a minute. Durability is not what these tests are about.
-FAST_TEMPORARY_ROOT = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
-
-
-@contextmanager
-def filesystem_stores() -> Iterator[StoreFactory]:
-    with tempfile.TemporaryDirectory(prefix="imagecore-faults-", dir=FAST_TEMPORARY_ROOT) as root:
-        numbers = itertools.count()
-        previous: list[tuple[SqliteImageRepository, Path]] = []
-
-        def fresh() -> Stores:
-            for repository, data_dir in previous:
-                repository.close()
-                shutil.rmtree(data_dir, ignore_errors=True)
-            previous.clear()
-            data_dir = Path(root) / str(next(numbers))
-            repository = SqliteImageRepository(data_dir / "imagecore.sqlite3")
-            previous.append((repository, data_dir))
-            return Stores(repository, FilesystemBlobStore(data_dir / "blobs"))
-
-        try:
-            yield fresh
-        finally:
-            for repository, _ in previous:
-                repository.close()
-
-
-def _empty(clients: AwsClients, table: str, bucket: str) -> None:
-    """Remove every item and object: much faster on moto than a new table and bucket."""
-    scans = clients.dynamodb.get_paginator("scan").paginate(
-        TableName=table, ProjectionExpression="pk, sk", ConsistentRead=True
-    )
-    keys = [item for page in scans for item in page.get("Items", [])]
-    for start in range(0, len(keys), 25):
-        clients.dynamodb.batch_write_item(
-            RequestItems={
-                table: [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
-            }
-        )
-    listing = clients.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    names = [item["Key"] for page in listing for item in page.get("Contents", [])]
-    if names:
-        clients.s3.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": name} for name in names], "Quiet": True}
-        )
-
-
-@contextmanager
-def moto_server_stores() -> Iterator[StoreFactory]:
-    clients = moto_server().clients()
-    with fresh_resources(clients) as (table, bucket):
-        stores = Stores(
-            DynamoDbImageRepository(clients.dynamodb, table), S3BlobStore(clients.s3, bucket)
-        )
-
-        def fresh() -> Stores:
-            _empty(clients, table, bucket)
-            return stores
-
-        yield fresh
-
-
-STORE_PAIRS: dict[str, Callable[[], AbstractContextManager[StoreFactory]]] = {
-    "memory": memory_stores,
-    "filesystem-sqlite": filesystem_stores,
-    "dynamodb-s3-moto-server": moto_server_stores,
-}
+STORE_PAIRS = {entry.fault_injection.test_id: entry.fault_injection.stores for entry in BACKENDS}
 
 # --- the world a scenario plays in ------------------------------------------------------------
 
@@ -602,21 +502,14 @@ USE_CASES: dict[str, UseCase] = {
     ),
 }
 
-# Each request to moto server takes tens of milliseconds: there, each position gets one kind of
-# fault, the kinds taking turns, which keeps the run near a minute. The full cross product runs on
-# the other pairs, whose adapters the contract suite proves equal.
+# How each backend runs (every kind of fault at each position, or the kinds taking turns; the
+# fewest positions the enumeration may find) is its entry's, in tests/support/backends.py.
 EVERY_VARIANT_AT_EACH_POSITION = {
-    "memory": True,
-    "filesystem-sqlite": True,
-    "dynamodb-s3-moto-server": False,
+    entry.fault_injection.test_id: entry.fault_injection.every_variant_at_each_position
+    for entry in BACKENDS
 }
-
-# A little under what the enumeration finds today, so that a wrapper that stops counting calls
-# (and so stops injecting faults into them) fails the test instead of passing it emptier.
 MIN_POSITIONS = {
-    "memory": 100,
-    "filesystem-sqlite": 100,
-    "dynamodb-s3-moto-server": 100,
+    entry.fault_injection.test_id: entry.fault_injection.min_positions for entry in BACKENDS
 }
 
 
@@ -699,7 +592,9 @@ STEPS: st.SearchStrategy[Step] = st.one_of(
 )
 SCENARIOS = st.lists(STEPS, min_size=1, max_size=6)
 
-EXAMPLES = {"memory": 300, "filesystem-sqlite": 150, "dynamodb-s3-moto-server": 30}
+EXAMPLES = {
+    entry.fault_injection.test_id: entry.fault_injection.scenario_examples for entry in BACKENDS
+}
 
 
 def play_scenario(fresh_stores: StoreFactory, steps: Sequence[Step], fault: Fault | None) -> World:

@@ -1,0 +1,395 @@
+"""The API Lambda handler with API Gateway events: HTTP API payload 2.0 and REST API payload 1.0,
+base64 bodies both ways, the caller from the authorizer's claims; the same answers as the HTTP
+server gives, because it is the same app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from entrypoints.aws_lambda.api_gateway import create_handler
+from entrypoints.container import Container, build_container
+from entrypoints.settings import Settings, SettingsError
+from tests.support.api_assertions import assert_matches_schema
+from tests.support.fake_aws import aws_clients, fresh_resources
+from tests.support.lambda_events import (
+    GatewayResponse,
+    LambdaContext,
+    fresh_import,
+    http_api_event,
+    multipart,
+    rest_api_event,
+)
+from tests.support.sample_images import image_bytes
+
+SECRET = "lambda-tests-secret-of-32-chars!"
+PNG = image_bytes("image/png", 9, 4)
+
+Invoke = Callable[[dict[str, Any]], GatewayResponse]
+
+
+def memory_container() -> Container:
+    return build_container(Settings(backend="memory", token_secret=SECRET))
+
+
+def invoker(container: Container) -> Invoke:
+    handler = create_handler(container)
+    return lambda event: GatewayResponse(handler(event, LambdaContext()))
+
+
+@pytest.fixture
+def invoke() -> Invoke:
+    return invoker(memory_container())
+
+
+def assert_error(response: GatewayResponse, status: int, code: str) -> None:
+    assert response.status == status, response.body
+    body = response.json()
+    assert_matches_schema(body, "Error")
+    assert body["error"] == code
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+def upload_v2(invoke: Invoke, user: str = "alice", image: bytes = PNG, **fields: str) -> Any:
+    body, headers = multipart(image, **fields)
+    response = invoke(
+        http_api_event(
+            "POST", "/images", user=user, headers=headers, body=body, route_key="POST /images"
+        )
+    )
+    assert response.status == 201, response.body
+    return response.json()
+
+
+# --- HTTP API, payload 2.0 ----------------------------------------------------------------------
+
+
+def test_v2_upload_takes_a_base64_multipart_body_and_answers_the_resource(invoke: Invoke) -> None:
+    body, headers = multipart(PNG, title="Dunes", tags="sand,sea", visibility="public")
+    response = invoke(
+        http_api_event("POST", "/images", headers=headers, body=body, route_key="POST /images")
+    )
+
+    assert response.status == 201
+    image = response.json()
+    assert_matches_schema(image, "Image")
+    assert (image["user_id"], image["title"], image["tags"]) == ("alice", "Dunes", ["sand", "sea"])
+    assert (image["width"], image["height"], image["size"]) == (9, 4, len(PNG))
+    assert response.headers["location"] == f"/images/{image['image_id']}"
+    assert response.headers["etag"]
+    assert response.raw["isBase64Encoded"] is False, "JSON goes back as text"
+
+
+def test_v2_list_reads_filters_from_the_raw_query_string(invoke: Invoke) -> None:
+    beach = upload_v2(invoke, tags="beach,sun")
+    upload_v2(invoke, tags="city")
+    upload_v2(invoke, user="bob", tags="beach")  # private: alice never sees it
+
+    response = invoke(
+        http_api_event("GET", "/images", query="tags=beach&limit=10", route_key="GET /images")
+    )
+
+    assert response.status == 200
+    page = response.json()
+    assert_matches_schema(page, "ImagePage")
+    assert [image["image_id"] for image in page["images"]] == [beach["image_id"]]
+
+
+def test_v2_paging_follows_the_cursor_to_the_end(invoke: Invoke) -> None:
+    uploaded = [upload_v2(invoke)["image_id"] for _ in range(5)]
+    seen: list[str] = []
+    query = "limit=2"
+    while True:
+        page = invoke(http_api_event("GET", "/images", query=query)).json()
+        seen += [image["image_id"] for image in page["images"]]
+        if page["next_cursor"] is None:
+            break
+        query = f"limit=2&cursor={page['next_cursor']}"
+    assert seen == uploaded[::-1]
+
+
+def test_v2_download_sends_the_bytes_base64_encoded(invoke: Invoke) -> None:
+    image = upload_v2(invoke, filename="dunes.png")
+    path = f"/images/{image['image_id']}/download"
+
+    response = invoke(
+        http_api_event(
+            "GET",
+            path,
+            route_key="GET /images/{image_id}/download",
+            path_parameters={"image_id": image["image_id"]},
+        )
+    )
+
+    assert response.status == 200
+    assert response.raw["isBase64Encoded"] is True
+    assert response.body == PNG
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["content-disposition"].startswith("attachment")
+
+
+def test_v2_download_of_a_range_and_a_revalidation(invoke: Invoke) -> None:
+    image = upload_v2(invoke)
+    path = f"/images/{image['image_id']}/download"
+
+    partial = invoke(http_api_event("GET", path, headers={"Range": "bytes=0-9"}))
+    assert (partial.status, partial.body) == (206, PNG[:10])
+
+    etag = partial.headers["etag"]
+    assert invoke(http_api_event("GET", path, headers={"If-None-Match": etag})).status == 304
+
+
+def test_v2_update_with_if_match_then_delete(invoke: Invoke) -> None:
+    image = upload_v2(invoke)
+    path = f"/images/{image['image_id']}"
+
+    updated = invoke(
+        http_api_event(
+            "PATCH",
+            path,
+            body='{"title": "Renamed", "tags": ["a"]}',
+            headers={"Content-Type": "application/json", "If-Match": "1"},
+        )
+    )
+    assert updated.status == 200, updated.body
+    changed = updated.json()
+    # One edit on top of version 1, and one more if the thumbnail job settled before it.
+    settled = changed["thumbnail_status"] != "pending"
+    assert (changed["title"], changed["version"]) == ("Renamed", 2 + settled)
+
+    stale = invoke(
+        http_api_event(
+            "PATCH",
+            path,
+            body='{"title": "Again"}',
+            headers={"Content-Type": "application/json", "If-Match": "1"},
+        )
+    )
+    assert_error(stale, 412, "PreconditionFailed")
+
+    assert invoke(http_api_event("DELETE", path)).status == 204
+    assert invoke(http_api_event("DELETE", path)).status == 204
+    assert_error(invoke(http_api_event("GET", path)), 404, "NotFound")
+
+
+def test_v2_another_users_private_image_is_not_found(invoke: Invoke) -> None:
+    image = upload_v2(invoke, user="alice")
+    response = invoke(http_api_event("GET", f"/images/{image['image_id']}", user="bob"))
+    assert_error(response, 404, "NotFound")
+
+
+def test_v2_path_with_encoded_characters_reaches_the_same_route(invoke: Invoke) -> None:
+    response = invoke(http_api_event("GET", "/images/%2E%2E%2Fsecret"))
+    assert_error(response, 404, "NotFound")
+
+
+# --- who the caller is ----------------------------------------------------------------------------
+
+
+def test_without_authorizer_claims_the_caller_is_unauthenticated(invoke: Invoke) -> None:
+    response = invoke(http_api_event("GET", "/images", user=None))
+    assert_error(response, 401, "Unauthenticated")
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_bearer_token_without_claims_lets_no_one_in(invoke: Invoke) -> None:
+    """A route left without an authorizer must not fall back to trusting the header."""
+    container = memory_container()
+    token = container.tokens().issue("alice")
+    response = invoke(
+        http_api_event("GET", "/images", user=None, headers={"Authorization": f"Bearer {token}"})
+    )
+    assert_error(response, 401, "Unauthenticated")
+
+
+@pytest.mark.parametrize("subject", ["", " alice", "a/b", "x" * 200])
+def test_claims_whose_subject_is_no_user_id_are_unauthenticated(
+    invoke: Invoke, subject: str
+) -> None:
+    event = http_api_event("GET", "/images")
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = subject
+    assert_error(invoke(event), 401, "Unauthenticated")
+
+
+def test_claims_without_a_subject_are_unauthenticated(invoke: Invoke) -> None:
+    event = http_api_event("GET", "/images")
+    del event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"]
+    assert_error(invoke(event), 401, "Unauthenticated")
+
+
+def test_health_and_the_document_need_no_claims(invoke: Invoke) -> None:
+    health = invoke(http_api_event("GET", "/health", user=None)).json()
+    assert health == {"status": "ok", "checks": {"metadata": "ok", "blobs": "ok"}}
+    document = invoke(http_api_event("GET", "/openapi.json", user=None))
+    assert document.status == 200
+    assert document.json()["openapi"].startswith("3.")
+
+
+# --- REST API, payload 1.0 ----------------------------------------------------------------------
+
+
+def test_v1_round_trip_with_cognito_claims(invoke: Invoke) -> None:
+    body, headers = multipart(PNG, tags='["beach"]')
+    created = invoke(rest_api_event("POST", "/images", "/images", headers=headers, body=body))
+    assert created.status == 201, created.body
+    image_id = created.json()["image_id"]
+
+    listed = invoke(
+        rest_api_event("GET", "/images", "/images", query={"tags": ["beach"], "limit": ["5"]})
+    )
+    assert [image["image_id"] for image in listed.json()["images"]] == [image_id]
+
+    download = invoke(
+        rest_api_event(
+            "GET",
+            "/images/{image_id}/download",
+            f"/images/{image_id}/download",
+            path_parameters={"image_id": image_id},
+        )
+    )
+    assert (download.status, download.body) == (200, PNG)
+    assert download.raw["isBase64Encoded"] is True
+
+    deleted = invoke(
+        rest_api_event(
+            "DELETE",
+            "/images/{image_id}",
+            f"/images/{image_id}",
+            path_parameters={"image_id": image_id},
+        )
+    )
+    assert deleted.status == 204
+
+
+def test_v1_a_repeated_query_parameter_is_refused_as_by_the_server(invoke: Invoke) -> None:
+    response = invoke(rest_api_event("GET", "/images", "/images", query={"tags": ["a", "b"]}))
+    assert_error(response, 400, "InvalidInput")
+
+
+def test_v1_without_an_authorizer_is_unauthenticated(invoke: Invoke) -> None:
+    response = invoke(rest_api_event("GET", "/images", "/images", user=None))
+    assert_error(response, 401, "Unauthenticated")
+
+
+# --- the same answers as the HTTP server --------------------------------------------------------
+
+REQUESTS: list[tuple[str, str, str, dict[str, str], str | None]] = [
+    ("GET", "/images", "limit=0", {}, None),
+    ("GET", "/images", "colour=red", {}, None),
+    ("GET", "/images", "cursor=forged", {}, None),
+    ("GET", "/images", "start_date=yesterday", {}, None),
+    ("GET", "/images/01JD0000000000000000000000", "", {}, None),
+    ("PUT", "/images", "", {}, None),
+    ("GET", "/nowhere", "", {}, None),
+    ("POST", "/images", "", {"Content-Type": "image/png"}, "not multipart"),
+    ("PATCH", "/images/01JD0000000000000000000000", "", {"Content-Type": "text/plain"}, "x"),
+    ("PATCH", "/images/01JD0000000000000000000000", "", {"Content-Type": "application/json"}, "{"),
+    ("DELETE", "/images/01JD0000000000000000000000", "", {}, None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "query", "headers", "body"), REQUESTS)
+def test_errors_are_the_same_through_lambda_and_the_http_server(
+    method: str, path: str, query: str, headers: dict[str, str], body: str | None
+) -> None:
+    container = memory_container()
+    invoke = invoker(container)
+    token = container.tokens().issue("alice")
+
+    async def through_the_http_app() -> httpx.Response:
+        transport = httpx.ASGITransport(app=container.http_app())
+        async with httpx.AsyncClient(transport=transport, base_url="http://server") as client:
+            return await client.request(
+                method,
+                f"{path}?{query}" if query else path,
+                headers={**headers, "Authorization": f"Bearer {token}"},
+                content=body,
+            )
+
+    through_lambda = invoke(http_api_event(method, path, query=query, headers=headers, body=body))
+    through_server = asyncio.run(through_the_http_app())
+
+    assert through_lambda.status == through_server.status_code
+    lambda_body, server_body = through_lambda.json(), through_server.json()
+    assert lambda_body.pop("request_id")
+    assert server_body.pop("request_id")
+    assert lambda_body == server_body
+    assert through_lambda.headers.get("allow") == through_server.headers.get("allow")
+
+
+# --- the aws backend ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def aws_invoke() -> Iterator[Invoke]:
+    from dependency_injector import providers
+
+    with aws_clients("server") as clients, fresh_resources(clients) as (table, bucket):
+        container = build_container(
+            Settings(backend="aws", token_secret=SECRET, table=table, bucket=bucket)
+        )
+        container.aws.override(providers.Object(clients))
+        yield invoker(container)
+        # Thumbnails are made in the background here: let them finish before the bucket goes.
+        assert container.local_jobs().join(timeout=30)
+
+
+def test_on_aws_a_download_redirects_to_a_presigned_url(aws_invoke: Invoke) -> None:
+    image = upload_v2(aws_invoke)
+
+    response = aws_invoke(http_api_event("GET", f"/images/{image['image_id']}/download"))
+
+    assert response.status == 307
+    assert "X-Amz-Signature=" in response.headers["location"]
+    assert response.headers["etag"]
+
+
+def test_on_aws_an_image_goes_through_its_whole_life(aws_invoke: Invoke) -> None:
+    image = upload_v2(aws_invoke, tags="beach")
+    path = f"/images/{image['image_id']}"
+    listed = aws_invoke(http_api_event("GET", "/images", query="tags=beach")).json()
+    assert [found["image_id"] for found in listed["images"]] == [image["image_id"]]
+    patched = aws_invoke(
+        http_api_event(
+            "PATCH",
+            path,
+            body='{"visibility": "public"}',
+            headers={"Content-Type": "application/json"},
+        )
+    )
+    assert patched.json()["visibility"] == "public"
+    assert aws_invoke(http_api_event("GET", path, user="bob")).status == 200
+    assert aws_invoke(http_api_event("DELETE", path)).status == 204
+    assert aws_invoke(http_api_event("GET", path)).status == 404
+
+
+# --- the module Lambda loads ----------------------------------------------------------------------
+
+
+def test_the_handler_module_builds_its_app_from_the_environment_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IMAGECORE_BACKEND", "memory")
+    monkeypatch.setenv("IMAGECORE_TOKEN_SECRET", SECRET)
+
+    module = fresh_import("entrypoints.aws_lambda.api")
+
+    body, headers = multipart(PNG)
+    upload = http_api_event("POST", "/images", body=body, headers=headers)
+    assert GatewayResponse(module.handler(upload, LambdaContext())).status == 201
+    listed = GatewayResponse(module.handler(http_api_event("GET", "/images"), LambdaContext()))
+    assert listed.json()["count"] == 1, "a warm instance keeps its container between invocations"
+
+
+def test_the_handler_module_refuses_to_start_without_a_shared_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IMAGECORE_BACKEND", "memory")
+    monkeypatch.delenv("IMAGECORE_TOKEN_SECRET", raising=False)
+
+    with pytest.raises(SettingsError, match="IMAGECORE_TOKEN_SECRET"):
+        fresh_import("entrypoints.aws_lambda.api")

@@ -1,0 +1,119 @@
+"""Lists, page after page: every image once and in order, only what the caller may see, behind
+cursors bound to the caller and the filters."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagecore.errors import InvalidCursor
+from imagecore.model import Image, SortOrder
+from imagecore.query import ListQuery, build_list_query
+from imagecore.service import ImageService
+from tests.support.doubles import FakeClock
+from tests.support.use_cases import list_ids, upload
+
+
+@pytest.fixture
+def seven(service: ImageService, clock: FakeClock, png: bytes) -> list[Image]:
+    images = []
+    for i in range(7):
+        images.append(upload(service, "alice", png, title=f"img {i}"))
+        clock.advance()
+    return images
+
+
+@pytest.mark.parametrize("order", [SortOrder.DESC, SortOrder.ASC])
+def test_paging_returns_every_image_once_and_next_cursor_is_none_on_the_last_page(
+    service: ImageService, seven: list[Image], order: SortOrder
+) -> None:
+    query = ListQuery(order=order, limit=3)
+    sizes, ids, cursor = [], [], None
+    while True:
+        page = service.list_images("alice", query, cursor)
+        sizes.append(len(page.images))
+        ids += [image.image_id for image in page.images]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    expected = [image.image_id for image in seven]
+    assert ids == (expected[::-1] if order is SortOrder.DESC else expected)
+    assert sizes == [3, 3, 1]
+
+
+def test_when_the_last_page_is_full_it_has_no_next_cursor(
+    service: ImageService, seven: list[Image]
+) -> None:
+    first = service.list_images("alice", ListQuery(limit=4))
+    assert first.next_cursor is not None
+    second = service.list_images("alice", ListQuery(limit=3), first.next_cursor)
+    assert len(second.images) == 3
+    assert second.next_cursor is None
+    everything = service.list_images("alice", ListQuery(limit=7))
+    assert len(everything.images) == 7
+    assert everything.next_cursor is None
+
+
+def test_an_empty_list_has_no_next_cursor(service: ImageService) -> None:
+    page = service.list_images("alice", ListQuery())
+    assert page.images == []
+    assert page.next_cursor is None
+
+
+def test_newest_images_come_first_by_default(service: ImageService, seven: list[Image]) -> None:
+    page = service.list_images("alice", build_list_query())
+    assert [image.image_id for image in page.images] == [image.image_id for image in seven][::-1]
+
+
+def test_a_caller_lists_their_own_images_and_everyones_public_ones(
+    service: ImageService, png: bytes
+) -> None:
+    own_private = upload(service, "alice", png).image_id
+    own_public = upload(service, "alice", png, visibility="public").image_id
+    bobs_private = upload(service, "bob", png).image_id
+    bobs_public = upload(service, "bob", png, visibility="public").image_id
+    assert set(list_ids(service, "alice")) == {own_private, own_public, bobs_public}
+    assert set(list_ids(service, "bob")) == {own_public, bobs_private, bobs_public}
+    assert set(list_ids(service, "carol")) == {own_public, bobs_public}
+    assert list_ids(service, "alice", ListQuery(user_id="bob")) == [bobs_public]
+    assert bobs_private not in list_ids(service, "alice", ListQuery(user_id="bob"))
+
+
+def test_a_cursor_from_one_caller_is_rejected_for_another(
+    service: ImageService, png: bytes
+) -> None:
+    for _ in range(3):
+        upload(service, "alice", png, visibility="public")
+    page = service.list_images("alice", ListQuery(limit=1))
+    assert page.next_cursor is not None
+    with pytest.raises(InvalidCursor):
+        service.list_images("bob", ListQuery(limit=1), page.next_cursor)
+
+
+def test_a_cursor_used_with_other_filters_is_rejected(
+    service: ImageService, seven: list[Image]
+) -> None:
+    page = service.list_images("alice", ListQuery(limit=2))
+    assert page.next_cursor is not None
+    with pytest.raises(InvalidCursor):
+        service.list_images("alice", ListQuery(limit=2, order=SortOrder.ASC), page.next_cursor)
+    with pytest.raises(InvalidCursor):
+        service.list_images("alice", ListQuery(limit=2, title_prefix="img"), page.next_cursor)
+    with pytest.raises(InvalidCursor):
+        service.list_images("alice", ListQuery(limit=2), page.next_cursor + "x")
+
+
+def test_images_deleted_between_pages_are_skipped_without_repeats(
+    service: ImageService, seven: list[Image]
+) -> None:
+    first = service.list_images("alice", ListQuery(limit=3))
+    assert first.next_cursor is not None
+    service.delete("alice", seven[3].image_id)  # the next one in line
+    service.delete("alice", first.images[-1].image_id)  # the cursor's own position
+    rest = list_ids(service, "alice")
+    seen = [image.image_id for image in first.images]
+    page = service.list_images("alice", ListQuery(limit=3), first.next_cursor)
+    assert [image.image_id for image in page.images] == [
+        image.image_id for image in (seven[2], seven[1], seven[0])
+    ]
+    assert not set(seen) & {image.image_id for image in page.images}
+    assert seven[3].image_id not in rest

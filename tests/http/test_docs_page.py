@@ -1,0 +1,45 @@
+"""The docs page at /docs: it renders the served document with the assets the server itself
+serves, and in a browser it shows every operation."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.api_client import Api
+
+
+def test_docs_page_renders_the_document_with_local_assets(api: Api) -> None:
+    page = api.client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    for asset in ("/docs/static/swagger-ui.css", "/docs/static/swagger-ui-bundle.js",
+                  "/docs/static/docs.js"):  # fmt: skip
+        assert asset in page.text
+        assert api.client.get(asset).status_code == 200
+    assert "/openapi.json" in api.client.get("/docs/static/docs.js").text
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    _chromium() is None, reason="no chromium on this machine (apt-get install chromium)"
+)
+def test_docs_page_renders_every_operation_in_a_browser(api: Api, tmp_path) -> None:
+    import subprocess
+
+    dom = subprocess.run(
+        [
+            _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={tmp_path}", "--virtual-time-budget=10000",
+            "--dump-dom", f"{api.server.url}/docs",
+        ],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert "Unable to render" not in dom
+    for path in ("/images", "/images/{image_id}", "/images/{image_id}/download", "/health"):
+        assert f'class="opblock-summary-path" data-path="{path}"' in dom
