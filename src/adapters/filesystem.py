@@ -163,10 +163,6 @@ class FilesystemBlobStore:
         if path is not None:
             path.unlink(missing_ok=True)
 
-    def exists(self, key: str) -> bool:
-        path = self._existing_path(key)
-        return path is not None and path.is_file()
-
     def presigned_get(
         self, key: str, ttl: timedelta, filename: str, content_type: str
     ) -> str | None:

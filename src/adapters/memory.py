@@ -106,9 +106,6 @@ class MemoryBlobStore:
             written = list(self._written_at.items())
         return (key for key, at in written if at < moment)
 
-    def exists(self, key: str) -> bool:
-        return key in self._blobs
-
     def presigned_get(
         self, key: str, ttl: timedelta, filename: str, content_type: str
     ) -> str | None:

@@ -203,15 +203,6 @@ class S3BlobStore:
         # The original last, so that what is left after a failure is always found again.
         self._client.delete_object(Bucket=self._bucket, Key=name)
 
-    def exists(self, key: str) -> bool:
-        try:
-            self._client.head_object(Bucket=self._bucket, Key=_object_name(key))
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING:
-                return False
-            raise
-        return True
-
     def presigned_get(
         self, key: str, ttl: timedelta, filename: str, content_type: str
     ) -> str | None:

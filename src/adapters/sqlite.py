@@ -250,7 +250,7 @@ class SqliteImageRepository:
     ) -> Sequence[Image]:
         if limit <= 0:
             return []
-        sql, parameters = _list_statement(query, caller, after, limit)
+        sql, parameters = list_statement(query, caller, after, limit)
         rows = self._connection().execute(sql, parameters).fetchall()
         return [_decode(record) for _, _, record in rows]
 
@@ -274,16 +274,8 @@ class SqliteImageRepository:
         )
         return (_decode(record) for (record,) in rows)
 
-    def explain_list(
-        self, query: ListQuery, caller: str, after: Position | None, limit: int
-    ) -> Sequence[str]:
-        """The query plan of a list, one line per step: for checking that indexes serve it."""
-        sql, parameters = _list_statement(query, caller, after, limit)
-        rows = self._connection().execute("EXPLAIN QUERY PLAN " + sql, parameters).fetchall()
-        return [str(row[3]) for row in rows]
 
-
-def _list_statement(
+def list_statement(
     query: ListQuery, caller: str, after: Position | None, limit: int
 ) -> tuple[str, dict[str, Any]]:
     """The SQL and parameters of a list.

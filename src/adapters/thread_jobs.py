@@ -16,8 +16,9 @@ from imagecore.model import Job
 
 log = logging.getLogger("imagecore.jobs")
 
-JobHandler = Callable[[Job, bool], None]
-"""Does a job; the flag says it is the final attempt. Raises to have the job tried again."""
+JobHandler = Callable[[Job, bool], object]
+"""Does a job; the flag says it is the final attempt. Raises to have the job tried again; what
+it returns is not used."""
 
 
 class ThreadPoolJobQueue:

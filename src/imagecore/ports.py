@@ -65,8 +65,6 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove the blob; removing a missing blob is not an error."""
 
-    def exists(self, key: str) -> bool: ...
-
     def stored_before(self, moment: datetime) -> Iterator[str]:
         """The keys of every blob last written before ``moment``, derivatives included, in no
         particular order. Lists the whole store: for the occasional reconciliation only."""

@@ -148,11 +148,8 @@ class ImageService:
         return self._lifecycle.reconcile(grace)
 
     # background work
-    def run_job(self, job: Job, final_attempt: bool) -> None:
-        self._thumbnails.run_job(job, final_attempt)
-
-    def make_thumbnail(self, image_id: str, final_attempt: bool = True) -> ThumbnailStatus | None:
-        return self._thumbnails.make_thumbnail(image_id, final_attempt)
+    def run_job(self, job: Job, final_attempt: bool) -> ThumbnailStatus | None:
+        return self._thumbnails.run_job(job, final_attempt)
 
     # operations
     def health(self) -> dict[str, str]:

@@ -44,12 +44,12 @@ class Thumbnails:
     thumbnailer: Thumbnailer | None
     thumbnail_side: int
 
-    def run_job(self, job: Job, final_attempt: bool) -> None:
-        """Do one background job. Raises if it failed and should be tried again."""
+    def run_job(self, job: Job, final_attempt: bool) -> ThumbnailStatus | None:
+        """Do one background job, and say what it settled. Raises if it failed and should be
+        tried again."""
         if job.kind == THUMBNAIL_JOB:
-            self.make_thumbnail(job.image_id, final_attempt)
-        else:
-            raise InvalidInput(f"no job of kind {job.kind!r}")
+            return self.make_thumbnail(job.image_id, final_attempt)
+        raise InvalidInput(f"no job of kind {job.kind!r}")
 
     def make_thumbnail(self, image_id: str, final_attempt: bool = True) -> ThumbnailStatus | None:
         """Make the image's thumbnail and mark it ready. A failure raises, to be tried again,

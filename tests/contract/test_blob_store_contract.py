@@ -20,7 +20,15 @@ from adapters.filesystem import FilesystemBlobStore
 from imagecore import validation
 from imagecore.model import ByteRange
 from imagecore.ports import BlobStore
-from tests.support.blob_bytes import MIB, Interrupted, chunked, failing_after, pattern, read
+from tests.support.blob_bytes import (
+    MIB,
+    Interrupted,
+    chunked,
+    failing_after,
+    has_blob,
+    pattern,
+    read,
+)
 
 KEY = "images/alice/01JD0000000000000000000001"
 
@@ -95,12 +103,12 @@ def test_put_replaces_the_bytes_under_an_existing_key(blob_store: BlobStore) -> 
     assert read(blob_store, KEY) == b"new"
 
 
-def test_exists_tells_whether_bytes_are_stored(blob_store: BlobStore) -> None:
-    assert not blob_store.exists(KEY)
+def test_bytes_open_only_while_they_are_stored(blob_store: BlobStore) -> None:
+    assert not has_blob(blob_store, KEY)
     blob_store.put(KEY, [b""])
-    assert blob_store.exists(KEY)
+    assert has_blob(blob_store, KEY)
     blob_store.delete(KEY)
-    assert not blob_store.exists(KEY)
+    assert not has_blob(blob_store, KEY)
 
 
 def test_delete_is_idempotent_and_leaves_other_keys(blob_store: BlobStore) -> None:
@@ -112,7 +120,7 @@ def test_delete_is_idempotent_and_leaves_other_keys(blob_store: BlobStore) -> No
     blob_store.delete(KEY)
     blob_store.delete("images/never/stored")
 
-    assert not blob_store.exists(KEY)
+    assert not has_blob(blob_store, KEY)
     with pytest.raises(KeyError):
         blob_store.open(KEY)
     assert read(blob_store, other) == b"other"
@@ -163,7 +171,7 @@ def test_failing_chunks_store_nothing_and_leave_no_files(
     with pytest.raises(type(error)):
         blob_store.put(KEY, failing_after(pattern(10_000), error))
 
-    assert not blob_store.exists(KEY)
+    assert not has_blob(blob_store, KEY)
     with pytest.raises(KeyError):
         blob_store.open(KEY)
     assert blob_store.keys() == ["images/alice/prior"]
@@ -227,7 +235,7 @@ def test_odd_keys_round_trip_and_never_write_outside_the_store(
         blob_store.put(key, [f"blob {n}".encode()])
 
     for n, key in enumerate(keys):
-        assert blob_store.exists(key), key
+        assert has_blob(blob_store, key), key
         assert read(blob_store, key) == f"blob {n}".encode()
     assert sorted(blob_store.keys()) == sorted(keys)
     assert all(path.is_relative_to(store_dir) for path in files_under(tmp_path))
@@ -258,7 +266,7 @@ def test_filesystem_rejects_keys_no_file_name_can_hold(tmp_path: Path) -> None:
     for key in ("", too_long, "ü" * 43):
         with pytest.raises(ValueError, match="blob key"):
             store.put(key, [b"bytes"])
-        assert not store.exists(key)
+        assert not has_blob(store, key)
         assert store.local_path(key) is None
         store.delete(key)
         with pytest.raises(KeyError):
@@ -368,7 +376,7 @@ def test_filesystem_listing_removes_what_a_killed_put_left_once_older_than_the_m
         "images/alice/kept"
     ]
     assert files_under(root) == kept
-    assert not store.exists(KEY)
+    assert not has_blob(store, KEY)
 
 
 def test_filesystem_listing_leaves_a_put_under_way_whole_however_old_its_file(

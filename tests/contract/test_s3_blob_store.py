@@ -16,7 +16,15 @@ from adapters.aws import MissingResource
 from adapters.s3 import S3BlobStore
 from imagecore.disposition import attachment_disposition
 from imagecore.model import ByteRange
-from tests.support.blob_bytes import MIB, Interrupted, chunked, failing_after, pattern, read
+from tests.support.blob_bytes import (
+    MIB,
+    Interrupted,
+    chunked,
+    failing_after,
+    has_blob,
+    pattern,
+    read,
+)
 from tests.support.fake_aws import in_process_aws
 
 if TYPE_CHECKING:
@@ -224,7 +232,7 @@ def test_a_delete_s3_partly_refuses_fails_and_keeps_the_original_for_a_retry(
     with pytest.raises(RuntimeError, match=r"thumbnail\.jpg.*AccessDenied"):
         store.delete(KEY)
 
-    assert store.exists(KEY)
+    assert has_blob(store, KEY)
 
 
 # The bucket and the links
@@ -243,12 +251,13 @@ def test_a_forbidden_bucket_is_reported_by_name_when_the_store_is_made(s3: S3Cli
             S3BlobStore(s3, BUCKET)
 
 
-def test_exists_does_not_take_a_refusal_for_absence(store: S3BlobStore, s3: S3Client) -> None:
+def test_open_does_not_take_a_refusal_for_absence(store: S3BlobStore, s3: S3Client) -> None:
     with Stubber(s3) as stubber:
-        stubber.add_client_error("head_object", "403", http_status_code=403)
+        stubber.add_client_error("get_object", "403", http_status_code=403)
 
-        with pytest.raises(Exception, match="403"):
-            store.exists(KEY)
+        with pytest.raises(Exception, match="403") as refused:
+            store.open(KEY)
+        assert not isinstance(refused.value, KeyError)
 
 
 def test_presigned_get_names_the_object_its_lifetime_and_the_download_headers(

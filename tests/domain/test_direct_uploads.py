@@ -24,6 +24,7 @@ from imagecore.model import ImageState
 from imagecore.query import build_list_query
 from imagecore.results import UploadSlot
 from imagecore.service import ImageService
+from tests.support.blob_bytes import has_blob
 from tests.support.doubles import FakeClock, make_service
 
 LIMIT = 10_000
@@ -121,7 +122,7 @@ def test_landed_bytes_become_the_slots_image_with_its_details(
     assert image.created_at == clock.now(), "it is new when it appears, not when the slot was"
     assert service.get("bob", slot.upload_id) == image
     assert b"".join(service.download("alice", image.image_id).open()) == png
-    assert not blobs.exists(key), "the uploaded object is removed once it is an image"
+    assert not has_blob(blobs, key), "the uploaded object is removed once it is an image"
     assert [i.image_id for i in service.list_images("alice", build_list_query()).images] == [
         slot.upload_id
     ]
@@ -137,7 +138,7 @@ def test_a_second_delivery_of_the_same_upload_changes_nothing(
 
     assert service.complete_upload(key) is None
     assert service.get("alice", slot.upload_id) == first
-    assert not blobs.exists(key)
+    assert not has_blob(blobs, key)
 
 
 def test_bytes_under_uploads_without_a_slot_are_removed(
@@ -159,7 +160,7 @@ def test_bytes_landed_under_another_users_name_do_not_fill_the_slot(
     assert service.complete_upload(key) is None
     with pytest.raises(NotFound):
         service.get("alice", slot.upload_id)
-    assert not blobs.exists(key)
+    assert not has_blob(blobs, key)
 
 
 @pytest.mark.parametrize(
@@ -321,5 +322,5 @@ def test_reconcile_closes_a_slot_only_once_it_expired_more_than_the_grace_ago(
     stored = repository.get(slot.upload_id)
     assert stored is not None
     assert stored.state is ImageState.DELETED
-    assert not blobs.exists(key)
+    assert not has_blob(blobs, key)
     assert list(repository.unsettled()) == []

@@ -15,6 +15,7 @@ from imagecore.lifecycle import ORPHAN_GRACE
 from imagecore.model import ImageState
 from imagecore.results import ReconcileReport
 from imagecore.service import ImageService
+from tests.support.blob_bytes import has_blob
 from tests.support.doubles import FakeClock, crockford
 
 
@@ -36,7 +37,7 @@ def test_reconcile_finishes_interrupted_deletes(
     stored = repository.get(image.image_id)
     assert stored is not None
     assert stored.state is ImageState.DELETED
-    assert not blobs.exists(image.blob_key)
+    assert not has_blob(blobs, image.blob_key)
 
 
 def test_reconcile_removes_old_orphans_and_keeps_every_image_and_foreign_key(

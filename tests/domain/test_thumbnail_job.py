@@ -61,7 +61,7 @@ def test_a_jpeg_gets_a_jpeg_thumbnail(
     service: ImageService, thumbnailer: FakeThumbnailer, jpeg: bytes
 ) -> None:
     image = service.store_upload("alice", UploadCommand(chunks=[jpeg])).image
-    service.make_thumbnail(image.image_id)
+    service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=True)
     assert thumbnailer.calls == [(256, "image/jpeg")]
     assert service.thumbnail("alice", image.image_id).content_type == "image/jpeg"
 
@@ -73,10 +73,13 @@ def test_a_failing_job_raises_to_be_retried_then_is_marked_failed_on_its_last_at
     image = service.store_upload("alice", UploadCommand(chunks=[png])).image
 
     with pytest.raises(OSError):
-        service.make_thumbnail(image.image_id, final_attempt=False)
+        service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=False)
     assert service.get("alice", image.image_id).thumbnail_status is ThumbnailStatus.PENDING
 
-    assert service.make_thumbnail(image.image_id, final_attempt=True) is ThumbnailStatus.FAILED
+    assert (
+        service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=True)
+        is ThumbnailStatus.FAILED
+    )
     assert service.get("alice", image.image_id).thumbnail_status is ThumbnailStatus.FAILED
     assert blobs.keys() == [image.blob_key]
     with pytest.raises(NotFound, match="failed"):
@@ -87,8 +90,8 @@ def test_a_settled_thumbnail_is_not_made_again(
     service: ImageService, thumbnailer: FakeThumbnailer, png: bytes
 ) -> None:
     image = service.store_upload("alice", UploadCommand(chunks=[png])).image
-    service.make_thumbnail(image.image_id)
-    assert service.make_thumbnail(image.image_id) is None
+    service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=True)
+    assert service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=True) is None
     assert len(thumbnailer.calls) == 1
 
 
@@ -98,7 +101,7 @@ def test_no_thumbnail_until_it_is_ready_and_none_for_whom_the_image_is_hidden(
     image = service.store_upload("alice", UploadCommand(chunks=[png])).image
     with pytest.raises(NotFound, match="pending"):
         service.thumbnail("alice", image.image_id)
-    service.make_thumbnail(image.image_id)
+    service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=True)
     with pytest.raises(NotFound, match="no such image"):
         service.thumbnail("bob", image.image_id)
 
@@ -107,7 +110,7 @@ def test_deleting_an_image_deletes_its_thumbnail(
     service: ImageService, blobs: MemoryBlobStore, png: bytes
 ) -> None:
     image = service.store_upload("alice", UploadCommand(chunks=[png])).image
-    service.make_thumbnail(image.image_id)
+    service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=True)
 
     service.delete("alice", image.image_id)
 
@@ -126,7 +129,7 @@ def test_a_thumbnail_made_while_its_image_was_deleted_is_removed(
         return made
 
     thumbnailer.thumbnail = thumbnail_then_delete  # type: ignore[method-assign]
-    assert service.make_thumbnail(image.image_id) is None
+    assert service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=True) is None
     assert blobs.keys() == []
 
 
@@ -142,7 +145,9 @@ def test_an_if_match_from_before_the_thumbnail_still_holds_for_an_edit(
     from imagecore.errors import PreconditionFailed
 
     image = service.store_upload("alice", UploadCommand(chunks=[png])).image
-    service.make_thumbnail(image.image_id)  # version 2, but the metadata is as it was
+    service.run_job(
+        Job(THUMBNAIL_JOB, image.image_id), final_attempt=True
+    )  # version 2, but the metadata is as it was
 
     edited = service.update("alice", image.image_id, UpdateCommand(title="a"), image.version)
 

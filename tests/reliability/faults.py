@@ -184,9 +184,6 @@ class FaultyBlobStore:
     def delete(self, key: str) -> None:
         self._plan.call("blobs.delete", lambda: self._inner.delete(key))
 
-    def exists(self, key: str) -> bool:
-        return self._plan.call("blobs.exists", lambda: self._inner.exists(key))
-
     def stored_before(self, moment: datetime) -> Iterator[str]:
         keys = self._plan.call("blobs.stored_before", lambda: self._inner.stored_before(moment))
         return FaultyIterator(self._plan, "blobs.stored_before:next", keys)

@@ -37,7 +37,7 @@ from imagecore.commands import DirectUploadCommand, UpdateCommand, UploadCommand
 from imagecore.cursor import CursorCodec
 from imagecore.errors import ImageCoreError
 from imagecore.lifecycle import ORPHAN_GRACE
-from imagecore.model import Image, ImageState, ThumbnailStatus
+from imagecore.model import THUMBNAIL_JOB, Image, ImageState, Job, ThumbnailStatus
 from imagecore.query import build_list_query
 from imagecore.service import ImageService
 from tests.reliability.faults import (
@@ -53,6 +53,7 @@ from tests.reliability.faults import (
     InjectedFailure,
 )
 from tests.support.backends import BACKENDS, StoreFactory, Stores
+from tests.support.blob_bytes import has_blob
 from tests.support.doubles import SECRET, CountingIds, FakeClock, RecordingJobs, chunked, crockford
 from tests.support.sample_images import image_bytes
 
@@ -289,7 +290,7 @@ class Delete:
 
 @attrs.frozen
 class MakeThumbnail:
-    """The worker's part: a queued job through run_job, or make_thumbnail for an image."""
+    """The worker's part: a queued job, or a thumbnail job for an image, through run_job."""
 
     target: int
     final_attempt: bool
@@ -304,7 +305,9 @@ class MakeThumbnail:
         image_id = world.client.image(self.target)
         if image_id is None:
             return
-        status = world.service.make_thumbnail(image_id, self.final_attempt)
+        status = world.service.run_job(
+            Job(THUMBNAIL_JOB, image_id), final_attempt=self.final_attempt
+        )
         if status is ThumbnailStatus.READY:
             world.client.ready_thumbnails.add(image_id)
 
@@ -402,7 +405,7 @@ def check_every_promise_kept(world: World, images: dict[str, Image]) -> None:
         assert stored.version >= told.version
         if image_id in client.ready_thumbnails:
             assert stored.thumbnail_status is ThumbnailStatus.READY
-            assert world.stores.blobs.exists(thumbnail_key(stored.blob_key)), (
+            assert has_blob(world.stores.blobs, thumbnail_key(stored.blob_key)), (
                 f"the thumbnail of {image_id}, acknowledged as ready, is gone"
             )
     for image_id in client.told_deleted:
