@@ -3,7 +3,6 @@ or its thumbnail, in the fastest way the blob store allows."""
 
 from __future__ import annotations
 
-import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,8 +36,12 @@ class RenderedImages:
         key = (image.image_id, image.version)
         rendered = self._entries.get(key)
         if rendered is not None:
-            with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
+            # A try, not contextlib.suppress: this is every read's path, and a try costs
+            # nothing until it raises (another thread evicted the entry meanwhile).
+            try:  # noqa: SIM105
                 self._entries.move_to_end(key)
+            except KeyError:
+                pass
             return rendered
         # Only validated, stored data comes here: text without lone surrogates, integers
         # within 64 bits, finite numbers; all of which orjson renders as json would.
