@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from typing import Final
 
 import attrs
 
 from imagecore.errors import InvalidInput
+
+
+def _known_fields(
+    data: object, known: Sequence[str], refusal: Callable[[str], str]
+) -> dict[str, object]:
+    """A JSON body's fields, when it is an object of ``known`` fields only; else InvalidInput,
+    with ``refusal`` given the unknown ones, sorted and joined."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("the body must be a JSON object")
+    unknown = sorted(str(key) for key in data if key not in known)
+    if unknown:
+        raise InvalidInput(refusal(", ".join(unknown)))
+    return {str(key): value for key, value in data.items()}
 
 
 class _Unset(Enum):
@@ -56,13 +69,11 @@ class DirectUploadCommand(ImageFields):
 
     @classmethod
     def from_mapping(cls, data: object) -> DirectUploadCommand:
-        if not isinstance(data, Mapping):
-            raise InvalidInput("the body must be a JSON object")
         known = [field.name for field in attrs.fields(cls)]
-        unknown = sorted(str(key) for key in data if key not in known)
-        if unknown:
-            raise InvalidInput(f"unknown fields {', '.join(unknown)}: send {', '.join(known)}")
-        return cls(**{str(key): value for key, value in data.items()})
+        given = _known_fields(
+            data, known, lambda unknown: f"unknown fields {unknown}: send {', '.join(known)}"
+        )
+        return cls(**given)
 
 
 UPDATABLE_FIELDS = ("title", "description", "tags", "metadata", "visibility")
@@ -80,11 +91,11 @@ class UpdateCommand:
 
     @classmethod
     def from_mapping(cls, data: object) -> UpdateCommand:
-        if not isinstance(data, Mapping):
-            raise InvalidInput("the body must be a JSON object")
-        unknown = sorted(str(key) for key in data if key not in UPDATABLE_FIELDS)
-        if unknown:
-            raise InvalidInput(
-                f"cannot update {', '.join(unknown)}: only {', '.join(UPDATABLE_FIELDS)} may change"
-            )
-        return cls(**{str(key): value for key, value in data.items()})
+        given = _known_fields(
+            data,
+            UPDATABLE_FIELDS,
+            lambda unknown: (
+                f"cannot update {unknown}: only {', '.join(UPDATABLE_FIELDS)} may change"
+            ),
+        )
+        return cls(**given)
