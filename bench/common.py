@@ -79,6 +79,22 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def peak_rss_kib(pid: int) -> int:
+    """The process's peak resident set size so far (VmHWM), in KiB; 0 if it has none."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def process_tree(root: int) -> list[int]:
+    """The process and its descendants (the server and its granian workers)."""
+    found = [root]
+    for child in Path(f"/proc/{root}/task/{root}/children").read_text().split():
+        found += process_tree(int(child))
+    return found
+
+
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]

@@ -17,7 +17,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import http_reads, lambda_api, list_scaling, report, transfer
+from bench import http_reads, lambda_api, list_scaling, report, slow_bodies, transfer
 from bench.common import REPOSITORY_ROOT, Row, ensure_tool, skipped
 
 FAMILIES: dict[str, tuple[str, Callable[[bool], list[Row]]]] = {
@@ -25,6 +25,7 @@ FAMILIES: dict[str, tuple[str, Callable[[bool], list[Row]]]] = {
     "2": (list_scaling.FAMILY, list_scaling.run),
     "3": (transfer.FAMILY_THROUGHPUT, transfer.run),  # also row 4, memory
     "5": (lambda_api.FAMILY, lambda_api.run),
+    "6": (slow_bodies.FAMILY, slow_bodies.run),
 }
 
 

@@ -11,7 +11,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import MIB, UNLIMITED, Row, ensure_tool, free_port, jpeg_file, median, stop
+from bench.common import (
+    MIB,
+    UNLIMITED,
+    Row,
+    ensure_tool,
+    free_port,
+    jpeg_file,
+    median,
+    peak_rss_kib,
+    process_tree,
+    stop,
+)
 
 FAMILY_THROUGHPUT = "3 transfer"
 FAMILY_MEMORY = "4 memory"
@@ -174,21 +185,6 @@ def _throughput(work: Path, quick: bool) -> list[Row]:
     return rows
 
 
-def _peak_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
-def _processes(root: int) -> list[int]:
-    """The server and its granian workers."""
-    found = [root]
-    for child in Path(f"/proc/{root}/task/{root}/children").read_text().split():
-        found += _processes(int(child))
-    return found
-
-
 def _memory(work: Path) -> list[Row]:
     from tests.support.http_server import ServerProcess
 
@@ -202,13 +198,13 @@ def _memory(work: Path) -> list[Row]:
 
         curl("-H", auth, f"{server.url}/images/{upload(server.url, auth, warm)[1]}/download")
         assert server.process is not None
-        processes = _processes(server.process.pid)
-        before = {pid: _peak_kib(pid) for pid in processes}
+        processes = process_tree(server.process.pid)
+        before = {pid: peak_rss_kib(pid) for pid in processes}
         image_id = upload(server.url, auth, big)[1]
-        middle = {pid: _peak_kib(pid) for pid in processes}
+        middle = {pid: peak_rss_kib(pid) for pid in processes}
         status, _, _ = curl("-H", auth, f"{server.url}/images/{image_id}/download")
         assert status == 200
-        after = {pid: _peak_kib(pid) for pid in processes}
+        after = {pid: peak_rss_kib(pid) for pid in processes}
     finally:
         server.stop()
     rows = []

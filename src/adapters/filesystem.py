@@ -11,12 +11,17 @@ import fcntl
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, unquote
 
+from adapters.blob_writing import put_through
+from adapters.disk_full import full_disk_is_insufficient_storage
+from adapters.disk_reserve import DiskReserve
+from adapters.private_paths import PRIVATE_DIRECTORY
 from imagecore.model import ByteRange, StoredBlob
 
 _CHUNK = 256 * 1024
@@ -86,13 +91,90 @@ class _FileChunks(Iterator[bytes]):
         self._file.close()
 
 
-class FilesystemBlobStore:
-    """The ``BlobStore`` port on a local directory (``DATA_DIR/blobs``)."""
+class _FileBlobWriter:
+    """A temporary file beside the blob's path, renamed onto it once whole and durable. Each
+    piece is written while ``taking_space`` is held (the disk reserve must be whole); a full
+    disk is InsufficientStorage, with the temporary file gone."""
 
-    def __init__(self, root: Path) -> None:
+    @full_disk_is_insufficient_storage()
+    def __init__(
+        self, path: Path, taking_space: Callable[[], AbstractContextManager[None]]
+    ) -> None:
+        self._path = path
+        self._taking_space = taking_space
+        self._digest = hashlib.sha256()
+        self._size = 0
+        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=path.parent)
+        self._temp = Path(temp_name)
+        file = os.fdopen(fd, "wb")
+        try:
+            # Held until the rename: it tells a put under way from one whose process died
+            # (the kernel drops the lock with the process), see _remove_if_abandoned.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            file.close()
+            self._temp.unlink(missing_ok=True)
+            raise
+        self._file: BinaryIO | None = file
+
+    @full_disk_is_insufficient_storage()
+    def write(self, data: bytes) -> None:
+        file = self._opened()
+        try:
+            with self._taking_space():
+                file.write(data)
+        except BaseException:
+            self.abort()
+            raise
+        self._digest.update(data)
+        self._size += len(data)
+
+    @full_disk_is_insufficient_storage()
+    def commit(self) -> StoredBlob:
+        file = self._opened()
+        try:
+            file.flush()
+            os.fsync(file.fileno())
+            self._temp.replace(self._path)
+            file.close()
+        except BaseException:
+            self.abort()
+            raise
+        self._file = None
+        _fsync_directory(self._path.parent)
+        return StoredBlob(size=self._size, sha256=self._digest.hexdigest())
+
+    def abort(self) -> None:
+        if self._file is None:
+            return
+        file, self._file = self._file, None
+        try:
+            # Closing flushes what is buffered, which fails again on a full disk; the bytes
+            # are thrown away either way, and the descriptor is closed regardless.
+            with contextlib.suppress(OSError):
+                file.close()
+        finally:
+            self._temp.unlink(missing_ok=True)
+
+    def _opened(self) -> BinaryIO:
+        if self._file is None:
+            raise ValueError("this blob writer is closed")
+        return self._file
+
+
+class FilesystemBlobStore:
+    """The ``BlobStore`` port on a local directory (``DATA_DIR/blobs``). With a ``reserve``,
+    bytes are written only while it is whole: a full disk refuses them (InsufficientStorage)
+    and keeps the reserve for deletes."""
+
+    def __init__(self, root: Path, reserve: DiskReserve | None = None) -> None:
         # absolute, so that local_path() stays right for a server that changes directory
         self._root = root.absolute()
-        self._root.mkdir(parents=True, exist_ok=True)
+        # Folders 0o700 whatever the umask; tempfile makes the files 0o600 already.
+        self._root.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+        self._taking_space: Callable[[], AbstractContextManager[None]] = (
+            contextlib.nullcontext if reserve is None else reserve.taking_space
+        )
 
     @property
     def root(self) -> Path:
@@ -115,31 +197,16 @@ class FilesystemBlobStore:
             return None
 
     def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
+        return put_through(self.writer(key), chunks)
+
+    @full_disk_is_insufficient_storage()
+    def writer(self, key: str) -> _FileBlobWriter:
         path = self._path(key)
         directory = path.parent
         if not directory.is_dir():
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
             _fsync_directory(self._root)
-        digest = hashlib.sha256()
-        size = 0
-        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                # Held until the rename: it tells a put under way from one whose process died
-                # (the kernel drops the lock with the process), see _remove_if_abandoned.
-                fcntl.flock(file.fileno(), fcntl.LOCK_EX)
-                for chunk in chunks:
-                    digest.update(chunk)
-                    size += len(chunk)
-                    file.write(chunk)
-                file.flush()
-                os.fsync(file.fileno())
-                Path(temp_name).replace(path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        _fsync_directory(directory)
-        return StoredBlob(size=size, sha256=digest.hexdigest())
+        return _FileBlobWriter(path, self._taking_space)
 
     def open(self, key: str, byte_range: ByteRange | None = None) -> Iterator[bytes]:
         path = self._existing_path(key)

@@ -8,7 +8,8 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
-from imagecore.errors import AlreadyExists, VersionConflict
+from adapters.blob_writing import put_through
+from imagecore.errors import AlreadyExists, DuplicateContent, VersionConflict
 from imagecore.model import ByteRange, Image, ImageState, Position, SortOrder, StoredBlob
 from imagecore.query import ListQuery
 
@@ -24,6 +25,7 @@ class MemoryImageRepository:
         with self._lock:
             if image.image_id in self._images:
                 raise AlreadyExists(image.image_id)
+            self._refuse_a_second_claim(image)
             self._images[image.image_id] = image
 
     def get(self, image_id: str) -> Image | None:
@@ -34,7 +36,21 @@ class MemoryImageRepository:
             stored = self._images.get(image.image_id)
             if stored is None or stored.version != expected_version:
                 raise VersionConflict(image.image_id)
+            self._refuse_a_second_claim(image)
             self._images[image.image_id] = image
+
+    def _refuse_a_second_claim(self, image: Image) -> None:
+        """Raises DuplicateContent if another image holds the claim ``image`` would hold.
+        Called with the lock held, so the check and the write that follows are one step."""
+        if not image.holds_content_claim:
+            return
+        for other in self._images.values():
+            if (
+                other.holds_content_claim
+                and other.image_id != image.image_id
+                and (other.user_id, other.sha256) == (image.user_id, image.sha256)
+            ):
+                raise DuplicateContent(other.image_id)
 
     def list(
         self, query: ListQuery, caller: str, after: Position | None, limit: int
@@ -72,6 +88,36 @@ class MemoryImageRepository:
         return (image for image in images if image.state in unsettled)
 
 
+class _MemoryBlobWriter:
+    """The bytes of one put, kept aside until the commit stores them whole."""
+
+    def __init__(self, store: MemoryBlobStore, key: str) -> None:
+        self._store = store
+        self._key = key
+        self._digest = hashlib.sha256()
+        self._parts: list[bytes] = []
+        self._open = True
+
+    def write(self, data: bytes) -> None:
+        if not self._open:
+            raise ValueError("this blob writer is closed")
+        self._digest.update(data)
+        self._parts.append(bytes(data))
+
+    def commit(self) -> StoredBlob:
+        if not self._open:
+            raise ValueError("this blob writer is closed")
+        self._open = False
+        data = b"".join(self._parts)
+        self._parts = []
+        self._store._store(self._key, data)
+        return StoredBlob(size=len(data), sha256=self._digest.hexdigest())
+
+    def abort(self) -> None:
+        self._open = False
+        self._parts = []
+
+
 class MemoryBlobStore:
     def __init__(self) -> None:
         self._blobs: dict[str, bytes] = {}
@@ -79,16 +125,15 @@ class MemoryBlobStore:
         self._lock = threading.Lock()
 
     def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
-        digest = hashlib.sha256()
-        parts = []
-        for chunk in chunks:
-            digest.update(chunk)
-            parts.append(chunk)
-        data = b"".join(parts)
+        return put_through(self.writer(key), chunks)
+
+    def writer(self, key: str) -> _MemoryBlobWriter:
+        return _MemoryBlobWriter(self, key)
+
+    def _store(self, key: str, data: bytes) -> None:
         with self._lock:
             self._blobs[key] = data
             self._written_at[key] = datetime.now(UTC)
-        return StoredBlob(size=len(data), sha256=digest.hexdigest())
 
     def open(self, key: str, byte_range: ByteRange | None = None) -> Iterator[bytes]:
         data = self._blobs[key]

@@ -7,6 +7,7 @@ live under the blob's key followed by "/" and go when it goes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import unicodedata
 import urllib.parse
@@ -24,8 +25,11 @@ from imagecore.model import ByteRange, StoredBlob, UploadTarget
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 _MIB = 1024 * 1024
+_PART_BYTES = 8 * _MIB
+"""The parts of a writer's multipart upload (S3 takes 5 MiB to 5 GiB, the last one smaller)."""
 _READ_CHUNK = 256 * 1024
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 _ENCRYPTED = {"ServerSideEncryption": "AES256"}
@@ -124,6 +128,92 @@ class _BodyChunks(Iterator[bytes]):
         self._body.close()
 
 
+class _S3BlobWriter:
+    """Pieces gathered into parts of ``_PART_BYTES``: bytes that end within the first part are
+    one PUT at the commit, more are a multipart upload that the commit completes. S3 shows the
+    object only once either is done; an abort that cannot reach S3 leaves an incomplete multipart
+    upload, which is invisible and which the bucket's lifecycle rule removes after a day."""
+
+    def __init__(self, client: S3Client, bucket: str, name: str) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._name = name
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[CompletedPartTypeDef] = []
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self._open = True
+
+    def write(self, data: bytes) -> None:
+        if not self._open:
+            raise ValueError("this blob writer is closed")
+        try:
+            self._buffer += data
+            while len(self._buffer) >= _PART_BYTES:
+                self._send_part(bytes(self._buffer[:_PART_BYTES]))
+                del self._buffer[:_PART_BYTES]
+        except BaseException:
+            self.abort()
+            raise
+        self._digest.update(data)
+        self._size += len(data)
+
+    def commit(self) -> StoredBlob:
+        if not self._open:
+            raise ValueError("this blob writer is closed")
+        try:
+            if self._upload_id is None:
+                self._client.put_object(
+                    Bucket=self._bucket,
+                    Key=self._name,
+                    Body=bytes(self._buffer),
+                    ServerSideEncryption="AES256",
+                )
+            else:
+                if self._buffer:
+                    self._send_part(bytes(self._buffer))
+                self._client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self._name,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                )
+        except BaseException:
+            self.abort()
+            raise
+        self._open = False
+        self._buffer = bytearray()
+        return StoredBlob(size=self._size, sha256=self._digest.hexdigest())
+
+    def abort(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            with contextlib.suppress(BotoCoreError, ClientError):
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self._name, UploadId=self._upload_id
+                )
+
+    def _send_part(self, data: bytes) -> None:
+        if self._upload_id is None:
+            created = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=self._name, ServerSideEncryption="AES256"
+            )
+            self._upload_id = created["UploadId"]
+        number = len(self._parts) + 1
+        sent = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._name,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=data,
+        )
+        self._parts.append({"ETag": sent["ETag"], "PartNumber": number})
+
+
 class S3BlobStore:
     """The ``BlobStore`` port on an S3 bucket (``IMAGECORE_BUCKET``)."""
 
@@ -164,6 +254,9 @@ class S3BlobStore:
         if reader.error is not None:
             raise reader.error  # outside the except block, so it is not chained to _ChunksFailed
         return StoredBlob(size=reader.size, sha256=reader.digest.hexdigest())
+
+    def writer(self, key: str) -> _S3BlobWriter:
+        return _S3BlobWriter(self._client, self._bucket, _object_name(key))
 
     def open(self, key: str, byte_range: ByteRange | None = None) -> Iterator[bytes]:
         try:

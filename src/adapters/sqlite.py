@@ -11,19 +11,27 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from adapters.disk_full import full_database_is_insufficient_storage
+from adapters.disk_reserve import DiskReserve
+from adapters.private_paths import PRIVATE_DIRECTORY, PRIVATE_FILE
 from imagecore.convert import image_from_record, image_to_record
-from imagecore.errors import AlreadyExists, VersionConflict
+from imagecore.errors import AlreadyExists, DuplicateContent, VersionConflict
 from imagecore.model import Image, ImageState, Position, SortOrder, Visibility
 from imagecore.query import ListQuery, fold_title
+from imagecore.unicode_text import tag_form
 
 _BUSY_TIMEOUT_SECONDS = 10.0
+_DELETE_STATES = frozenset({ImageState.DELETING, ImageState.DELETED})
+"""The states a delete writes (the tombstone, then the erase): writes that lead to room."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -79,11 +87,35 @@ _CONTENT_AND_UNSETTLED_V3 = (
         WHERE state IN ('deleting', 'uploading')""",
 )
 
+# Tags were kept lower-cased and titles compared case-folded; both now take the caseless form
+# of imagecore.unicode_text, in which a fullwidth "beach" is "beach". Fold what was stored
+# before (with the domain's functions, which _migrate registers) and rebuild the tag edges.
+_UNICODE_FORMS_V4 = (
+    "UPDATE images SET title_folded = imagecore_fold_title(json_extract(record, '$.title'))",
+    "UPDATE images SET record = imagecore_retagged(record)"
+    " WHERE imagecore_retagged(record) IS NOT record",
+    "DELETE FROM image_tags",
+    """INSERT OR IGNORE INTO image_tags (image_id, tag, user_id, visibility, state, created_at)
+        SELECT i.image_id, t.value, i.user_id, i.visibility, i.state, i.created_at
+        FROM images AS i, json_each(i.record, '$.tags') AS t""",
+)
+
+# At most one active image of a user claims each content (Image.claims_content): the unique
+# index is the rule itself, so two writers can never both take a claim. Images stored before
+# claims existed claim nothing.
+_CONTENT_CLAIMS_V5 = (
+    "ALTER TABLE images ADD COLUMN claims_content INTEGER NOT NULL DEFAULT 0",
+    """CREATE UNIQUE INDEX IF NOT EXISTS images_content_claims ON images (user_id, sha256)
+        WHERE state = 'active' AND claims_content = 1""",
+)
+
 # Migration n takes the database from user_version n to n + 1; append, never edit.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _SCHEMA_V1,
     _UNFINISHED_DELETES_V2,
     _CONTENT_AND_UNSETTLED_V3,
+    _UNICODE_FORMS_V4,
+    _CONTENT_CLAIMS_V5,
 )
 
 
@@ -107,7 +139,21 @@ def _prefix_upper_bound(prefix: str) -> str | None:
 
 
 def _encode(image: Image) -> str:
-    return json.dumps(image_to_record(image), ensure_ascii=False, separators=(",", ":"))
+    return _dump(image_to_record(image))
+
+
+def _dump(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _retagged(record: str) -> str:
+    """A stored record with its tags in the form tags are kept in now, each once; the same
+    string if they already were."""
+    fields = json.loads(record)
+    tags = list(dict.fromkeys(tag for tag in map(tag_form, fields["tags"]) if tag))
+    if tags == fields["tags"]:
+        return record
+    return _dump({**fields, "tags": tags})
 
 
 def _columns(image: Image) -> tuple[object, ...]:
@@ -121,6 +167,7 @@ def _columns(image: Image) -> tuple[object, ...]:
         _micros(image.created_at),
         image.version,
         image.sha256,
+        image.claims_content,
         _encode(image),
     )
 
@@ -133,13 +180,25 @@ def _decode(record: str) -> Image:
     return image_from_record(json.loads(record))
 
 
-class SqliteImageRepository:
-    """The ``ImageRepository`` port on a SQLite file. One connection per thread."""
+def _create_private(path: Path) -> None:
+    """Make the database file 0o600 before SQLite makes it 0o644: SQLite gives its -wal and
+    -shm files the mode of the database file."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE))
 
-    def __init__(self, path: Path) -> None:
+
+class SqliteImageRepository:
+    """The ``ImageRepository`` port on a SQLite file. One connection per thread.
+
+    With a ``reserve``, a write commits only while the reserve is whole, so none can take its
+    room; a delete's writes, which lead to room, may spend it when the disk is full. A write the
+    disk has no room for raises InsufficientStorage and changes nothing."""
+
+    def __init__(self, path: Path, reserve: DiskReserve | None = None) -> None:
         self._path = path
+        self._reserve = reserve
         self._local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+        _create_private(path)
         self._migrate()
 
     def _connection(self) -> sqlite3.Connection:
@@ -159,19 +218,37 @@ class SqliteImageRepository:
         return connection
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the write lock at once, so it never fails to upgrade."""
+    def _write(self, *, deleting: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the write lock at once, so it never fails to upgrade.
+        ``deleting``: a delete's write, which may spend the reserve."""
         connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+        with full_database_is_insufficient_storage():
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                # Taken with SQLite's lock held and kept until the commit: every thread takes
+                # the two in this order, and the blob store never takes SQLite's.
+                with self._room(deleting):
+                    yield connection
+                    connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:  # a full disk has SQLite roll back by itself
+                    connection.execute("ROLLBACK")
+                raise
+
+    def _room(self, deleting: bool) -> AbstractContextManager[None]:
+        """What a write holds of the reserve until it commits: a delete's may spend it, any
+        other needs it whole."""
+        if self._reserve is None:
+            return contextlib.nullcontext()
+        return self._reserve.spent_if_full() if deleting else self._reserve.taking_space()
 
     def _migrate(self) -> None:
+        (version,) = self._connection().execute("PRAGMA user_version").fetchone()
+        if version == len(_MIGRATIONS):
+            return  # nothing to write, so a full disk does not stop the server from starting
+        functions = self._connection().create_function
+        functions("imagecore_fold_title", 1, fold_title, deterministic=True)
+        functions("imagecore_retagged", 1, _retagged, deterministic=True)
         with self._write() as connection:
             (version,) = connection.execute("PRAGMA user_version").fetchone()
             if version > len(_MIGRATIONS):
@@ -197,12 +274,19 @@ class SqliteImageRepository:
             try:
                 connection.execute(
                     "INSERT INTO images (user_id, visibility, state, content_type, title_folded,"
-                    " created_at, version, sha256, record, image_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " created_at, version, sha256, claims_content, record, image_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*_columns(image), image.image_id),
                 )
             except sqlite3.IntegrityError:
-                raise AlreadyExists(image.image_id) from None
+                # The id or the content claim is taken (the port puts a taken id first; SQLite
+                # may check the claims' index first).
+                taken = connection.execute(
+                    "SELECT 1 FROM images WHERE image_id = ?", (image.image_id,)
+                ).fetchone()
+                if taken is not None:
+                    raise AlreadyExists(image.image_id) from None
+                raise DuplicateContent(self._claim_holder(connection, image)) from None
             self._insert_tags(connection, image)
 
     def get(self, image_id: str) -> Image | None:
@@ -214,17 +298,31 @@ class SqliteImageRepository:
         return _decode(row[0]) if row is not None else None
 
     def replace(self, image: Image, expected_version: int) -> None:
-        with self._write() as connection:
-            cursor = connection.execute(
-                "UPDATE images SET user_id = ?, visibility = ?, state = ?, content_type = ?,"
-                " title_folded = ?, created_at = ?, version = ?, sha256 = ?, record = ?"
-                " WHERE image_id = ? AND version = ?",
-                (*_columns(image), image.image_id, expected_version),
-            )
+        with self._write(deleting=image.state in _DELETE_STATES) as connection:
+            try:
+                cursor = connection.execute(
+                    "UPDATE images SET user_id = ?, visibility = ?, state = ?, content_type = ?,"
+                    " title_folded = ?, created_at = ?, version = ?, sha256 = ?,"
+                    " claims_content = ?, record = ? WHERE image_id = ? AND version = ?",
+                    (*_columns(image), image.image_id, expected_version),
+                )
+            except sqlite3.IntegrityError:  # the claims' index: no update changes an image's id
+                raise DuplicateContent(self._claim_holder(connection, image)) from None
             if cursor.rowcount == 0:
                 raise VersionConflict(image.image_id)
             connection.execute("DELETE FROM image_tags WHERE image_id = ?", (image.image_id,))
             self._insert_tags(connection, image)
+
+    @staticmethod
+    def _claim_holder(connection: sqlite3.Connection, image: Image) -> str:
+        """The image that holds the content claim ``image`` was refused for: read in the
+        refused write's transaction, so it holds the claim still."""
+        (holder,) = connection.execute(
+            "SELECT image_id FROM images WHERE user_id = ? AND sha256 = ? AND state = 'active'"
+            " AND claims_content = 1",
+            (image.user_id, image.sha256),
+        ).fetchone()
+        return str(holder)
 
     @staticmethod
     def _insert_tags(connection: sqlite3.Connection, image: Image) -> None:

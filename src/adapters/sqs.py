@@ -19,16 +19,21 @@ JOB_FIELD = "job"
 
 
 def job_message(job: Job) -> str:
-    return json.dumps({JOB_FIELD: job.kind, "image_id": job.image_id})
+    fields = {JOB_FIELD: job.kind, "image_id": job.image_id}
+    if job.user_id is not None:
+        fields["user_id"] = job.user_id
+    return json.dumps(fields)
 
 
 def job_from_message(message: Mapping[str, Any]) -> Job | None:
-    """The job a queue message carries, or None if it is some other kind of message."""
+    """The job a queue message carries, or None if it is some other kind of message. A message
+    without ``user_id`` (queued before jobs carried their owner) is a job of no known owner."""
     kind = message.get(JOB_FIELD)
     image_id = message.get("image_id")
     if not isinstance(kind, str) or not isinstance(image_id, str):
         return None
-    return Job(kind=kind, image_id=image_id)
+    user_id = message.get("user_id")
+    return Job(kind=kind, image_id=image_id, user_id=user_id if isinstance(user_id, str) else None)
 
 
 class SqsJobQueue:

@@ -17,16 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
 
+from adapters.disk_reserve import RESERVE_FILE, DiskReserve
 from adapters.filesystem import FilesystemBlobStore
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from adapters.pillow import PillowInspector
+from adapters.private_paths import private_directory
 from adapters.secret_file import load_or_create_secret
 from adapters.sqlite import SqliteImageRepository
 from adapters.system import SystemClock, UlidGenerator
 from adapters.thread_jobs import ThreadPoolJobQueue
-from adapters.thumbnails import PillowThumbnailer
+from adapters.thumbnails import VipsThumbnailer
 from adapters.upload_links import SignedUploadLinks
 from entrypoints.http.auth import Authenticate, TokenAuthority, bearer_token_caller
+from entrypoints.http.capacity import UploadCapacity
 from entrypoints.http.rate_limit import TokenBucketLimiter
 from entrypoints.settings import Settings
 from imagecore.cursor import CursorCodec
@@ -37,6 +40,7 @@ from imagecore.ports import (
     ImageInspector,
     ImageRepository,
     JobQueue,
+    StorageSpace,
     Thumbnailer,
     UploadLinkVerifier,
     UploadTargets,
@@ -54,6 +58,10 @@ BLOB_DIR = "blobs"
 
 def server_secret(data_dir: Path, configured: str | None) -> bytes:
     return configured.encode() if configured else load_or_create_secret(Path(data_dir))
+
+
+def _private_data_dir(data_dir: Path) -> Path:
+    return private_directory(Path(data_dir))
 
 
 def _aws_clients(endpoint_url: str | None, region: str | None) -> AwsClients:
@@ -104,6 +112,10 @@ def _http_app(**parts: Any) -> Starlette:
     return create_app(**parts)
 
 
+def _as_storage_space(reserve: DiskReserve) -> StorageSpace:
+    return reserve
+
+
 # One adapter, two ports: each function is where mypy checks that it fits one of them.
 def _as_link_verifier(links: SignedUploadLinks) -> UploadLinkVerifier:
     return links
@@ -128,7 +140,9 @@ class Container(containers.DeclarativeContainer):
     ids: providers.Provider[IdGenerator] = providers.Singleton(UlidGenerator)
     inspector: providers.Provider[ImageInspector] = providers.Singleton(PillowInspector)
     thumbnailer: providers.Provider[Thumbnailer] = providers.Singleton(
-        PillowThumbnailer, max_pixels=config.max_image_pixels
+        VipsThumbnailer,
+        max_pixels=config.max_image_pixels,
+        time_limit=config.thumbnail_timeout_seconds,
     )
     # One set of clients per process, made only when the aws backend is chosen.
     aws: providers.Provider[AwsClients] = providers.Singleton(
@@ -140,13 +154,24 @@ class Container(containers.DeclarativeContainer):
         MemoryImageRepository
     )
     memory_blobs: providers.Provider[BlobStore] = providers.Singleton(MemoryBlobStore)
+    # The filesystem backend's stores share the data dir, private to the server's user, and
+    # the room set aside on its disk for deletes.
+    data_dir: providers.Provider[Path] = providers.Singleton(_private_data_dir, config.data_dir)
+    disk_reserve: providers.Provider[DiskReserve] = providers.Singleton(
+        DiskReserve, path=providers.Callable(lambda root: root / RESERVE_FILE, data_dir)
+    )
     sqlite_repository: providers.Provider[ImageRepository] = providers.Singleton(
         SqliteImageRepository,
-        path=providers.Callable(lambda root: Path(root) / SQLITE_FILE, config.data_dir),
+        path=providers.Callable(lambda root: root / SQLITE_FILE, data_dir),
+        reserve=disk_reserve,
     )
     filesystem_blobs: providers.Provider[BlobStore] = providers.Singleton(
         FilesystemBlobStore,
-        root=providers.Callable(lambda root: Path(root) / BLOB_DIR, config.data_dir),
+        root=providers.Callable(lambda root: root / BLOB_DIR, data_dir),
+        reserve=disk_reserve,
+    )
+    disk_space: providers.Provider[StorageSpace] = providers.Callable(
+        _as_storage_space, disk_reserve
     )
     dynamodb_repository: providers.Provider[ImageRepository] = providers.Singleton(
         _dynamodb_repository, clients=aws, table=config.table
@@ -178,6 +203,13 @@ class Container(containers.DeclarativeContainer):
     )
     blobs: providers.Provider[BlobStore] = providers.Selector(
         config.backend, memory=memory_blobs, filesystem=filesystem_blobs, aws=s3_blobs
+    )
+    # Memory, S3 and DynamoDB are taken never to fill; a local disk does.
+    space: providers.Provider[StorageSpace | None] = providers.Selector(
+        config.backend,
+        memory=providers.Object(None),
+        filesystem=disk_space,
+        aws=providers.Object(None),
     )
     upload_targets: providers.Provider[UploadTargets] = providers.Selector(
         config.backend,
@@ -226,6 +258,7 @@ class Container(containers.DeclarativeContainer):
         thumbnail_side=config.thumbnail_side,
         repository=repository,
         blobs=blobs,
+        space=space,
         inspector=inspector,
         clock=clock,
         ids=ids,
@@ -241,6 +274,9 @@ class Container(containers.DeclarativeContainer):
     rate_limiter: providers.Provider[TokenBucketLimiter] = providers.Singleton(
         TokenBucketLimiter, rate=config.rate_limit_per_second, burst=config.rate_limit_burst
     )
+    upload_capacity: providers.Provider[UploadCapacity] = providers.Singleton(
+        UploadCapacity, total=config.max_uploads, per_caller=config.max_uploads_per_user
+    )
     # The HTTP API; the API Lambda calls it with authenticate= and limiter= of its own.
     http_app: providers.Provider[Starlette] = providers.Factory(
         _http_app,
@@ -251,6 +287,8 @@ class Container(containers.DeclarativeContainer):
         max_upload_bytes=config.max_upload_bytes,
         max_direct_upload_bytes=config.max_direct_upload_bytes,
         client_timeout=config.client_timeout_seconds,
+        client_min_rate=config.client_min_bytes_per_second,
+        uploads=upload_capacity,
         reads_on_event_loop=reads_on_event_loop,
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from imagecore.thumbnails import DEFAULT_THUMBNAIL_SIDE
+from imagecore.thumbnails import DEFAULT_THUMBNAIL_SIDE, DEFAULT_THUMBNAIL_TIMEOUT_SECONDS
 from imagecore.uploads import (
     DEFAULT_MAX_DIRECT_UPLOAD_BYTES,
     DEFAULT_MAX_PIXELS,
@@ -102,6 +102,11 @@ class Settings:
         DEFAULT_THUMBNAIL_SIDE, "IMAGECORE_THUMBNAIL_SIDE", parse=_positive_int
     )
     thumbnail_attempts: int = _setting(3, "IMAGECORE_THUMBNAIL_ATTEMPTS", parse=_positive_int)
+    thumbnail_timeout_seconds: int = _setting(
+        DEFAULT_THUMBNAIL_TIMEOUT_SECONDS,
+        "IMAGECORE_THUMBNAIL_TIMEOUT_SECONDS",
+        parse=_positive_int,
+    )
     rate_limit_per_second: int = _setting(
         20, "IMAGECORE_RATE_LIMIT_PER_SECOND", parse=_positive_int
     )
@@ -109,6 +114,11 @@ class Settings:
     client_timeout_seconds: int = _setting(
         30, "IMAGECORE_CLIENT_TIMEOUT_SECONDS", parse=_positive_int
     )
+    client_min_bytes_per_second: int = _setting(
+        1024, "IMAGECORE_CLIENT_MIN_BYTES_PER_SECOND", parse=_positive_int
+    )
+    max_uploads: int = _setting(64, "IMAGECORE_MAX_UPLOADS", parse=_positive_int)
+    max_uploads_per_user: int = _setting(8, "IMAGECORE_MAX_UPLOADS_PER_USER", parse=_positive_int)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -3,7 +3,8 @@ and reconcile reads them back here, so the layout is stated once:
 
 - ``images/<owner>/<image id>``: an original uploaded through the API;
 - ``images/<owner>/<image id>/r<version>``: the original of a direct upload, under the claim
-  that stored it (so of two racing claims, each writes a key of its own);
+  that stored it (so of two racing claims, each writes a key of its own); held only once the
+  slot has become the image, so the bytes of a claim that died before are an orphan like any;
 - ``<original's key>/thumbnail``: derivatives sit under their original, and go where it goes;
 - ``uploads/<owner>/<image id>``: where a client's direct upload lands before it is checked.
 """

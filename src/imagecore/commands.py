@@ -45,18 +45,27 @@ class ImageFields:
 
 
 @attrs.frozen
-class UploadCommand(ImageFields):
-    """A new image: its bytes as chunks, and what the client said about it.
+class NewUpload(ImageFields):
+    """A new image about to be sent: what the client says about it before its bytes.
 
     ``content_sha256`` is the SHA-256 the client says the bytes have: if the caller already has
     an image with those bytes, it is the answer and the bytes are not read; otherwise the bytes
-    must have that hash. ``late_fields`` gives the fields that arrive only after the bytes (a
-    form that sends the file first); it is called once the bytes are read, and what it returns
-    overrides the fields above.
+    must have that hash.
+    """
+
+    content_sha256: object = None
+
+
+@attrs.frozen
+class UploadCommand(NewUpload):
+    """A new image with its bytes as chunks, all at once.
+
+    ``late_fields`` gives the fields that arrive only after the bytes (a form that sends the
+    file first); it is called once the bytes are read, and what it returns overrides the fields
+    given before.
     """
 
     chunks: Iterable[bytes] = attrs.field(kw_only=True)
-    content_sha256: object = None
     late_fields: Callable[[], Mapping[str, object]] | None = None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -11,8 +11,6 @@ from imagecore import validation
 from imagecore.commands import ImageFields
 from imagecore.errors import InvalidInput
 from imagecore.model import Image, ImageFacts, MetadataValue, Visibility
-
-LateFields = Callable[[], Mapping[str, object]]
 
 
 @attrs.frozen
@@ -49,13 +47,13 @@ class ImageDetails:
             visibility=slot.visibility,
         )
 
-    def with_late(self, late_fields: LateFields | None, limits: validation.Limits) -> ImageDetails:
+    def with_late(
+        self, late_fields: Mapping[str, object] | None, limits: validation.Limits
+    ) -> ImageDetails:
         """These details overridden by the fields that arrived after the bytes, validated."""
-        if late_fields is None:
+        if not late_fields:
             return self
-        late = dict(late_fields())
-        if not late:
-            return self
+        late = dict(late_fields)
         given = {**attrs.asdict(self, recurse=False), **late}
         return ImageDetails.validated(ImageFields(**given), limits)
 

@@ -51,6 +51,13 @@ class RangeNotSatisfiable(ImageCoreError):
     code = "RangeNotSatisfiable"
 
 
+class InsufficientStorage(ImageCoreError):
+    """The stores have no room for the write, and nothing of it was kept. Not the client's
+    doing: deleting images makes room again, and deletes still work when storage is full."""
+
+    code = "InsufficientStorage"
+
+
 class VersionConflict(Exception):
     """Raised by a repository when a conditional write finds another version stored.
 
@@ -60,3 +67,21 @@ class VersionConflict(Exception):
 
 class AlreadyExists(Exception):
     """Raised by a repository when an image id is already taken."""
+
+
+class ThumbnailTooCostly(Exception):
+    """Raised by a thumbnailer for an image that would take more memory or time to decode than
+    it is allowed. Not a client error (the upload itself was fine) and not a passing fault:
+    the same bytes cost the same on every attempt, so the thumbnail fails at once."""
+
+
+class DuplicateContent(Exception):
+    """Raised by a repository when the image claims its bytes (``Image.claims_content``) and
+    another ACTIVE image of the same owner already holds the claim on them.
+
+    ``image_id`` names that image. Not a client error by itself: the upload answers with it.
+    """
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(image_id)
+        self.image_id = image_id

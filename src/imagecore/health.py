@@ -6,11 +6,13 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from imagecore.ports import BlobStore, ImageRepository
+from imagecore.ports import BlobStore, ImageRepository, StorageSpace
 
 log = logging.getLogger("imagecore.health")
 
 HEALTHY = "ok"
+FULL = "full: new images are refused until images are deleted"
+_FAILING = "failing: the server log says why"
 PROBE_IMAGE_ID = "0" * 26
 """A well-formed id no image has: ids carry their creation time, and this one is 1970's."""
 PROBE_BLOB_KEY = "health/probe"
@@ -22,16 +24,29 @@ def _check(name: str, probe: Callable[[], object]) -> str:
     except Exception:
         # The details may name tables, paths or endpoints: they go to the log, not to callers.
         log.exception("the %s store failed its health check", name)
-        return "failing: the server log says why"
+        return _FAILING
     return HEALTHY
 
 
-def check_stores(repository: ImageRepository, blobs: BlobStore) -> dict[str, str]:
-    """Each store's state, ``HEALTHY`` when it answered a read."""
+def check_stores(
+    repository: ImageRepository, blobs: BlobStore, space: StorageSpace | None = None
+) -> dict[str, str]:
+    """Each store's state, ``HEALTHY`` when it answered a read, and ``space``: ``HEALTHY``
+    while there is room for new images (always, for stores that never fill), else ``FULL``."""
     return {
         "metadata": _check("metadata", lambda: repository.get(PROBE_IMAGE_ID)),
         "blobs": _check("blobs", lambda: _read_missing_blob(blobs)),
+        "space": HEALTHY if space is None else _check_space(space),
     }
+
+
+def _check_space(space: StorageSpace) -> str:
+    try:
+        has_room = space.has_room()
+    except Exception:
+        log.exception("the space for new images could not be measured")
+        return _FAILING
+    return HEALTHY if has_room else FULL
 
 
 def _read_missing_blob(blobs: BlobStore) -> None:

@@ -117,8 +117,9 @@ class Lifecycle:
         )
 
     def _holds(self, key: str) -> bool:
-        """Whether an image that is not yet deleted holds these bytes, as original or derivative.
-        Keys outside the service's layout are not its own, so they are held by definition."""
+        """Whether an image that is not yet deleted holds these bytes, as original or derivative;
+        a direct-upload slot holds only the client's bytes under ``uploads/``. Keys outside the
+        service's layout are not its own, so they are held by definition."""
         owner = blob_keys.owning_image(key)
         if owner is None:
             return True
@@ -128,7 +129,9 @@ class Lifecycle:
             return False
         if prefix == blob_keys.UPLOADS_PREFIX:
             return image.state is ImageState.UPLOADING
-        return blob_keys.is_under(key, image.blob_key)
+        # The write that makes a slot the image is the one that makes its claim's bytes held:
+        # bytes under a slot that is still a slot are those of a claim that died before it.
+        return image.state is not ImageState.UPLOADING and blob_keys.is_under(key, image.blob_key)
 
     def _validated_changes(self, command: UpdateCommand) -> dict[str, Any]:
         rules: dict[str, Callable[[object], object]] = {

@@ -117,10 +117,14 @@ class UploadTarget:
 
 @attrs.frozen
 class Job:
-    """Background work on one image. ``kind`` says what: today only THUMBNAIL_JOB."""
+    """Background work on one image. ``kind`` says what: today only THUMBNAIL_JOB.
+    ``user_id`` is the image's owner, whose jobs a queue may weigh against other users' so
+    that no one user's jobs hold everyone else's back; None where it is not known (a job
+    queued before the field existed)."""
 
     kind: str
     image_id: str
+    user_id: str | None = None
 
 
 THUMBNAIL_JOB = "thumbnail"
@@ -162,6 +166,11 @@ class Image:
     ``version`` itself. Background work (a thumbnail settling) moves ``version`` on, so the
     resource's ETag changes, but not this: an If-Match naming any version since is still
     current for a change of the metadata."""
+    claims_content: bool = False
+    """Whether this image claims its bytes for its owner: it was uploaded with their SHA-256
+    declared, and while it is ACTIVE no other image of the owner claiming the same bytes may be
+    stored beside it (see ImageRepository), so uploads that declare the hash never make two
+    images of one file, however many arrive at once. Never shown to clients."""
 
     @property
     def last_edit(self) -> int:
@@ -178,6 +187,12 @@ class Image:
     @property
     def is_active(self) -> bool:
         return self.state is ImageState.ACTIVE
+
+    @property
+    def holds_content_claim(self) -> bool:
+        """Whether this image holds the claim on its owner's copy of its bytes: it claims them
+        and is ACTIVE. A tombstone releases the claim, so the same bytes can be uploaded again."""
+        return self.claims_content and self.is_active
 
     def is_visible_to(self, caller: str) -> bool:
         return self.is_active and (self.user_id == caller or self.visibility is Visibility.PUBLIC)

@@ -23,18 +23,31 @@ from imagecore.query import ListQuery
 
 
 class ImageRepository(Protocol):
-    """Image metadata. Writes are atomic per image; reads see every committed write."""
+    """Image metadata. Writes are atomic per image; reads see every committed write.
+
+    Content claims: an image that ``holds_content_claim`` (it claims its bytes and is ACTIVE)
+    holds the claim on (its owner, its SHA-256), and at most one image holds each claim. The
+    check and the write are one atomic step, so of any number of concurrent writes that would
+    take one claim exactly one succeeds. An image stops holding its claim, and another may take
+    it, when it is replaced by a version that is not ACTIVE (a tombstone) or claims nothing.
+    Images that claim nothing are never refused for their bytes.
+    """
 
     def add(self, image: Image) -> None:
-        """Store a new image. Raises AlreadyExists if its id is taken."""
+        """Store a new image. Raises AlreadyExists if its id is taken; otherwise raises
+        DuplicateContent, naming the holder, if the image would hold a claim another image
+        holds. Either way nothing is stored."""
 
     def get(self, image_id: str) -> Image | None:
         """The image with this id in whatever state it is, or None."""
 
     def replace(self, image: Image, expected_version: int) -> None:
-        """Store ``image`` over the stored one only if that one is at ``expected_version``.
+        """Store ``image`` over the stored one only if that one is at ``expected_version``,
+        taking, keeping or releasing its content claim as ``image`` holds one or not.
 
-        Raises VersionConflict if the stored version differs or the image does not exist.
+        Raises VersionConflict if the stored version differs or the image does not exist;
+        otherwise DuplicateContent, naming the holder, if ``image`` would hold a claim another
+        image holds. Either way nothing is changed.
         """
 
     def list(
@@ -52,12 +65,33 @@ class ImageRepository(Protocol):
         direct upload whose bytes have not arrived. For the occasional reconciliation only."""
 
 
+class BlobWriter(Protocol):
+    """Bytes on their way to one key of a blob store, handed over in pieces as they arrive.
+
+    Nothing is under the key until ``commit`` returns. After ``abort``, or a ``write`` or
+    ``commit`` that raised, nothing is left behind and the writer takes nothing more. One
+    thread at a time; successive calls may come from different threads."""
+
+    def write(self, data: bytes) -> None:
+        """Add ``data`` to the bytes, after those written before."""
+
+    def commit(self) -> StoredBlob:
+        """Store the bytes written under the key, replacing any, durably; say what was stored."""
+
+    def abort(self) -> None:
+        """Give up: nothing is stored and nothing is left behind. Harmless after commit or abort."""
+
+
 class BlobStore(Protocol):
     """Image bytes under opaque keys. A key never names a half-written blob."""
 
     def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
         """Store the bytes under ``key``, replacing any. If ``chunks`` raises, nothing is stored
         under the key and nothing is left behind; the error propagates."""
+
+    def writer(self, key: str) -> BlobWriter:
+        """A writer that stores the bytes handed to it under ``key`` once committed: for bytes
+        that arrive piece by piece, whoever sends them, without a thread waiting for them."""
 
     def open(self, key: str, byte_range: ByteRange | None = None) -> Iterator[bytes]:
         """The stored bytes (or the inclusive range of them). Raises KeyError if there are none."""
@@ -76,6 +110,15 @@ class BlobStore(Protocol):
 
     def local_path(self, key: str) -> str | None:
         """A file on this machine holding exactly the bytes, where the store keeps them so."""
+
+
+class StorageSpace(Protocol):
+    """Whether the stores have room for new images: a local disk fills, S3 and DynamoDB do not.
+    While there is none, writes fail with InsufficientStorage and deletes still succeed."""
+
+    def has_room(self) -> bool:
+        """False while the stores are (nearly) full. May make room set aside for deletes whole
+        again first, as any write would."""
 
 
 class UploadTargets(Protocol):
@@ -102,7 +145,12 @@ class Thumbnailer(Protocol):
     def thumbnail(self, chunks: Iterable[bytes], max_side: int, content_type: str) -> bytes:
         """The image in ``chunks`` (an accepted upload) scaled to fit ``max_side`` pixels on
         its longest side (never enlarged), turned upright as its EXIF orientation says, encoded
-        as ``content_type`` (image/jpeg or image/webp) with no metadata. Raises on any failure."""
+        as ``content_type`` (image/jpeg or image/webp) with no metadata.
+
+        Its memory and time are bounded: an image whose decoding would take more memory than
+        the thumbnailer allows is refused from its header, before any pixel is decoded, and one
+        that takes longer than its time limit is stopped; both raise ThumbnailTooCostly.
+        Raises anything else on any other failure (an error of ``chunks`` propagates)."""
 
 
 class JobQueue(Protocol):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time
 
 import attrs
 
-from imagecore import validation
+from imagecore import unicode_text, validation
 from imagecore.errors import InvalidInput
 from imagecore.model import ACCEPTED_CONTENT_TYPES, Image, SortOrder
 
@@ -16,8 +17,9 @@ MAX_FILTER_TAGS = 10
 
 
 def fold_title(text: str) -> str:
-    """The form titles are compared in: prefix matching is case-insensitive."""
-    return text.casefold()
+    """The form titles are compared in, as tags are (unicode_text.caseless): a title prefix
+    matches whatever its case and however compatibility characters spell it."""
+    return unicode_text.caseless(text)
 
 
 @attrs.frozen
@@ -99,7 +101,7 @@ def build_list_query(
     """
     parsed_tags: tuple[str, ...] = ()
     if tags:
-        wanted = {" ".join(part.split()).lower() for part in tags.split(",") if part.strip()}
+        wanted = {unicode_text.tag_form(part) for part in tags.split(",") if part.strip()}
         if len(wanted) > MAX_FILTER_TAGS:
             raise InvalidInput(f"filter by at most {MAX_FILTER_TAGS} tags")
         parsed_tags = tuple(sorted(validation.tags(sorted(wanted))))
@@ -134,10 +136,15 @@ def build_list_query(
 def _page_size(limit: str | int | None) -> int:
     if limit is None:
         return DEFAULT_PAGE_SIZE
-    try:
-        size = int(limit)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}") from None
+    if isinstance(limit, int):
+        size = limit
+    else:
+        # ASCII digits only: int() would also take " 5", "+5", "1_0" and other scripts' digits.
+        digits = _PAGE_SIZE_DIGITS.fullmatch(limit)
+        size = int(digits[1]) if digits else 0
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
     return size
+
+
+_PAGE_SIZE_DIGITS = re.compile(r"0*([0-9]{1,3})")

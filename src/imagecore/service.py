@@ -10,7 +10,7 @@ from datetime import timedelta
 import attrs
 
 from imagecore import validation
-from imagecore.commands import DirectUploadCommand, UpdateCommand, UploadCommand
+from imagecore.commands import DirectUploadCommand, NewUpload, UpdateCommand, UploadCommand
 from imagecore.cursor import CursorCodec
 from imagecore.health import check_stores
 from imagecore.lifecycle import ORPHAN_GRACE, Lifecycle
@@ -22,6 +22,7 @@ from imagecore.ports import (
     ImageInspector,
     ImageRepository,
     JobQueue,
+    StorageSpace,
     Thumbnailer,
     UploadTargets,
 )
@@ -34,6 +35,7 @@ from imagecore.uploads import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_URL_TTL,
+    IncomingUpload,
     Uploads,
 )
 
@@ -46,7 +48,7 @@ class ImageService:
     it is public, and then it may be read but never changed.
 
     Without ``jobs`` no thumbnail is ever made (they stay pending); without ``upload_targets``
-    there are no direct uploads.
+    there are no direct uploads; without ``space`` the stores are taken never to fill.
     """
 
     repository: ImageRepository
@@ -64,6 +66,7 @@ class ImageService:
     jobs: JobQueue | None = None
     thumbnailer: Thumbnailer | None = None
     upload_targets: UploadTargets | None = None
+    space: StorageSpace | None = None
     _uploads: Uploads = attrs.field(init=False)
     _reads: Reads = attrs.field(init=False)
     _lifecycle: Lifecycle = attrs.field(init=False)
@@ -106,11 +109,17 @@ class ImageService:
         )
 
     # uploads
+    def begin_upload(self, caller: str, upload: NewUpload) -> Stored | IncomingUpload:
+        return self._uploads.begin_upload(caller, upload)
+
     def store_upload(self, caller: str, command: UploadCommand) -> Stored:
         return self._uploads.store_upload(caller, command)
 
     def create_upload(self, caller: str, command: DirectUploadCommand) -> UploadSlot:
         return self._uploads.create_upload(caller, command)
+
+    def begin_receive(self, upload_id: str) -> IncomingUpload:
+        return self._uploads.begin_receive(upload_id)
 
     def receive_upload(self, upload_id: str, chunks: Iterable[bytes]) -> Image:
         return self._uploads.receive_upload(upload_id, chunks)
@@ -153,5 +162,5 @@ class ImageService:
 
     # operations
     def health(self) -> dict[str, str]:
-        """Each store's state, as ``GET /health`` reports it."""
-        return check_stores(self.repository, self.blobs)
+        """Each store's state and the room for new images, as ``GET /health`` reports them."""
+        return check_stores(self.repository, self.blobs, self.space)

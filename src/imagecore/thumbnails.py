@@ -8,13 +8,15 @@ import logging
 import attrs
 
 from imagecore import blob_keys
-from imagecore.errors import InvalidInput
+from imagecore.errors import InvalidInput, ThumbnailTooCostly
 from imagecore.lookups import find_image
 from imagecore.model import THUMBNAIL_JOB, Image, Job, ThumbnailStatus
 from imagecore.ports import BlobStore, ImageRepository, Thumbnailer
 from imagecore.retry import retry_on_conflict
 
 DEFAULT_THUMBNAIL_SIDE = 256
+DEFAULT_THUMBNAIL_TIMEOUT_SECONDS = 30
+"""How long one thumbnail may take before it is stopped and marked failed."""
 
 log = logging.getLogger("imagecore.thumbnails")
 
@@ -53,8 +55,10 @@ class Thumbnails:
 
     def make_thumbnail(self, image_id: str, final_attempt: bool = True) -> ThumbnailStatus | None:
         """Make the image's thumbnail and mark it ready. A failure raises, to be tried again,
-        unless this is the final attempt: then the thumbnail is marked failed. None if there
-        was nothing to do (the image is gone, or its thumbnail is already settled)."""
+        unless this is the final attempt: then the thumbnail is marked failed. An image the
+        thumbnailer refuses for its cost (ThumbnailTooCostly) is marked failed at once: it
+        would cost the same again. None if there was nothing to do (the image is gone, or its
+        thumbnail is already settled)."""
         image = find_image(self.repository, image_id)
         if (
             image is None
@@ -69,6 +73,9 @@ class Thumbnails:
                 self.blobs.open(image.blob_key), self.thumbnail_side, thumbnail_content_type(image)
             )
             self.blobs.put(key, [thumbnail])
+        except ThumbnailTooCostly as refusal:
+            log.warning("thumbnail of image %s refused for its cost: %s", image_id, refusal)
+            return self._settle(image_id, ThumbnailStatus.FAILED, key)
         except Exception:
             if not final_attempt:
                 raise

@@ -4,19 +4,19 @@ metadata that makes them an image, so a crash in between leaves only bytes no im
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 import attrs
 
 from imagecore import blob_keys, validation
-from imagecore.commands import DirectUploadCommand, UploadCommand
-from imagecore.details import ImageDetails, LateFields
+from imagecore.commands import DirectUploadCommand, NewUpload, UploadCommand
+from imagecore.details import ImageDetails
 from imagecore.errors import (
     AlreadyExists,
     Conflict,
+    DuplicateContent,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -37,6 +37,7 @@ from imagecore.model import (
 )
 from imagecore.ports import (
     BlobStore,
+    BlobWriter,
     Clock,
     IdGenerator,
     ImageInspector,
@@ -57,28 +58,9 @@ DEFAULT_URL_TTL = timedelta(seconds=900)
 
 # The refusals of a file itself: they close a direct upload's slot, as the file will not change.
 _REFUSED_FILE = (InvalidInput, UnsupportedMediaType, PayloadTooLarge)
+_CLAIMED_AGAIN = "another upload to this slot came first: ask for a new one"
 
 log = logging.getLogger("imagecore.uploads")
-
-
-def _within_limit(chunks: Iterable[bytes], max_bytes: int) -> Iterator[bytes]:
-    total = 0
-    for chunk in chunks:
-        total += len(chunk)
-        if total > max_bytes:
-            raise PayloadTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
-        yield chunk
-
-
-def _read_head(chunks: Iterator[bytes], size: int) -> bytes:
-    parts: list[bytes] = []
-    total = 0
-    for chunk in chunks:
-        parts.append(chunk)
-        total += len(chunk)
-        if total >= size:
-            break
-    return b"".join(parts)  # one copy: growing a bytearray cost a millisecond per upload
 
 
 @attrs.frozen
@@ -99,31 +81,42 @@ class Uploads:
     jobs: JobQueue | None
     upload_targets: UploadTargets | None
 
-    def store_upload(self, caller: str, command: UploadCommand) -> Stored:
-        """Store the bytes, then the metadata. The image is visible only once both are stored;
-        if storing the metadata fails, the bytes are removed again. An image of the caller's
-        with the bytes the command names by their SHA-256 is the answer, without reading the
-        bytes (``created`` is then False)."""
-        expected_sha256 = validation.content_sha256(command.content_sha256)
-        details = ImageDetails.validated(command, self.limits)  # fails before any byte is read
+    def begin_upload(self, caller: str, upload: NewUpload) -> Stored | IncomingUpload:
+        """An upload of the caller's, its fields validated before any byte is read, ready to
+        take the bytes as they arrive. An image of the caller's with the bytes the upload names
+        by their SHA-256 is the answer instead (``created`` False), and no byte need be read."""
+        expected_sha256 = validation.content_sha256(upload.content_sha256)
+        details = ImageDetails.validated(upload, self.limits)
         if expected_sha256 is not None:
             existing = self.repository.find_by_content(caller, expected_sha256)
             if existing is not None:
                 return Stored(existing, created=False)
         image_id = self._unused_id(self.clock.now())
-        image = self._store(
-            caller,
-            details,
-            command.chunks,
+        return IncomingUpload(
+            self,
+            owner=caller,
+            details=details,
             image_id=image_id,
             blob_key=blob_keys.original_key(caller, image_id),
             max_bytes=self.max_upload_bytes,
             expected_sha256=expected_sha256,
-            late_fields=command.late_fields,
             slot=None,
         )
-        assert image is not None  # only a slot's claim can be lost
-        return Stored(image, created=True)
+
+    def store_upload(self, caller: str, command: UploadCommand) -> Stored:
+        """The whole upload at once, its bytes pulled from ``command.chunks``: the image is
+        visible only once bytes and metadata are both stored, and a failure leaves nothing."""
+        begun = self.begin_upload(caller, command)
+        if isinstance(begun, Stored):
+            return begun
+        try:
+            for chunk in command.chunks:
+                begun.write(chunk)
+            late = None if command.late_fields is None else command.late_fields()
+        except BaseException:
+            begun.abort()
+            raise
+        return begun.finish(late)
 
     def create_upload(self, caller: str, command: DirectUploadCommand) -> UploadSlot:
         """A slot for a direct upload: the details are checked and kept now, and the image
@@ -177,9 +170,10 @@ class Uploads:
             max_bytes=self.max_direct_upload_bytes,
         )
 
-    def receive_upload(self, upload_id: str, chunks: Iterable[bytes]) -> Image:
-        """The bytes of a direct upload, sent to this service itself (the embedded server's
-        upload URL, whose signature the entrypoint checked): stored as the slot's image."""
+    def begin_receive(self, upload_id: str) -> IncomingUpload:
+        """The bytes of a direct upload, about to be sent to this service itself (the embedded
+        server's upload URL, whose signature the entrypoint checked): the slot is claimed now,
+        and becomes the image once the bytes are whole and accepted."""
         slot = find_image(self.repository, upload_id)
         if slot is None or slot.state is ImageState.DELETED:
             raise NotFound("no such upload")
@@ -187,10 +181,21 @@ class Uploads:
             raise Conflict("this upload slot has been used: ask for a new one")
         if self.clock.now() > slot.created_at + self.url_ttl:
             raise Unauthenticated("the upload link has expired: ask for a new one")
-        image = self._fill_slot(slot, chunks)
-        if image is None:
-            raise Conflict("another upload to this slot came first: ask for a new one")
-        return image
+        incoming = self._claim(slot)
+        if incoming is None:
+            raise Conflict(_CLAIMED_AGAIN)
+        return incoming
+
+    def receive_upload(self, upload_id: str, chunks: Iterable[bytes]) -> Image:
+        """``begin_receive`` with all the bytes at once, pulled from ``chunks``."""
+        incoming = self.begin_receive(upload_id)
+        try:
+            for chunk in chunks:
+                incoming.write(chunk)
+        except BaseException:
+            incoming.abort()
+            raise
+        return incoming.finish().image
 
     def complete_upload(self, key: str) -> Image | None:
         """Make an image of bytes a client uploaded directly to ``uploads/<user>/<upload id>``
@@ -209,133 +214,45 @@ class Uploads:
             chunks = self.blobs.open(key)
         except KeyError:
             return None
+        incoming = self._claim(slot)
+        if incoming is None:
+            return None
         try:
-            image = self._fill_slot(slot, chunks)
+            try:
+                for chunk in chunks:
+                    incoming.write(chunk)
+            except BaseException:
+                incoming.abort()
+                raise
+            image = incoming.finish().image
+        except Conflict:  # claimed again meanwhile: that claim makes the image
+            return None
         except _REFUSED_FILE:
             self.blobs.delete(key)
             raise
-        if image is not None:
-            self.blobs.delete(key)
+        self.blobs.delete(key)
         return image
 
-    def _fill_slot(self, slot: Image, chunks: Iterable[bytes]) -> Image | None:
-        """Claim the slot, store the bytes under a key of this claim's own, then turn the slot
-        into the image. A claim is a new version of the slot: whoever claimed last wins, and
-        the bytes of a claim that lost are removed (or, after a crash, left to reconcile).
-        None if the slot was taken from under us. A refused file closes the slot."""
+    def _claim(self, slot: Image) -> IncomingUpload | None:
+        """Claim the slot for bytes about to arrive, which go under a key of this claim's own.
+        A claim is a new version of the slot: whoever claimed last wins, and the bytes of a
+        claim that lost are removed (or, after a crash, left to reconcile). None if the slot
+        was claimed from under us."""
         claimed = slot.claimed(self.clock.now())
         try:
             self.repository.replace(claimed, slot.version)
         except VersionConflict:
             return None
-        try:
-            return self._store(
-                slot.user_id,
-                ImageDetails.of_slot(slot),
-                chunks,
-                image_id=slot.image_id,
-                blob_key=blob_keys.claimed_original_key(slot.blob_key, claimed.version),
-                max_bytes=self.max_direct_upload_bytes,
-                expected_sha256=None,
-                late_fields=None,
-                slot=claimed,
-            )
-        except _REFUSED_FILE:
-            finish_delete(self.repository, self.blobs, claimed)
-            raise
-
-    def _store(
-        self,
-        caller: str,
-        details: ImageDetails,
-        chunks: Iterable[bytes],
-        *,
-        image_id: str,
-        blob_key: str,
-        max_bytes: int,
-        expected_sha256: str | None,
-        late_fields: LateFields | None,
-        slot: Image | None,
-    ) -> Image | None:
-        """Store the bytes under ``blob_key``, then the image: added, or in place of the
-        claimed ``slot`` (None if that was claimed again meanwhile). Whatever fails after the
-        bytes are stored removes them again."""
-        limited = _within_limit(chunks, max_bytes)
-        head = _read_head(limited, HEAD_BYTES)
-        facts = self._facts(head)
-        stored = self.blobs.put(blob_key, itertools.chain((head,), limited))
-        try:
-            if expected_sha256 is not None and stored.sha256 != expected_sha256:
-                raise InvalidInput(
-                    f"the file's SHA-256 is {stored.sha256}, not the {expected_sha256} declared"
-                )
-            details = details.with_late(late_fields, self.limits)
-            now = self.clock.now()
-            image = Image(
-                image_id=image_id,
-                user_id=caller,
-                filename=details.filename,
-                content_type=facts.content_type,
-                size=stored.size,
-                width=facts.width,
-                height=facts.height,
-                sha256=stored.sha256,
-                blob_key=blob_key,
-                created_at=now,
-                updated_at=now,
-                title=details.title,
-                description=details.description,
-                tags=details.tags,
-                metadata=details.metadata_with_exif(facts, self.limits),
-                visibility=details.visibility,
-                version=1 if slot is None else slot.version + 1,
-                thumbnail_status=ThumbnailStatus.PENDING,
-            )
-            if slot is None:
-                self.repository.add(image)
-            else:
-                self.repository.replace(image, slot.version)
-        except VersionConflict:
-            self.blobs.delete(blob_key)
-            return None
-        except BaseException:
-            self._discard_unless_stored(image_id, blob_key)
-            raise
-        self._enqueue_thumbnail(image)
-        return image
-
-    def _facts(self, head: bytes) -> ImageFacts:
-        if not head:
-            raise InvalidInput("the file is empty")
-        facts = self.inspector.inspect(head)
-        if facts is None or facts.content_type not in ACCEPTED_CONTENT_TYPES:
-            raise UnsupportedMediaType("the file is not a JPEG, PNG, GIF or WebP image")
-        if facts.pixels > self.max_pixels:
-            raise UnsupportedMediaType(
-                f"the image is {facts.width} x {facts.height} pixels, more than the limit of "
-                f"{self.max_pixels / 1e6:g} megapixels"
-            )
-        return facts
-
-    def _discard_unless_stored(self, image_id: str, blob_key: str) -> None:
-        """Remove the bytes of an image whose metadata write failed, unless the write took
-        effect after all: an error (a timeout, say) can come after the commit, and then the
-        bytes are a visible image's. Where that cannot be told they stay, for reconcile."""
-        try:
-            stored = self.repository.get(image_id)
-        except Exception:
-            log.warning("kept the bytes %s for reconcile", blob_key, exc_info=True)
-            return
-        if stored is None or stored.blob_key != blob_key:
-            self.blobs.delete(blob_key)
-
-    def _enqueue_thumbnail(self, image: Image) -> None:
-        if self.jobs is None:
-            return
-        try:
-            self.jobs.enqueue(Job(kind=THUMBNAIL_JOB, image_id=image.image_id))
-        except Exception:  # the image is stored; a thumbnail is never worth failing it for
-            log.warning("no thumbnail job for image %s", image.image_id, exc_info=True)
+        return IncomingUpload(
+            self,
+            owner=slot.user_id,
+            details=ImageDetails.of_slot(slot),
+            image_id=slot.image_id,
+            blob_key=blob_keys.claimed_original_key(slot.blob_key, claimed.version),
+            max_bytes=self.max_direct_upload_bytes,
+            expected_sha256=None,
+            slot=claimed,
+        )
 
     def _unused_id(self, now: datetime) -> str:
         """A new id no image holds: the bytes are stored under it before the metadata claims it,
@@ -350,3 +267,203 @@ class Uploads:
         return retry_on_conflict(
             attempt, "could not find an unused image id: try again", retry_on=(AlreadyExists,)
         )
+
+
+class IncomingUpload:
+    """An upload whose bytes arrive piece by piece: ``write`` each piece as it comes, then
+    ``finish`` to make the image, or ``abort`` when the sender is gone.
+
+    The first MiB is held until it tells what the file is, so nothing is stored of a file that
+    is refused; from then on each piece goes straight to the blob store, as the sender sends it.
+    Whatever ``write`` or ``finish`` raises has already undone what was done (nothing is left
+    behind; a direct upload's slot refused for its file is closed); the upload then takes
+    nothing more. One thread at a time; successive calls may come from different threads.
+    """
+
+    def __init__(
+        self,
+        uploads: Uploads,
+        *,
+        owner: str,
+        details: ImageDetails,
+        image_id: str,
+        blob_key: str,
+        max_bytes: int,
+        expected_sha256: str | None,
+        slot: Image | None,
+    ) -> None:
+        self._uploads = uploads
+        self._owner = owner
+        self._details = details
+        self._image_id = image_id
+        self._blob_key = blob_key
+        self._max_bytes = max_bytes
+        self._expected_sha256 = expected_sha256
+        self._slot = slot
+        self._head: list[bytes] = []
+        self._received = 0
+        self._facts: ImageFacts | None = None
+        self._writer: BlobWriter | None = None
+        self._open = True
+
+    @property
+    def owner(self) -> str:
+        """Whose image the bytes become."""
+        return self._owner
+
+    def write(self, data: bytes) -> None:
+        """The next piece of the file. Raises PayloadTooLarge as soon as the bytes cross the
+        limit, UnsupportedMediaType (or InvalidInput) once the first MiB shows no image."""
+        self._check_open()
+        try:
+            self._received += len(data)
+            if self._received > self._max_bytes:
+                raise PayloadTooLarge(
+                    f"the file is larger than the limit of {self._max_bytes} bytes"
+                )
+            if self._writer is not None:
+                self._writer.write(data)
+                return
+            self._head.append(data)
+            if self._received >= HEAD_BYTES:
+                self._start_storing()
+        except BaseException as error:
+            self._fail(error)
+            raise
+
+    def finish(self, late_fields: Mapping[str, object] | None = None) -> Stored:
+        """The bytes are all there: store them durably, then the image, and queue its thumbnail.
+        ``late_fields`` are fields that arrived after the bytes (a form that sent the file
+        first): validated like the rest, they override them. Raises Conflict if a direct
+        upload's slot was claimed again meanwhile (that claim makes the image). Uploads that
+        named their bytes by their SHA-256 make one image of them however many arrive at once:
+        those that lose the race remove the bytes they stored and answer with the winner's
+        image (``created`` False)."""
+        self._check_open()
+        try:
+            if self._writer is None:
+                self._start_storing()
+            assert self._writer is not None
+            stored = self._writer.commit()
+        except BaseException as error:
+            self._fail(error)
+            raise
+        self._open = False
+        uploads = self._uploads
+        try:
+            if self._expected_sha256 is not None and stored.sha256 != self._expected_sha256:
+                raise InvalidInput(
+                    f"the file's SHA-256 is {stored.sha256}, not the {self._expected_sha256} "
+                    "declared"
+                )
+            details = self._details.with_late(late_fields, uploads.limits)
+            assert self._facts is not None
+            image = self._image(details, self._facts, stored.size, stored.sha256)
+            if self._slot is None:
+                uploads.repository.add(image)
+            else:
+                uploads.repository.replace(image, self._slot.version)
+        except VersionConflict:
+            uploads.blobs.delete(self._blob_key)
+            raise Conflict(_CLAIMED_AGAIN) from None
+        except DuplicateContent as duplicate:  # a concurrent upload of these bytes came first
+            self._discard_unless_stored()
+            existing = uploads.repository.get(duplicate.image_id)
+            if existing is None or not existing.is_active:
+                raise Conflict(
+                    "the image with these bytes was deleted meanwhile: try again"
+                ) from None
+            return Stored(existing, created=False)
+        except BaseException as error:
+            self._discard_unless_stored()
+            self._close_refused_slot(error)
+            raise
+        self._enqueue_thumbnail(image)
+        return Stored(image, created=True)
+
+    def abort(self) -> None:
+        """The sender is gone: nothing of the bytes is kept. Harmless once finished or failed."""
+        self._open = False
+        self._head = []
+        if self._writer is not None:
+            self._writer.abort()
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise ValueError("this upload is finished")
+
+    def _start_storing(self) -> None:
+        head = b"".join(self._head)  # one copy: growing a bytearray cost a millisecond per upload
+        self._head = []
+        self._facts = self._facts_of(head)
+        self._writer = self._uploads.blobs.writer(self._blob_key)
+        self._writer.write(head)
+
+    def _fail(self, error: BaseException) -> None:
+        self.abort()
+        self._close_refused_slot(error)
+
+    def _close_refused_slot(self, error: BaseException) -> None:
+        """A direct upload's file is what it is: refused once, its slot is closed for good."""
+        if self._slot is not None and isinstance(error, _REFUSED_FILE):
+            finish_delete(self._uploads.repository, self._uploads.blobs, self._slot)
+
+    def _facts_of(self, head: bytes) -> ImageFacts:
+        if not head:
+            raise InvalidInput("the file is empty")
+        facts = self._uploads.inspector.inspect(head)
+        if facts is None or facts.content_type not in ACCEPTED_CONTENT_TYPES:
+            raise UnsupportedMediaType("the file is not a JPEG, PNG, GIF or WebP image")
+        max_pixels = self._uploads.max_pixels
+        if facts.pixels > max_pixels:
+            raise UnsupportedMediaType(
+                f"the image is {facts.width} x {facts.height} pixels, more than the limit of "
+                f"{max_pixels / 1e6:g} megapixels"
+            )
+        return facts
+
+    def _image(self, details: ImageDetails, facts: ImageFacts, size: int, sha256: str) -> Image:
+        now = self._uploads.clock.now()
+        return Image(
+            image_id=self._image_id,
+            user_id=self._owner,
+            filename=details.filename,
+            content_type=facts.content_type,
+            size=size,
+            width=facts.width,
+            height=facts.height,
+            sha256=sha256,
+            blob_key=self._blob_key,
+            created_at=now,
+            updated_at=now,
+            title=details.title,
+            description=details.description,
+            tags=details.tags,
+            metadata=details.metadata_with_exif(facts, self._uploads.limits),
+            visibility=details.visibility,
+            version=1 if self._slot is None else self._slot.version + 1,
+            thumbnail_status=ThumbnailStatus.PENDING,
+            claims_content=self._expected_sha256 is not None,
+        )
+
+    def _discard_unless_stored(self) -> None:
+        """Remove the bytes of an image whose metadata write failed, unless the write took
+        effect after all: an error (a timeout, say) can come after the commit, and then the
+        bytes are a visible image's. Where that cannot be told they stay, for reconcile."""
+        repository, blobs = self._uploads.repository, self._uploads.blobs
+        try:
+            stored = repository.get(self._image_id)
+        except Exception:
+            log.warning("kept the bytes %s for reconcile", self._blob_key, exc_info=True)
+            return
+        if stored is None or stored.blob_key != self._blob_key:
+            blobs.delete(self._blob_key)
+
+    def _enqueue_thumbnail(self, image: Image) -> None:
+        jobs = self._uploads.jobs
+        if jobs is None:
+            return
+        try:
+            jobs.enqueue(Job(THUMBNAIL_JOB, image.image_id, user_id=image.user_id))
+        except Exception:  # the image is stored; a thumbnail is never worth failing it for
+            log.warning("no thumbnail job for image %s", image.image_id, exc_info=True)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import math
 import re
-import unicodedata
 from collections.abc import Mapping
 
 import attrs
 
+from imagecore import unicode_text
 from imagecore.errors import InvalidInput
 from imagecore.model import MetadataValue, Visibility
 
@@ -39,24 +39,24 @@ CONTENT_SHA256 = re.compile(r"[0-9a-f]{64}")
 """A SHA-256 in lowercase hexadecimal, as images report theirs."""
 
 
-def _has_control_characters(text: str, allowed: str = "") -> bool:
-    """Control characters, and lone surrogates (which no UTF-8 store can hold)."""
-    return any(
-        (unicodedata.category(ch) == "Cc" and ch not in allowed) or "\ud800" <= ch <= "\udfff"
-        for ch in text
-    )
+def _refuse_hidden(text: str, field: str, multiline: bool = False) -> None:
+    """InvalidInput naming the field and the character, if ``text`` holds one that no field may
+    (see unicode_text): a control character, a bidirectional control, an invisible one."""
+    refused = unicode_text.refused_character(text, multiline)
+    if refused is not None:
+        raise InvalidInput(f"{field} may not contain {unicode_text.describe_refused(refused)}")
 
 
-def _text(value: object, field: str, max_length: int, allowed_controls: str = "") -> str:
+def _text(value: object, field: str, max_length: int, multiline: bool = False) -> str:
+    """Text kept as the reader wrote it: in NFC, trimmed, bounded in characters as stored."""
     if value is None:
         return ""
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string")
-    text = value.strip()
+    text = unicode_text.canonical(value).strip()
     if len(text) > max_length:
         raise InvalidInput(f"{field} is longer than {max_length} characters")
-    if _has_control_characters(text, allowed_controls):
-        raise InvalidInput(f"{field} contains control characters")
+    _refuse_hidden(text, field, multiline)
     return text
 
 
@@ -65,25 +65,29 @@ def title(value: object, limits: Limits = DEFAULT_LIMITS) -> str:
 
 
 def description(value: object, limits: Limits = DEFAULT_LIMITS) -> str:
-    return _text(value, "description", limits.max_description_length, allowed_controls="\n\r\t")
+    """Multi-line text: tabs and line breaks are kept."""
+    return _text(value, "description", limits.max_description_length, multiline=True)
 
 
 def tag(value: object, limits: Limits = DEFAULT_LIMITS) -> str:
-    """One tag: trimmed, lower-cased, without commas (commas separate tags in a query)."""
+    """One tag in the form tags are kept and compared in (unicode_text.tag_form): caseless,
+    white space collapsed; without commas (commas separate tags in a query)."""
     if not isinstance(value, str):
         raise InvalidInput("each tag must be a string")
-    cleaned = " ".join(value.split()).lower()
+    # Checked as sent, to name the character the client gave (folding turns one Hangul filler
+    # into another); white space of any kind only separates words. Folding adds none.
+    _refuse_hidden(" ".join(value.split()), "tags")
+    cleaned = unicode_text.tag_form(value)
     if len(cleaned) > limits.max_tag_length:
         raise InvalidInput(f"a tag may be at most {limits.max_tag_length} characters long")
     if "," in cleaned:
         raise InvalidInput("a tag may not contain a comma")
-    if _has_control_characters(cleaned):
-        raise InvalidInput("a tag may not contain control characters")
     return cleaned
 
 
 def tags(value: object, limits: Limits = DEFAULT_LIMITS) -> tuple[str, ...]:
-    """Tags, trimmed, lower-cased and deduplicated, in the order first given; blanks are dropped."""
+    """Tags, each in its kept form (see tag) and once, in the order first given; blanks are
+    dropped. "BEACH", "beach" and a fullwidth "beach" are one tag."""
     if value is None:
         return ()
     if isinstance(value, str) or not isinstance(value, list | tuple):
@@ -99,7 +103,13 @@ def tags(value: object, limits: Limits = DEFAULT_LIMITS) -> tuple[str, ...]:
 
 
 def metadata(value: object, limits: Limits = DEFAULT_LIMITS) -> dict[str, MetadataValue]:
-    """A flat JSON object: string keys, scalar values, bounded in keys and encoded size."""
+    """A flat JSON object: string keys, scalar values, bounded in keys and encoded size.
+
+    Keys and string values are kept in NFC, like titles, and not folded: they are the client's
+    own names and data, read back as they were sent, and canonically equivalent spellings of a
+    key are one key (sent twice, it is refused). Keys are one line; values may hold tabs and
+    line breaks, as a description may.
+    """
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -107,18 +117,23 @@ def metadata(value: object, limits: Limits = DEFAULT_LIMITS) -> dict[str, Metada
     if len(value) > limits.max_metadata_keys:
         raise InvalidInput(f"metadata may have at most {limits.max_metadata_keys} keys")
     cleaned: dict[str, MetadataValue] = {}
-    for key, item in value.items():
-        if not isinstance(key, str) or not key.strip():
+    for given_key, item in value.items():
+        if not isinstance(given_key, str) or not given_key.strip():
             raise InvalidInput("metadata keys must be non-empty strings")
-        if len(key) > limits.max_metadata_key_length or _has_control_characters(key):
+        key = unicode_text.canonical(given_key)
+        if len(key) > limits.max_metadata_key_length:
             raise InvalidInput(
                 f"metadata key {key[:20]!r} must be at most {limits.max_metadata_key_length} "
-                "printable characters"
+                "characters"
             )
+        _refuse_hidden(key, f"metadata key {key[:20]!r}")
+        if key in cleaned:
+            raise InvalidInput(f"metadata has the key {key!r} twice, spelled in two ways")
         if isinstance(item, float) and not math.isfinite(item):
             raise InvalidInput(f"metadata value of {key!r} must be a finite number")
-        if isinstance(item, str) and any("\ud800" <= ch <= "\udfff" for ch in item):
-            raise InvalidInput(f"metadata value of {key!r} is not valid Unicode text")
+        if isinstance(item, str):
+            item = unicode_text.canonical(item)
+            _refuse_hidden(item, f"metadata value of {key!r}", multiline=True)
         if isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**63:
             raise InvalidInput(f"metadata value of {key!r} is beyond 64-bit integers")
         if item is not None and not isinstance(item, str | int | float | bool):
@@ -142,14 +157,18 @@ def visibility(value: object) -> Visibility:
 
 
 def filename(value: object, limits: Limits = DEFAULT_LIMITS) -> str:
-    """The client's file name, kept only to be shown back: never used to build a path."""
+    """The client's file name, kept only to be shown back: never used to build a path. In NFC,
+    like titles; what no title may hold is removed rather than refused, as the name comes from
+    the client's file system (whose names may hold anything but "/") rather than from a person
+    writing it, and an upload is not worth failing for it."""
     if not isinstance(value, str):
         return "image"
     name = value.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs")).strip()
+    name = unicode_text.canonical(unicode_text.without_refused(name)).strip()
     if name in ("", ".", ".."):
         return "image"
-    return name[: limits.max_filename_length]
+    # A cut through a subdivision flag would leave its tag characters without the flag.
+    return unicode_text.without_refused(name[: limits.max_filename_length])
 
 
 def user_id(value: object, limits: Limits = DEFAULT_LIMITS) -> str:

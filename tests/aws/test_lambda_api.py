@@ -223,7 +223,10 @@ def test_claims_without_a_subject_are_unauthenticated(invoke: Invoke) -> None:
 
 def test_health_and_the_document_need_no_claims(invoke: Invoke) -> None:
     health = invoke(http_api_event("GET", "/health", user=None)).json()
-    assert health == {"status": "ok", "checks": {"metadata": "ok", "blobs": "ok"}}
+    assert health == {
+        "status": "ok",
+        "checks": {"metadata": "ok", "blobs": "ok", "space": "ok"},
+    }
     document = invoke(http_api_event("GET", "/openapi.json", user=None))
     assert document.status == 200
     assert document.json()["openapi"].startswith("3.")

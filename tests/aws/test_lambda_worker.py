@@ -21,13 +21,14 @@ from dependency_injector import providers
 from PIL import Image as PillowImage
 
 from adapters.aws import AwsClients
+from adapters.sqs import job_from_message, job_message
 from entrypoints.aws_lambda.queue_worker import Worker
 from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings
 from imagecore.blob_keys import upload_key
 from imagecore.commands import DirectUploadCommand, UploadCommand
 from imagecore.errors import NotFound
-from imagecore.model import Image, ImageState, ThumbnailStatus
+from imagecore.model import THUMBNAIL_JOB, Image, ImageState, Job, ThumbnailStatus
 from imagecore.results import UploadSlot
 from tests.support.fake_aws import REGION, aws_clients, fresh_resources, moto_server, unique_name
 from tests.support.lambda_events import (
@@ -385,7 +386,7 @@ def test_an_uploads_thumbnail_job_goes_through_sqs_to_the_worker(
 
     event = received_jobs(deployment.queue_url)
     assert [json.loads(record["body"]) for record in event["Records"]] == [
-        {"job": "thumbnail", "image_id": image.image_id}
+        {"job": "thumbnail", "image_id": image.image_id, "user_id": "alice"}
     ]
     assert images.get("alice", image.image_id).thumbnail_status is ThumbnailStatus.PENDING
 
@@ -401,6 +402,19 @@ def test_an_uploads_thumbnail_job_goes_through_sqs_to_the_worker(
         assert picture.format == thumbnail_format
         assert max(picture.size) <= 256
         assert picture.size == (256, 171)
+
+
+def test_a_job_message_names_the_owner_and_one_queued_without_it_is_still_a_job() -> None:
+    job = Job(THUMBNAIL_JOB, "01JD0000000000000000000009", user_id="alice")
+
+    assert job_from_message(json.loads(job_message(job))) == job
+    # Queued by a version of the service from before jobs carried their owner: still done.
+    assert job_from_message(json.loads(thumbnail_job(job.image_id))) == Job(
+        THUMBNAIL_JOB, job.image_id, user_id=None
+    )
+    assert job_from_message({"job": "thumbnail", "image_id": job.image_id, "user_id": 7}) == Job(
+        THUMBNAIL_JOB, job.image_id, user_id=None
+    )
 
 
 def test_a_direct_uploads_thumbnail_job_follows_its_notification(deployment: Deployment) -> None:

@@ -195,6 +195,82 @@ def test_failing_chunks_leave_the_existing_blob_untouched(
     assert files_under(tmp_path) == files_before
 
 
+# Writers: bytes handed over piece by piece, from whichever thread has them
+
+
+@pytest.mark.parametrize(
+    ("size", "piece_size"),
+    [(0, 1), (100_000, 7_001), (9 * MIB + 5, MIB)],
+    ids=["empty", "small-pieces", "past-one-s3-part"],
+)
+def test_a_writer_stores_its_pieces_under_the_key_only_once_committed(
+    blob_store: BlobStore, size: int, piece_size: int
+) -> None:
+    data = pattern(size)
+    writer = blob_store.writer(KEY)
+    for piece in chunked(data, piece_size):
+        writer.write(piece)
+        assert not has_blob(blob_store, KEY)
+
+    stored = writer.commit()
+
+    assert stored.size == size
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert read(blob_store, KEY) == data
+
+
+def test_a_writer_takes_its_pieces_from_one_thread_after_another(blob_store: BlobStore) -> None:
+    data = pattern(300_000)
+    writer = blob_store.writer(KEY)
+
+    for piece in chunked(data, 100_000):
+        # A new thread each time: an upload's pieces go to whichever worker is free.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(writer.write, piece).result()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stored = pool.submit(writer.commit).result()
+
+    assert stored.size == len(data)
+    assert read(blob_store, KEY) == data
+
+
+@pytest.mark.parametrize("size", [50_000, 9 * MIB], ids=["small", "past-one-s3-part"])
+def test_an_aborted_writer_leaves_nothing_and_the_existing_blob_untouched(
+    blob_store: BlobStore, tmp_path: Path, size: int
+) -> None:
+    original = pattern(40_000, seed=1)
+    blob_store.put(KEY, [original])
+    files_before = files_under(tmp_path)
+    writer = blob_store.writer(KEY)
+    for piece in chunked(pattern(size, seed=2), MIB):
+        writer.write(piece)
+
+    writer.abort()
+    writer.abort()
+
+    assert read(blob_store, KEY) == original
+    assert blob_store.keys() == [KEY]
+    assert files_under(tmp_path) == files_before
+    with pytest.raises(ValueError):
+        writer.write(b"more")
+
+
+def test_a_committed_writer_takes_nothing_more_and_an_abort_is_harmless(
+    blob_store: BlobStore,
+) -> None:
+    writer = blob_store.writer(KEY)
+    writer.write(b"whole")
+    writer.commit()
+
+    writer.abort()
+
+    assert read(blob_store, KEY) == b"whole"
+    with pytest.raises(ValueError):
+        writer.write(b"more")
+    with pytest.raises(ValueError):
+        writer.commit()
+
+
 def test_concurrent_puts_to_one_key_leave_one_whole_blob(blob_store: BlobStore) -> None:
     versions = [pattern(400_000, seed=n) for n in range(6)]
     barrier = threading.Barrier(len(versions))

@@ -15,8 +15,15 @@ from pathlib import Path
 import attrs
 import pytest
 
-from adapters.sqlite import _SCHEMA_V1, SqliteImageRepository, _encode, list_statement
-from imagecore.errors import AlreadyExists, VersionConflict
+from adapters.sqlite import (
+    _MIGRATIONS,
+    _SCHEMA_V1,
+    SqliteImageRepository,
+    _encode,
+    _micros,
+    list_statement,
+)
+from imagecore.errors import AlreadyExists, DuplicateContent, VersionConflict
 from imagecore.model import (
     Image,
     ImageState,
@@ -108,6 +115,7 @@ def test_added_image_reads_back_exactly(repository: ImageRepository) -> None:
         version=7,
         thumbnail_status=ThumbnailStatus.READY,
         state=ImageState.ACTIVE,
+        claims_content=True,
     )
     repository.add(image)
 
@@ -295,6 +303,154 @@ def test_deleted_image_is_gone_from_every_filter(
     assert repository.get(image.image_id) == tombstone
 
 
+# Content claims: one active image per owner and claimed bytes
+
+
+def test_an_image_claiming_bytes_its_owner_already_claimed_is_refused_naming_the_holder(
+    repository: ImageRepository, make_image: MakeImage
+) -> None:
+    sha = "ab" * 32
+    holder = make_image(sha256=sha, claims_content=True)
+    repository.add(holder)
+    second = make_image(sha256=sha, claims_content=True, tags=("second",))
+
+    with pytest.raises(DuplicateContent) as refused:
+        repository.add(second)
+
+    assert refused.value.image_id == holder.image_id
+    assert repository.get(second.image_id) is None
+    assert listed(repository, ListQuery(tags=("second",)), "alice") == []
+    assert listed(repository, ListQuery(), "alice") == [holder.image_id]
+
+
+def test_only_an_active_image_of_the_same_owner_claiming_the_same_bytes_is_refused(
+    repository: ImageRepository, make_image: MakeImage
+) -> None:
+    sha = "ab" * 32
+    repository.add(make_image(sha256=sha, claims_content=True))
+    others = [
+        make_image(sha256=sha),  # claims nothing: the same photo posted twice on purpose
+        make_image(sha256=sha),
+        make_image(sha256=sha, user_id="bob", claims_content=True),
+        make_image(sha256="cd" * 32, claims_content=True),
+        *(
+            make_image(sha256=sha, claims_content=True, state=state)
+            for state in (ImageState.UPLOADING, ImageState.DELETING, ImageState.DELETED)
+        ),
+    ]
+
+    add_all(repository, others)
+
+    assert [repository.get(image.image_id) for image in others] == others
+
+
+def test_a_taken_id_is_already_exists_even_when_the_claim_is_taken_too(
+    repository: ImageRepository, make_image: MakeImage
+) -> None:
+    holder = make_image(claims_content=True)
+    repository.add(holder)
+
+    with pytest.raises(AlreadyExists):
+        repository.add(attrs.evolve(holder, title="again"))
+
+    assert repository.get(holder.image_id) == holder
+
+
+def test_edits_of_the_holder_keep_its_claim(
+    repository: ImageRepository, make_image: MakeImage
+) -> None:
+    holder = make_image(claims_content=True, tags=("beach",))
+    repository.add(holder)
+    edited = attrs.evolve(
+        holder, title="Renamed", tags=("sea",), visibility=Visibility.PUBLIC, version=2
+    )
+    repository.replace(edited, 1)
+
+    with pytest.raises(DuplicateContent) as refused:
+        repository.add(make_image(sha256=holder.sha256, claims_content=True))
+
+    assert refused.value.image_id == holder.image_id
+    assert repository.get(holder.image_id) == edited
+
+
+@pytest.mark.parametrize("release", ["tombstone", "claim nothing"])
+def test_a_holder_replaced_by_a_tombstone_or_by_a_version_claiming_nothing_frees_the_claim(
+    repository: ImageRepository, make_image: MakeImage, release: str
+) -> None:
+    first = make_image(claims_content=True)
+    repository.add(first)
+    if release == "tombstone":
+        released = attrs.evolve(first, state=ImageState.DELETING, version=2)
+    else:
+        released = attrs.evolve(first, claims_content=False, version=2)
+    repository.replace(released, 1)
+
+    second = make_image(sha256=first.sha256, claims_content=True)
+    repository.add(second)
+    with pytest.raises(DuplicateContent) as refused:
+        repository.add(make_image(sha256=first.sha256, claims_content=True))
+
+    assert refused.value.image_id == second.image_id
+    assert repository.get(second.image_id) == second
+
+
+def test_replace_that_would_take_a_held_claim_is_refused_and_a_free_one_is_taken(
+    repository: ImageRepository, make_image: MakeImage
+) -> None:
+    holder = make_image(claims_content=True)
+    repository.add(holder)
+    # Not active, so it holds nothing yet: becoming active would take the claim.
+    waiting = make_image(
+        sha256=holder.sha256, claims_content=True, state=ImageState.UPLOADING, tags=("sea",)
+    )
+    repository.add(waiting)
+    activated = attrs.evolve(waiting, state=ImageState.ACTIVE, version=2)
+
+    with pytest.raises(DuplicateContent) as refused:
+        repository.replace(activated, 1)
+
+    assert refused.value.image_id == holder.image_id
+    assert repository.get(waiting.image_id) == waiting
+    assert listed(repository, ListQuery(tags=("sea",)), "alice") == []
+
+    repository.replace(attrs.evolve(holder, state=ImageState.DELETING, version=2), 1)
+    repository.replace(activated, 1)
+    with pytest.raises(DuplicateContent) as refused:
+        repository.add(make_image(sha256=holder.sha256, claims_content=True))
+    assert refused.value.image_id == waiting.image_id
+
+
+def test_exactly_one_of_concurrent_adds_claiming_the_same_bytes_wins(
+    repository: ImageRepository, make_image: MakeImage
+) -> None:
+    contenders = 8
+    images = [
+        make_image(sha256="ab" * 32, claims_content=True, tags=(f"t{n}",))
+        for n in range(contenders)
+    ]
+    barrier = threading.Barrier(contenders)
+
+    def attempt(image: Image) -> str:
+        """The image that holds the claim, as this add learnt it."""
+        barrier.wait()
+        try:
+            repository.add(image)
+        except DuplicateContent as refused:
+            return refused.image_id
+        return image.image_id
+
+    with ThreadPoolExecutor(max_workers=contenders) as pool:
+        holders = list(pool.map(attempt, images))
+
+    stored = [image for image in images if repository.get(image.image_id) is not None]
+    assert len(stored) == 1
+    assert holders == [stored[0].image_id] * contenders
+    assert listed(repository, ListQuery(), "alice") == [stored[0].image_id]
+    for n, image in enumerate(images):
+        expected_ids = [image.image_id] if image in stored else []
+        assert listed(repository, ListQuery(tags=(f"t{n}",)), "alice") == expected_ids
+
+
 # Who sees what
 
 
@@ -436,6 +592,41 @@ def test_title_prefix_matches_ignoring_case(
         "\U0010ffff tail",
         "Z",
         "z\U0010ffffz",
+    ]
+    add_all(repository, [make_image(title=title) for title in titles])
+
+    found = [
+        image.title for image in repository.list(ListQuery(title_prefix=prefix), "alice", None, 100)
+    ]
+
+    assert sorted(found) == sorted(matching)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "matching"),
+    [
+        ("beach", ["\uff22\uff25\uff21\uff23\uff28 hut", "Beach day"]),
+        ("\uff42\uff45\uff41", ["\uff22\uff25\uff21\uff23\uff28 hut", "Beach day"]),
+        ("fi", ["\ufb01sh market", "Fish"]),
+        ("\ufb01", ["\ufb01sh market", "Fish"]),
+        ("caf\u00e9", ["Caf\u00e9", "Cafe\u0301 cr\u00e8me"]),
+        ("cafe\u0301", ["Caf\u00e9", "Cafe\u0301 cr\u00e8me"]),
+        ("cafe", []),
+        ("1", ["\u2460 of 3"]),
+    ],
+)
+def test_title_prefix_matches_any_compatibility_spelling(
+    repository: ImageRepository, make_image: MakeImage, prefix: str, matching: list[str]
+) -> None:
+    titles = [
+        "\uff22\uff25\uff21\uff23\uff28 hut",  # BEACH in fullwidth letters
+        "Beach day",
+        "\ufb01sh market",  # the fi ligature
+        "Fish",
+        "Caf\u00e9",
+        "Cafe\u0301 cr\u00e8me",  # decomposed
+        "\u2460 of 3",  # a circled digit
+        "Sea",
     ]
     add_all(repository, [make_image(title=title) for title in titles])
 
@@ -771,7 +962,7 @@ def test_sqlite_keeps_images_across_reopening_in_wal_mode(
         second.close()
     with contextlib.closing(sqlite3.connect(path)) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert raw.execute("PRAGMA user_version").fetchone() == (3,)
+        assert raw.execute("PRAGMA user_version").fetchone() == (len(_MIGRATIONS),) == (5,)
 
 
 def test_sqlite_migrates_a_first_version_database_keeping_its_images(
@@ -796,12 +987,70 @@ def test_sqlite_migrates_a_first_version_database_keeping_its_images(
         repository.add(tombstone)
         assert list(repository.unsettled()) == [tombstone]
         assert repository.find_by_content("alice", old.sha256) == old, "hashes are carried over"
+        claiming = make_image(user_id="alice", sha256=old.sha256, claims_content=True)
+        repository.add(claiming)  # an image stored before claims existed holds none
+        with pytest.raises(DuplicateContent):
+            repository.add(make_image(user_id="alice", sha256=old.sha256, claims_content=True))
         plan = repository._connection().execute(
             "EXPLAIN QUERY PLAN SELECT record FROM images WHERE state IN ('deleting', 'uploading')"
         )
         assert "images_unsettled" in " ".join(str(row[3]) for row in plan)
     finally:
         repository.close()
+
+
+def test_sqlite_migration_folds_the_tags_and_titles_stored_before_unicode_forms(
+    tmp_path: Path, make_image: MakeImage
+) -> None:
+    fullwidth = "\uff42\uff45\uff41\uff43\uff48"  # "beach" in fullwidth letters
+    old = make_image(
+        title="\uff22\uff25\uff21\uff23\uff28 hut",
+        tags=(fullwidth, "beach", "stra\u00dfe", "cafe\u0301"),
+    )
+    plain = make_image(title="Sea", tags=("sea", "caf\u00e9"), metadata={"k": 1.5, "n": "a\nb"})
+    path = tmp_path / "imagecore.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        for statements in _MIGRATIONS[:3]:
+            for statement in statements:
+                raw.execute(statement)
+        for image in (old, plain):  # as schema 3 kept them: tags lower-cased, titles case-folded
+            raw.execute(
+                "INSERT INTO images (image_id, user_id, visibility, state, content_type,"
+                " title_folded, created_at, version, sha256, record)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (image.image_id, image.user_id, image.visibility.value, image.state.value,
+                 image.content_type, image.title.casefold(), _micros(image.created_at),
+                 image.version, image.sha256, _encode(image)),
+            )  # fmt: skip
+            raw.executemany(
+                "INSERT INTO image_tags (image_id, tag, user_id, visibility, state, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (image.image_id, tag, image.user_id, image.visibility.value,
+                     image.state.value, _micros(image.created_at))
+                    for tag in image.tags
+                ],
+            )  # fmt: skip
+        raw.execute("PRAGMA user_version = 3")
+        raw.commit()
+
+    repository = SqliteImageRepository(path)
+    try:
+        assert repository.get(old.image_id) == attrs.evolve(
+            old, tags=("beach", "strasse", "caf\u00e9")
+        ), "each tag in the kept form, once"
+        assert repository.get(plain.image_id) == plain
+        for tags in [("beach",), ("strasse",), ("beach", "strasse")]:
+            assert listed(repository, ListQuery(tags=tags), "alice") == [old.image_id]
+        assert listed(repository, ListQuery(tags=("caf\u00e9",)), "alice") == ids([plain, old])
+        assert listed(repository, ListQuery(title_prefix="beach h"), "alice") == [old.image_id]
+    finally:
+        repository.close()
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        (record,) = raw.execute(
+            "SELECT record FROM images WHERE image_id = ?", (plain.image_id,)
+        ).fetchone()
+        assert record == _encode(plain), "a record that needed nothing is left as it was"
 
 
 @pytest.mark.parametrize(

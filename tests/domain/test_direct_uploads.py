@@ -3,8 +3,9 @@ worker) or to the embedded server's own link; each becomes an image once validat
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -24,6 +25,15 @@ from imagecore.model import ImageState
 from imagecore.query import build_list_query
 from imagecore.results import UploadSlot
 from imagecore.service import ImageService
+from tests.reliability.faults import (
+    Crash,
+    Fault,
+    FaultKind,
+    FaultMoment,
+    FaultPlan,
+    FaultyBlobStore,
+    FaultyImageRepository,
+)
 from tests.support.blob_bytes import has_blob
 from tests.support.doubles import FakeClock, make_service
 
@@ -324,3 +334,57 @@ def test_reconcile_closes_a_slot_only_once_it_expired_more_than_the_grace_ago(
     assert stored.state is ImageState.DELETED
     assert not has_blob(blobs, key)
     assert list(repository.unsettled()) == []
+
+
+@pytest.mark.parametrize("through", ["link", "object store"])
+def test_reconcile_without_grace_removes_a_crashed_fill_and_leaves_the_slot_open(
+    clock: FakeClock, png: bytes, through: str
+) -> None:
+    """The process died after a claim stored the bytes and before the write that makes the
+    slot the image: nothing holds those bytes, so a reconcile past their grace removes them,
+    although the slot has not expired; the slot still takes its file afterwards."""
+    clock.current = datetime.now(UTC)  # the memory blob store dates its blobs by the real clock
+
+    def fill(fault: Fault | None) -> tuple[FaultPlan, ImageService, MemoryBlobStore, str]:
+        repository, blobs, plan = MemoryImageRepository(), MemoryBlobStore(), FaultPlan()
+        faulty = make_service(
+            clock,
+            repository=FaultyImageRepository(repository, plan),
+            blobs=FaultyBlobStore(blobs, plan),
+        )
+        upload_id = slot_for(faulty).upload_id
+        key = upload_key("alice", upload_id)
+        if through == "object store":
+            blobs.put(key, [png])
+        plan.arm(fault)
+        with contextlib.suppress(Crash):
+            if through == "link":
+                faulty.receive_upload(upload_id, [png])
+            else:
+                faulty.complete_upload(key)
+        return plan, make_service(clock, repository=repository, blobs=blobs), blobs, upload_id
+
+    plan, _, _, _ = fill(None)
+    activation = max(
+        n for n, name in enumerate(plan.calls, start=1) if name == "repository.replace"
+    )
+    plan, restarted, blobs, upload_id = fill(Fault(activation, FaultKind.CRASH, FaultMoment.BEFORE))
+    landed = [upload_key("alice", upload_id)] if through == "object store" else []
+    assert plan.fired
+    claimed = sorted(set(blobs.keys()) - set(landed))
+    assert [key.rsplit("/", 1)[0] for key in claimed] == [f"images/alice/{upload_id}"]
+    clock.advance(timedelta(seconds=1))
+
+    assert restarted.reconcile(ORPHAN_GRACE).orphans_removed == 0, "younger than the grace"
+    report = restarted.reconcile(timedelta(0))
+
+    assert (report.deletes_finished, report.orphans_removed) == (0, 1)
+    assert blobs.keys() == landed, "the landed upload stays for the worker's next delivery"
+    image = (
+        restarted.receive_upload(upload_id, [png])
+        if through == "link"
+        else restarted.complete_upload(landed[0])
+    )
+    assert image is not None
+    assert blobs.keys() == [image.blob_key]
+    assert restarted.reconcile(timedelta(0)).orphans_removed == 0

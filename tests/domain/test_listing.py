@@ -117,3 +117,26 @@ def test_images_deleted_between_pages_are_skipped_without_repeats(
     ]
     assert not set(seen) & {image.image_id for image in page.images}
     assert seven[3].image_id not in rest
+
+
+def test_a_tag_is_one_tag_in_stored_images_and_in_the_filter_whatever_its_spelling(
+    service: ImageService, png: bytes
+) -> None:
+    fullwidth = "\uff42\uff45\uff41\uff43\uff48"  # "beach" in fullwidth letters
+    spellings = [fullwidth, "BEACH", "beach", "Beach"]
+    images = [upload(service, "alice", png, tags=[spelling]) for spelling in spellings]
+
+    assert {image.tags for image in images} == {("beach",)}
+    for spelling in spellings:
+        found = list_ids(service, "alice", build_list_query(tags=spelling))
+        assert sorted(found) == sorted(image.image_id for image in images)
+
+
+def test_a_title_prefix_finds_the_title_in_any_case_or_compatibility_spelling(
+    service: ImageService, png: bytes
+) -> None:
+    image = upload(service, "alice", png, title="\uff22\uff45\uff41\uff43\uff48 day")
+    upload(service, "alice", png, title="Sea")
+
+    for prefix in ("beach", "BEA", "\uff42\uff45\uff41"):
+        assert list_ids(service, "alice", build_list_query(title=prefix)) == [image.image_id]

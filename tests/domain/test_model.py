@@ -55,6 +55,7 @@ images = st.builds(
     version=st.integers(1, 10**6),
     thumbnail_status=st.sampled_from(ThumbnailStatus),
     state=st.sampled_from(ImageState),
+    claims_content=st.booleans(),
 )
 
 
@@ -69,6 +70,7 @@ def test_the_resource_is_plain_json_without_internal_fields(image: Image) -> Non
     resource = image_to_resource(image)
     assert "blob_key" not in resource
     assert "state" not in resource
+    assert "claims_content" not in resource
     assert json.loads(json.dumps(resource)) == resource
     assert resource["visibility"] in ("private", "public")
     assert resource["tags"] == list(image.tags)

@@ -75,6 +75,25 @@ def test_an_invalid_tag_in_the_filter_is_rejected(bad: str) -> None:
         build_list_query(tags=f"ok,{bad}")
 
 
+def test_tags_filter_takes_the_form_tags_are_kept_in() -> None:
+    fullwidth = "\uff42\uff45\uff41\uff43\uff48"  # "beach" in fullwidth letters
+    assert build_list_query(tags=f"{fullwidth},BEACH,Stra\u00dfe,cafe\u0301").tags == (
+        "beach",
+        "caf\u00e9",
+        "strasse",
+    )
+
+
+@pytest.mark.parametrize("hidden", ["\u202e", "\u200b", "\u2066", "\ufeff"])
+def test_a_filter_with_a_bidi_control_or_an_invisible_character_names_its_field(
+    hidden: str,
+) -> None:
+    with pytest.raises(InvalidInput, match=f"^tags .*U\\+{ord(hidden):04X}"):
+        build_list_query(tags=f"beach,sun{hidden}set")
+    with pytest.raises(InvalidInput, match=f"^title .*U\\+{ord(hidden):04X}"):
+        build_list_query(title=f"sun{hidden}set")
+
+
 @pytest.mark.parametrize("content_type", ["image/jpeg", "image/png", "image/gif", "image/webp"])
 def test_each_accepted_content_type_can_be_filtered_by(content_type: str) -> None:
     assert build_list_query(content_type=content_type).content_type == content_type
@@ -219,6 +238,24 @@ def test_a_limit_outside_1_to_100_or_not_a_number_is_rejected(bad: str | int) ->
         build_list_query(limit=bad)
 
 
+@pytest.mark.parametrize("bad", ["\uff15", "\u0663", "\u00b2", " 5", "5 ", "+5", "1_0", "0x10"])
+def test_a_limit_is_ascii_digits_only(bad: str) -> None:
+    # int() reads all of these (fullwidth 5, Arabic-Indic 3, ...) or raises for "²", which
+    # str.isdigit() calls a digit.
+    with pytest.raises(InvalidInput, match=f"1 to {MAX_PAGE_SIZE}"):
+        build_list_query(limit=bad)
+
+
+def test_a_limit_of_thousands_of_digits_is_rejected() -> None:
+    with pytest.raises(InvalidInput, match=f"1 to {MAX_PAGE_SIZE}"):
+        build_list_query(limit="9" * 5000)
+
+
+def test_a_limit_may_have_leading_zeros() -> None:
+    assert build_list_query(limit="007").limit == 7
+    assert build_list_query(limit="0100").limit == 100
+
+
 # --- what the filters mean --------------------------------------------------------------------
 
 
@@ -276,6 +313,12 @@ def test_content_type_filter_keeps_only_that_type() -> None:
         ("ΣΟΦ", "σοφία"),
         ("straße", "STRASSE 5"),
         ("北京", "北京の夜"),
+        ("bea", "\uff22\uff45\uff41\uff43\uff48 hut"),  # a title in fullwidth letters
+        ("\uff42\uff45\uff41", "Beach hut"),  # a prefix in fullwidth letters
+        ("fi", "\ufb01sh market"),  # the fi ligature
+        ("cafe\u0301", "Caf\u00e9 au lait"),  # decomposed prefix, composed title
+        ("caf\u00e9", "Cafe\u0301 au lait"),  # and the other way round
+        ("\u2460", "1 of 3"),  # a circled digit
     ],
 )
 def test_title_filter_is_a_case_insensitive_prefix(prefix: str, title: str) -> None:

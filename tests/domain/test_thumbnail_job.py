@@ -27,7 +27,7 @@ def test_an_upload_queues_its_thumbnail_job(
 ) -> None:
     image = service.store_upload("alice", UploadCommand(chunks=[png])).image
 
-    assert jobs.jobs == [Job(kind=THUMBNAIL_JOB, image_id=image.image_id)]
+    assert jobs.jobs == [Job(kind=THUMBNAIL_JOB, image_id=image.image_id, user_id="alice")]
     assert image.thumbnail_status is ThumbnailStatus.PENDING
 
 
@@ -84,6 +84,21 @@ def test_a_failing_job_raises_to_be_retried_then_is_marked_failed_on_its_last_at
     assert blobs.keys() == [image.blob_key]
     with pytest.raises(NotFound, match="failed"):
         service.thumbnail("alice", image.image_id)
+
+
+def test_an_image_too_costly_to_decode_fails_at_once_without_a_retry(
+    service: ImageService, thumbnailer: FakeThumbnailer, blobs: MemoryBlobStore, png: bytes
+) -> None:
+    thumbnailer.too_costly = True
+    image = service.store_upload("alice", UploadCommand(chunks=[png])).image
+
+    status = service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=False)
+
+    assert status is ThumbnailStatus.FAILED
+    assert service.get("alice", image.image_id).thumbnail_status is ThumbnailStatus.FAILED
+    assert service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=False) is None
+    assert len(thumbnailer.calls) == 1, "a refusal for cost is never tried again"
+    assert blobs.keys() == [image.blob_key]
 
 
 def test_a_settled_thumbnail_is_not_made_again(

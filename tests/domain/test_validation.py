@@ -40,6 +40,54 @@ def has_control(text: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
+# The documented rule, restated from Unicode's own tables rather than from the code's list.
+DEFAULT_IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+"""Default_Ignorable_Code_Point, from DerivedCoreProperties.txt: what may show as nothing."""
+NEEDED_BY_REAL_TEXT = (
+    (0x061C, 0x061C), (0x180B, 0x180D), (0x180F, 0x180F), (0x200C, 0x200F), (0xFE00, 0xFE0F),
+    (0xE0100, 0xE01EF),
+)  # fmt: skip
+"""ALM; the Mongolian free variation selectors; ZWNJ, ZWJ, LRM and RLM; variation selectors."""
+INTERLINEAR_ANNOTATION = ((0xFFF9, 0xFFFB),)
+
+
+def _within(ch: str, ranges: tuple[tuple[int, int], ...]) -> bool:
+    return any(low <= ord(ch) <= high for low, high in ranges)
+
+
+def is_refused(ch: str, multiline: bool = False) -> bool:
+    """Whether no text field may hold ``ch`` (tag characters of a subdivision flag aside)."""
+    if multiline and ch in "\t\n\r":
+        return False
+    return (
+        unicodedata.category(ch) in ("Cc", "Cs")
+        or (_within(ch, DEFAULT_IGNORABLE) and not _within(ch, NEEDED_BY_REAL_TEXT))
+        or _within(ch, INTERLINEAR_ANNOTATION)
+    )
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def compatibility_caseless(text: str) -> str:
+    """Unicode's compatibility caseless match (definition D146): two texts match when this is
+    equal for both."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFD", text).casefold())
+    return unicodedata.normalize("NFKD", folded.casefold())
+
+
+def kept_tag(raw: str) -> str:
+    """The documented form of a tag: compatibility caseless, composed (NFKC), white space
+    collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", compatibility_caseless(raw)).split())
+
+
 # --- tags -------------------------------------------------------------------------------------
 
 
@@ -110,7 +158,11 @@ def test_a_tag_that_is_not_a_string_is_rejected(bad: object) -> None:
         validation.tags(bad)
 
 
-tag_text = st.text(max_size=70) | st.text(alphabet="aAbBéÉİß  \t,", max_size=8)
+# Fullwidth b and B, the fi ligature, j with caron (which case folding decomposes), final and
+# capital sigma, a combining acute, the iota subscript, and a fullwidth comma.
+tag_text = st.text(max_size=70) | st.text(
+    alphabet="aAbBéÉİß  \t,\uff42\uff22\ufb01\u01f0\u03c2\u03a3\u0301\u0345\uff0c", max_size=8
+)
 
 
 @given(st.lists(tag_text, max_size=25))
@@ -122,11 +174,12 @@ def test_clean_tags_are_normalised_unique_and_within_bounds(raw: list[str]) -> N
     assert len(cleaned) == len(set(cleaned)) <= LIMITS.max_tags
     for one in cleaned:
         assert one
-        assert one == " ".join(one.split()) == one.lower()
+        assert one == kept_tag(one)
+        assert unicodedata.normalize("NFKD", one) == compatibility_caseless(one)
         assert len(one) <= LIMITS.max_tag_length
         assert "," not in one
-        assert not has_control(one)
-    expected = list(dict.fromkeys(" ".join(t.split()).lower() for t in raw if t.split()))
+        assert not any(is_refused(ch) for ch in one)
+    expected = list(dict.fromkeys(kept_tag(t) for t in raw if kept_tag(t)))
     assert list(cleaned) == expected
 
 
@@ -143,6 +196,40 @@ def test_normalising_normalised_tags_changes_nothing(raw: list[str]) -> None:
 def test_tags_of_any_value_are_clean_or_invalid_input(value: object) -> None:
     with contextlib.suppress(InvalidInput):
         validation.tags(value)
+
+
+def test_a_tag_is_one_tag_whatever_its_case_and_compatibility_spelling() -> None:
+    fullwidth = "\uff42\uff45\uff41\uff43\uff48"  # "beach" in fullwidth letters
+    fullwidth_capitals = "\uff22\uff25\uff21\uff23\uff28"
+    assert validation.tags([fullwidth, "BEACH", "beach", fullwidth_capitals]) == ("beach",)
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        ("Straße", "strasse"),
+        ("STRASSE", "strasse"),
+        ("ΟΔΟΣ", "οδοσ"),  # a final sigma is a sigma
+        ("\ufb01sh", "fish"),  # the fi ligature
+        ("cafe\u0301", "café"),  # decomposed, as macOS spells it: one tag with the composed one
+        ("\u2460 place", "1 place"),  # a circled digit
+        ("\u01f0", "\u01f0"),  # case folding decomposes it; the kept form is composed again
+    ],
+)
+def test_tags_are_kept_compatibility_caseless_and_composed(raw: str, kept: str) -> None:
+    assert validation.tags([raw]) == (kept,)
+
+
+def test_a_fullwidth_comma_is_a_comma_in_a_tag() -> None:
+    with pytest.raises(InvalidInput, match="comma"):
+        validation.tags(["beach\uff0csunset"])
+
+
+def test_the_tag_limit_counts_characters_as_kept() -> None:
+    # U+FDFA is one character that stands for eighteen.
+    assert len(kept_tag("\ufdfa")) == 18
+    with pytest.raises(InvalidInput, match="64"):
+        validation.tags(["\ufdfa" * 4])
 
 
 # --- title and description --------------------------------------------------------------------
@@ -194,15 +281,43 @@ def test_description_may_be_2000_characters_but_not_2001() -> None:
 
 
 @given(st.text(max_size=250))
-def test_a_clean_title_is_trimmed_bounded_and_printable(raw: str) -> None:
+def test_a_clean_title_is_nfc_trimmed_bounded_and_free_of_refused_characters(raw: str) -> None:
+    text = nfc(raw).strip()
     try:
         cleaned = validation.title(raw)
     except InvalidInput:
-        assert len(raw.strip()) > LIMITS.max_title_length or has_control(raw.strip())
+        assert len(text) > LIMITS.max_title_length or any(is_refused(ch) for ch in text)
         return
-    assert cleaned == raw.strip()
+    assert cleaned == text
     assert len(cleaned) <= LIMITS.max_title_length
-    assert not has_control(cleaned)
+    assert not any(is_refused(ch) for ch in cleaned)
+
+
+@given(st.text(max_size=250))
+def test_a_clean_description_is_nfc_and_free_of_refused_characters_but_line_breaks(
+    raw: str,
+) -> None:
+    text = nfc(raw).strip()
+    try:
+        cleaned = validation.description(raw)
+    except InvalidInput:
+        assert any(is_refused(ch, multiline=True) for ch in text)
+        return
+    assert cleaned == text
+    assert not any(is_refused(ch, multiline=True) for ch in cleaned)
+
+
+def test_text_is_kept_in_nfc_so_each_spelling_of_it_is_one() -> None:
+    assert validation.title("Cafe\u0301 au lait") == "Caf\u00e9 au lait"
+    assert validation.description("  na\u0308ive\n") == "n\u00e4ive"
+
+
+def test_text_is_not_folded_further_than_nfc() -> None:
+    # Compatibility characters and case are the writer's choice; only tags fold them.
+    text = "\ufb01sh \uff22EACH \u2460"
+    assert validation.title(text) == text
+    assert validation.description(text) == text
+    assert validation.metadata({text: text}) == {text: text}
 
 
 # --- metadata ---------------------------------------------------------------------------------
@@ -242,6 +357,24 @@ def test_blank_long_or_unprintable_metadata_keys_are_rejected(key: str) -> None:
         validation.metadata({key: "x"})
 
 
+def test_metadata_keys_and_string_values_are_kept_in_nfc() -> None:
+    assert validation.metadata({"cafe\u0301": "cre\u0300me", "n": 1}) == {
+        "caf\u00e9": "cr\u00e8me",
+        "n": 1,
+    }
+
+
+def test_a_metadata_key_sent_in_two_spellings_is_refused_not_merged() -> None:
+    with pytest.raises(InvalidInput, match="twice"):
+        validation.metadata({"caf\u00e9": 1, "cafe\u0301": 2})
+
+
+def test_metadata_values_may_hold_line_breaks_but_no_other_control_character() -> None:
+    assert validation.metadata({"notes": "one\r\ntwo\tthree"}) == {"notes": "one\r\ntwo\tthree"}
+    with pytest.raises(InvalidInput, match=r"metadata value of 'notes' .*control character"):
+        validation.metadata({"notes": "bell\x07"})
+
+
 @pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
 def test_metadata_numbers_must_be_finite(number: float) -> None:
     with pytest.raises(InvalidInput, match="finite"):
@@ -266,12 +399,20 @@ def test_metadata_is_bounded_by_its_size_in_utf8_json_bytes() -> None:
         validation.metadata({"k": "é" * (room // 2 + 1)})
 
 
+def is_plain(text: str, multiline: bool = False) -> bool:
+    """Text the rules keep unchanged: in NFC, without a refused character."""
+    return text == nfc(text) and not any(is_refused(ch, multiline) for ch in text)
+
+
 metadata_keys = st.text(min_size=1, max_size=LIMITS.max_metadata_key_length).filter(
-    lambda key: key.strip() and not has_control(key)
+    lambda key: bool(key.strip()) and is_plain(key)
+)
+plain_scalars = json_scalars.filter(
+    lambda value: not isinstance(value, str) or is_plain(value, multiline=True)
 )
 
 
-@given(st.dictionaries(metadata_keys, json_scalars, max_size=LIMITS.max_metadata_keys))
+@given(st.dictionaries(metadata_keys, plain_scalars, max_size=LIMITS.max_metadata_keys))
 def test_any_flat_json_object_within_bounds_is_accepted_unchanged(data: dict[str, object]) -> None:
     encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     assume(len(encoded) <= LIMITS.max_metadata_bytes)
@@ -299,6 +440,119 @@ def test_metadata_with_an_integer_too_long_to_write_is_invalid_input() -> None:
     # refuses to write; that is the client's mistake, not a server fault.
     with pytest.raises(InvalidInput):
         validation.metadata({"n": 10**5000})
+
+
+# --- what no text may hold, and what real text keeps ----------------------------------------------
+
+SCOTLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+"""A subdivision flag: a black flag, "gbsct" in tag letters, then CANCEL TAG."""
+
+
+def _kept_title(text: str) -> str:
+    return validation.title(text)
+
+
+def _kept_description(text: str) -> str:
+    return validation.description(text)
+
+
+def _kept_tag(text: str) -> str:
+    (kept,) = validation.tags([text])
+    return kept
+
+
+def _kept_metadata_key(text: str) -> str:
+    (kept,) = validation.metadata({text: 1})
+    return kept
+
+
+def _kept_metadata_value(text: str) -> str:
+    kept = validation.metadata({"k": text})["k"]
+    assert isinstance(kept, str)
+    return kept
+
+
+TEXT_FIELDS: dict[str, Callable[[str], str]] = {
+    "title": _kept_title,
+    "description": _kept_description,
+    "tags": _kept_tag,
+    "metadata key": _kept_metadata_key,
+    "metadata value": _kept_metadata_value,
+}
+"""Each text field a client sets, by the name its refusals give: what the rules keep of a text."""
+
+REFUSED = {
+    "LEFT-TO-RIGHT EMBEDDING": "\u202a",
+    "RIGHT-TO-LEFT EMBEDDING": "\u202b",
+    "POP DIRECTIONAL FORMATTING": "\u202c",
+    "LEFT-TO-RIGHT OVERRIDE": "\u202d",
+    "RIGHT-TO-LEFT OVERRIDE": "\u202e",
+    "LEFT-TO-RIGHT ISOLATE": "\u2066",
+    "RIGHT-TO-LEFT ISOLATE": "\u2067",
+    "FIRST STRONG ISOLATE": "\u2068",
+    "POP DIRECTIONAL ISOLATE": "\u2069",
+    "ZERO WIDTH SPACE": "\u200b",
+    "WORD JOINER": "\u2060",
+    "FUNCTION APPLICATION": "\u2061",
+    "INVISIBLE TIMES": "\u2062",
+    "INVISIBLE SEPARATOR": "\u2063",
+    "INVISIBLE PLUS": "\u2064",
+    "INHIBIT SYMMETRIC SWAPPING": "\u206a",
+    "ZERO WIDTH NO-BREAK SPACE": "\ufeff",
+    "MONGOLIAN VOWEL SEPARATOR": "\u180e",
+    "SOFT HYPHEN": "\u00ad",
+    "COMBINING GRAPHEME JOINER": "\u034f",
+    "HANGUL FILLER": "\u3164",
+    "HANGUL CHOSEONG FILLER": "\u115f",
+    "HALFWIDTH HANGUL FILLER": "\uffa0",
+    "KHMER VOWEL INHERENT AQ": "\u17b4",
+    "INTERLINEAR ANNOTATION ANCHOR": "\ufff9",
+    "SHORTHAND FORMAT LETTER OVERLAP": "\U0001bca0",
+    "MUSICAL SYMBOL BEGIN BEAM": "\U0001d173",
+    "LANGUAGE TAG": "\U000e0001",
+    "TAG LATIN SMALL LETTER I, outside a flag": "\U000e0069",
+    "TAG LATIN CAPITAL LETTER A, in a flag": "\U0001f3f4\U000e0041\U000e0042\U000e0043\U000e007f",
+    "a flag's tag letters without CANCEL TAG": "\U0001f3f4\U000e0067\U000e0062\U000e0073",
+    "ESCAPE": "\x1b",
+    "NULL": "\x00",
+}
+
+
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+@pytest.mark.parametrize("hidden", REFUSED.values(), ids=REFUSED)
+def test_bidi_controls_and_invisible_characters_are_refused_naming_the_field(
+    field: str, hidden: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        TEXT_FIELDS[field](f"beach{hidden}sunset")
+
+    message = refused.value.message
+    assert message.startswith(field)
+    named = next(ch for ch in hidden if is_refused(ch))
+    assert f"U+{ord(named):04X}" in message
+
+
+REAL_TEXT = {
+    "Persian, with a ZWNJ": "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+    "Devanagari, with a ZWJ": "\u0915\u094d\u200d\u0937",
+    "an emoji family, joined by ZWJs": "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+    "a red heart, with its emoji variation selector": "\u2764\ufe0f",
+    "the flag of Scotland, in tag characters": SCOTLAND,
+    "Hebrew, with a right-to-left mark": "\u05e9\u05dc\u05d5\u05dd \u200f(2026)",
+    "English, with a left-to-right mark": "c++\u200e",
+    "Arabic digits, with an Arabic letter mark": "\u0661\u061c/\u0662",
+    "an Arabic number sign": "\u0600\u0661\u0662",
+    "a Japanese name's ideographic variation sequence": "\u845b\U000e0100\u98fe",
+    "Mongolian, with a free variation selector": "\u182d\u180b\u1820",
+    "Thai": "\u0e01\u0e23\u0e38\u0e07\u0e40\u0e17\u0e1e",
+}
+
+
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+@pytest.mark.parametrize("text", REAL_TEXT.values(), ids=REAL_TEXT)
+def test_real_text_keeps_its_joiners_marks_selectors_and_flags(field: str, text: str) -> None:
+    assert text == nfc(text) == kept_tag(text), "the example is already in every kept form"
+    assert TEXT_FIELDS[field](text) == text
 
 
 # --- text that cannot be stored -----------------------------------------------------------------
@@ -378,6 +632,30 @@ def test_a_long_filename_is_cut_to_255_characters() -> None:
     assert validation.filename("x" * 1000 + ".png") == "x" * 255
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("cafe\u0301.jpg", "caf\u00e9.jpg"),  # as macOS spells it: kept composed
+        ("\U0001f468\u200d\U0001f469\u200d\U0001f467.png", None),  # an emoji family keeps its ZWJ
+        ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.jpg", None),  # Persian, with its ZWNJ
+        ("\u05e9\u05dc\u05d5\u05dd\u200f.jpg", None),  # Hebrew, with a right-to-left mark
+        (SCOTLAND + ".png", None),
+        ("photo\u2066gpj.exe\u2069.png", "photogpj.exe.png"),
+        ("soft\u00adhyphen\ufeff.png", "softhyphen.png"),
+        ("\U000e0069\U000e0067\U000e006eore.png", "ore.png"),  # tag characters outside a flag
+    ],
+)
+def test_a_filename_is_kept_in_nfc_without_what_no_field_may_hold(
+    raw: str, expected: str | None
+) -> None:
+    assert validation.filename(raw) == (raw if expected is None else expected)
+
+
+def test_a_filename_cut_through_a_flag_keeps_no_stray_tag_characters() -> None:
+    name = validation.filename("x" * 250 + SCOTLAND + ".png")
+    assert name == "x" * 250 + "\U0001f3f4"
+
+
 @given(st.text() | st.text(alphabet="./\\ \x00\x1f\u200b\u202ea", max_size=300))
 def test_a_sanitised_filename_can_never_name_a_path(raw: str) -> None:
     name = validation.filename(raw)
@@ -386,6 +664,8 @@ def test_a_sanitised_filename_can_never_name_a_path(raw: str) -> None:
     assert "\\" not in name
     assert name not in (".", "..")
     assert not has_control(name)
+    assert not any(is_refused(ch) for ch in name)
+    assert name == nfc(name)
     assert len(name) <= LIMITS.max_filename_length
 
 

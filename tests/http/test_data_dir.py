@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.disk_reserve import RESERVE_FILE
+from adapters.secret_file import SECRET_FILE
 from tests.support.http_server import ServerProcess
 from tests.support.sample_images import image_bytes
 
@@ -55,6 +59,65 @@ def test_the_data_dir_holds_the_secret_readable_by_its_owner_only(tmp_path: Path
     server.token("alice")
     secret = tmp_path / "data" / "secret.key"
     assert secret.stat().st_mode & 0o077 == 0
+
+
+@contextlib.contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """This process's umask, and so that of the server and commands it starts."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o000], ids=["umask-022", "umask-000"])
+def test_everything_the_server_keeps_is_private_to_its_user_whatever_the_umask(
+    tmp_path: Path, mask: int
+) -> None:
+    data_dir = tmp_path / "data"
+    server = ServerProcess(data_dir)
+    with umask(mask):
+        server.start()
+    try:
+        headers = {"Authorization": f"Bearer {server.token('alice')}"}
+        created = httpx.post(
+            f"{server.url}/images", headers=headers, files={"file": ("a.png", image_bytes())}
+        )
+        assert created.status_code == 201, created.text
+        _wait_for_thumbnail(server, created.json()["image_id"], headers)
+        # While the server runs, so that SQLite's -wal and -shm files are there too.
+        modes = {
+            str(path.relative_to(data_dir)): path.lstat().st_mode
+            for path in [data_dir, *data_dir.rglob("*")]
+        }
+    finally:
+        server.stop()
+    kept = {
+        "imagecore.sqlite3",
+        "imagecore.sqlite3-wal",
+        "imagecore.sqlite3-shm",
+        SECRET_FILE,
+        RESERVE_FILE,
+        "tmp",
+        "blobs",
+    }
+    assert kept <= set(modes), sorted(modes)
+    blob_files = [
+        name for name, mode in modes.items() if name.startswith("blobs/") and stat.S_ISREG(mode)
+    ]
+    assert len(blob_files) == 2, "the original and its thumbnail"
+    private = {name: 0o700 if stat.S_ISDIR(mode) else 0o600 for name, mode in modes.items()}
+    assert {name: stat.S_IMODE(mode) for name, mode in modes.items()} == private
+
+
+def _wait_for_thumbnail(server: ServerProcess, image_id: str, headers: dict[str, str]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        image = httpx.get(f"{server.url}/images/{image_id}", headers=headers).json()
+        if image["thumbnail_status"] != "pending":
+            return
+        time.sleep(0.02)
 
 
 @pytest.mark.skipif(

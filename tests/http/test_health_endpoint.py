@@ -16,14 +16,20 @@ from tests.support.http_server import log_lines
 def test_health_needs_no_token(api: Api) -> None:
     response = api.client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"metadata": "ok", "blobs": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"metadata": "ok", "blobs": "ok", "space": "ok"},
+    }
     assert response.headers["x-request-id"]
 
 
 def test_health_reports_each_store(api: Api) -> None:
     response = api.client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"metadata": "ok", "blobs": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"metadata": "ok", "blobs": "ok", "space": "ok"},
+    }
     assert response.headers["cache-control"] == "no-store"
 
 

@@ -3,6 +3,9 @@
 Bodies come from httpx and by hand, split into receive() chunks every which way; the properties
 check that the split never changes what comes out, that file data comes out as it arrives, and
 that no body makes the reader raise anything but InvalidInput or PayloadTooLarge.
+
+The form is fed as the upload endpoints feed it (``Pulled``): piece by piece until its file part
+begins, then the rest, each piece's file data handed on as it comes.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import random
 import re
 import string
 import tracemalloc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 
 import attrs
 import httpx
@@ -21,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from entrypoints.http.streaming_form import FilePart, StreamingForm
+from entrypoints.http.streaming_form import StreamingForm
 from imagecore.errors import InvalidInput, PayloadTooLarge
 
 TEXT_FIELDS = ("title", "description", "tags", "metadata", "visibility")
@@ -49,6 +52,50 @@ class Feed:
             return None
         self.calls += 1
         return self.chunks[self.calls - 1]
+
+
+@attrs.frozen
+class PulledFile:
+    filename: str | None
+    content_type: str | None
+    chunks: Generator[bytes, None, None]
+
+
+class Pulled:
+    """A StreamingForm fed from ``receive`` as the endpoints feed it: up to its file part with
+    ``file()``, then the rest through the file's ``chunks``, which end with the form's end."""
+
+    def __init__(
+        self, content_type: str, receive: Callable[[], bytes | None], **options: object
+    ) -> None:
+        self.form = StreamingForm(content_type, **options)  # type: ignore[arg-type]
+        self._receive = receive
+        self._first = b""
+        self._file: PulledFile | None = None
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return self.form.fields
+
+    def file(self) -> PulledFile:
+        while self.form.file is None:
+            piece = self._receive()
+            if piece is None:
+                self.form.end()
+            else:
+                self._first = self.form.feed(piece)
+        if self._file is None:
+            part = self.form.file
+            self._file = PulledFile(part.filename, part.content_type, self._chunks())
+        return self._file
+
+    def _chunks(self) -> Generator[bytes, None, None]:
+        if self._first:
+            yield self._first
+        while (piece := self._receive()) is not None:
+            if data := self.form.feed(piece):
+                yield data
+        self.form.end()
 
 
 Part = tuple[list[tuple[str, str]], bytes]
@@ -88,8 +135,8 @@ def form_of(
     *,
     max_text_bytes: int = 64 * 1024,
     max_envelope_bytes: int = 256 * 1024,
-) -> StreamingForm:
-    return StreamingForm(
+) -> Pulled:
+    return Pulled(
         content_type,
         Feed(chunks),
         text_fields=TEXT_FIELDS,
@@ -100,7 +147,7 @@ def form_of(
 
 def read(
     chunks: Sequence[bytes], content_type: str = CONTENT_TYPE, **limits: int
-) -> tuple[StreamingForm, FilePart, bytes]:
+) -> tuple[Pulled, PulledFile, bytes]:
     """(form, file part, file bytes) with the file's chunks read to the end."""
     form = form_of(chunks, content_type, **limits)
     file = form.file()
@@ -214,7 +261,7 @@ def test_file_data_comes_out_as_it_arrives() -> None:
     head = b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n'
     pieces = [head + b"first", b"second", b"", b"third", b"\r\n--b0undary--\r\n"]
     feed = Feed(pieces)
-    file = StreamingForm(CONTENT_TYPE, feed, text_fields=TEXT_FIELDS).file()
+    file = Pulled(CONTENT_TYPE, feed, text_fields=TEXT_FIELDS).file()
     seen = [(chunk, feed.calls) for chunk in file.chunks]
     assert seen == [(b"first", 1), (b"second", 2), (b"third", 4)]
 
@@ -236,7 +283,8 @@ def test_closing_the_chunks_early_is_harmless() -> None:
     assert list(file.chunks) == []
 
 
-# Errors: before the file they come from file(), after it from its chunks
+# Errors: before the file they come from file(), after it from its chunks: each from the feed of
+# the piece that holds it
 
 
 @pytest.mark.parametrize(
@@ -255,7 +303,7 @@ def test_closing_the_chunks_early_is_harmless() -> None:
 )
 def test_a_content_type_that_is_not_a_multipart_form(content_type: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=re.escape(message)):
-        StreamingForm(content_type, Feed([]), text_fields=TEXT_FIELDS)
+        StreamingForm(content_type, text_fields=TEXT_FIELDS)
 
 
 def test_a_seventy_character_boundary_is_fine() -> None:
@@ -336,18 +384,18 @@ AFTER_THE_FILE = [
 
 @pytest.mark.parametrize(("parts", "error", "message"), AFTER_THE_FILE)
 @pytest.mark.parametrize("size", [0, 1, 17])
-def test_errors_after_the_file_come_from_its_chunks_after_its_data(
+def test_errors_after_the_file_come_from_its_chunks(
     parts: list[Part], error: type[Exception], message: str, size: int
 ) -> None:
     body = body_of([part("description", "a"), part("file", PNG, filename="a.png"), *parts])
     form = form_of(split(body, size), max_text_bytes=100)
-    file = form.file()
     got = bytearray()
-    with pytest.raises(error) as raised:
-        drain(file.chunks, got)
+    with pytest.raises(error) as raised:  # from file() when the file begins in that piece
+        drain(form.file().chunks, got)
     assert str(raised.value).startswith(message)
-    assert got == PNG
-    assert list(file.chunks) == []
+    assert PNG.startswith(bytes(got))  # the data of the pieces before the one that failed
+    with pytest.raises(error):  # and again: the form does not go on after an error
+        form.form.feed(b"more")
 
 
 def _file_then(tail: bytes) -> bytes:
@@ -398,9 +446,9 @@ def test_a_body_without_a_file(parts: list[Part], epilogue: bytes) -> None:
 def test_a_malformed_body_after_the_file_fails_from_its_chunks(
     tail: bytes, message: str, size: int
 ) -> None:
-    file = form_of(split(_file_then(tail), size)).file()
+    form = form_of(split(_file_then(tail), size))
     with pytest.raises(InvalidInput, match="^" + re.escape(message)):
-        list(file.chunks)
+        list(form.file().chunks)
 
 
 def test_the_preamble_and_the_epilogue_count_towards_the_envelope() -> None:
@@ -412,9 +460,9 @@ def test_the_preamble_and_the_epilogue_count_towards_the_envelope() -> None:
     assert read(split(fine, 30), max_envelope_bytes=limit)[2] == PNG
     with pytest.raises(PayloadTooLarge, match=f"is over {limit} bytes"):
         form_of(split(b"p" * limit + b"\r\n" + body, 30), max_envelope_bytes=limit).file()
-    file = form_of(split(fine + b"e", 30), max_envelope_bytes=limit).file()
+    form = form_of(split(fine + b"e", 30), max_envelope_bytes=limit)
     with pytest.raises(PayloadTooLarge, match=f"is over {limit} bytes"):
-        list(file.chunks)
+        list(form.file().chunks)
 
 
 def test_the_file_data_does_not_count_towards_the_envelope() -> None:
@@ -435,7 +483,7 @@ def test_a_client_gone_propagates_from_file() -> None:
     def receive() -> bytes | None:
         raise gone
 
-    form = StreamingForm(CONTENT_TYPE, receive, text_fields=TEXT_FIELDS)
+    form = Pulled(CONTENT_TYPE, receive, text_fields=TEXT_FIELDS)
     with pytest.raises(ClientGone) as raised:
         form.file()
     assert raised.value is gone
@@ -452,7 +500,7 @@ def test_a_client_gone_propagates_from_the_chunks_after_the_data_received() -> N
             raise gone
         return chunk
 
-    file = StreamingForm(CONTENT_TYPE, receive, text_fields=TEXT_FIELDS).file()
+    file = Pulled(CONTENT_TYPE, receive, text_fields=TEXT_FIELDS).file()
     got = bytearray()
     with pytest.raises(ClientGone) as raised:
         drain(file.chunks, got)
@@ -463,7 +511,7 @@ def test_a_client_gone_propagates_from_the_chunks_after_the_data_received() -> N
 
 def test_a_text_field_cannot_also_be_the_file() -> None:
     with pytest.raises(ValueError, match="cannot be both"):
-        StreamingForm(CONTENT_TYPE, Feed([]), text_fields=("file", "title"))
+        StreamingForm(CONTENT_TYPE, text_fields=("file", "title"))
 
 
 # Memory: a big file goes through without being held
@@ -492,7 +540,7 @@ def test_a_64_mib_file_streams_in_bounded_memory() -> None:
     chunks = body()
     tracemalloc.start()
     try:
-        form = StreamingForm(CONTENT_TYPE, lambda: next(chunks, None), text_fields=TEXT_FIELDS)
+        form = Pulled(CONTENT_TYPE, lambda: next(chunks, None), text_fields=TEXT_FIELDS)
         digest, size = hashlib.sha256(), 0
         for chunk in form.file().chunks:
             digest.update(chunk)
@@ -606,9 +654,7 @@ def test_any_split_of_a_body_reads_the_same(upload: Upload, data: st.DataObject)
     chunks = data.draw(chunkings(upload.body))
     feed = Feed(chunks)
     limit = upload.envelope  # the limit is exact: everything but the file data, not a byte less
-    form = StreamingForm(
-        upload.content_type, feed, text_fields=TEXT_FIELDS, max_envelope_bytes=limit
-    )
+    form = Pulled(upload.content_type, feed, text_fields=TEXT_FIELDS, max_envelope_bytes=limit)
     file = form.file()
     assert upload.before.items() <= form.fields.items()
     assert (file.filename, file.content_type) == (upload.filename, upload.file_type)
@@ -627,12 +673,12 @@ def test_any_split_of_a_body_reads_the_same(upload: Upload, data: st.DataObject)
     assert feed.ended
 
     # A byte less and the chunks fail; less than what comes before the file and file() does.
-    file = StreamingForm(
+    form = Pulled(
         upload.content_type, Feed(chunks), text_fields=TEXT_FIELDS, max_envelope_bytes=limit - 1
-    ).file()
+    )
     with pytest.raises(PayloadTooLarge):
-        list(file.chunks)
-    form = StreamingForm(
+        list(form.file().chunks)
+    form = Pulled(
         upload.content_type,
         Feed(chunks),
         text_fields=TEXT_FIELDS,
@@ -697,9 +743,9 @@ def test_no_body_raises_anything_but_a_client_error(
 ) -> None:
     content_type, body = case
     feed = Feed(data.draw(chunkings(body)))
-    form: StreamingForm | None = None
+    form: Pulled | None = None
     try:
-        form = StreamingForm(
+        form = Pulled(
             content_type,
             feed,
             text_fields=TEXT_FIELDS,
@@ -707,7 +753,7 @@ def test_no_body_raises_anything_but_a_client_error(
             max_envelope_bytes=300 if small else 256 * 1024,
         )
         file = form.file()
-        assert isinstance(file, FilePart)
+        assert isinstance(file, PulledFile)
         for chunk in file.chunks:
             assert isinstance(chunk, bytes)
             assert chunk

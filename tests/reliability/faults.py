@@ -4,7 +4,8 @@ The fault model. Every call the service makes on a wrapped port (the image repos
 store, the job queue, the thumbnailer and the upload targets) takes the next *position* in one
 shared count, the :class:`FaultPlan`. So does every chunk pulled through an iterator a port hands
 out (``BlobStore.open``, ``BlobStore.stored_before``, ``ImageRepository.unsettled``) or consumes
-(the chunks given to ``BlobStore.put``). At the planned position one fault happens:
+(the chunks given to ``BlobStore.put``), and every call on a ``BlobStore.writer``'s writer. At
+the planned position one fault happens:
 
 - a **failure**: the call raises :class:`InjectedFailure`, an ordinary ``OSError`` as an adapter
   raises for a dropped connection or a full disk. The process goes on; the service's own cleanup
@@ -32,7 +33,14 @@ from typing import TypeVar
 import attrs
 
 from imagecore.model import ByteRange, Image, Job, Position, StoredBlob, UploadTarget
-from imagecore.ports import BlobStore, ImageRepository, JobQueue, Thumbnailer, UploadTargets
+from imagecore.ports import (
+    BlobStore,
+    BlobWriter,
+    ImageRepository,
+    JobQueue,
+    Thumbnailer,
+    UploadTargets,
+)
 from imagecore.query import ListQuery
 
 T = TypeVar("T")
@@ -177,6 +185,10 @@ class FaultyBlobStore:
         pulled = FaultyIterator(self._plan, "blobs.put:chunk", chunks)
         return self._plan.call("blobs.put", lambda: self._inner.put(key, pulled))
 
+    def writer(self, key: str) -> BlobWriter:
+        inner = self._plan.call("blobs.writer", lambda: self._inner.writer(key))
+        return FaultyBlobWriter(inner, self._plan)
+
     def open(self, key: str, byte_range: ByteRange | None = None) -> Iterator[bytes]:
         chunks = self._plan.call("blobs.open", lambda: self._inner.open(key, byte_range))
         return FaultyIterator(self._plan, "blobs.open:chunk", chunks)
@@ -198,6 +210,21 @@ class FaultyBlobStore:
 
     def local_path(self, key: str) -> str | None:
         return self._plan.call("blobs.local_path", lambda: self._inner.local_path(key))
+
+
+class FaultyBlobWriter:
+    def __init__(self, inner: BlobWriter, plan: FaultPlan) -> None:
+        self._inner = inner
+        self._plan = plan
+
+    def write(self, data: bytes) -> None:
+        self._plan.call("blobs.writer.write", lambda: self._inner.write(data))
+
+    def commit(self) -> StoredBlob:
+        return self._plan.call("blobs.writer.commit", self._inner.commit)
+
+    def abort(self) -> None:
+        self._plan.call("blobs.writer.abort", self._inner.abort)
 
 
 class FaultyJobQueue:

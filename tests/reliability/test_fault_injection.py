@@ -20,7 +20,7 @@ DynamoDB + S3 on a moto server.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from adapters.pillow import PillowInspector
-from adapters.thumbnails import PillowThumbnailer
+from adapters.thumbnails import VipsThumbnailer
 from adapters.upload_links import SignedUploadLinks
 from imagecore.blob_keys import thumbnail_key, upload_key
 from imagecore.commands import DirectUploadCommand, UpdateCommand, UploadCommand
@@ -155,7 +155,7 @@ class World:
             ids=ids,
             cursors=CursorCodec(secret=SECRET, clock=clock),
             jobs=FaultyJobQueue(jobs, plan),
-            thumbnailer=FaultyThumbnailer(PillowThumbnailer(), plan),
+            thumbnailer=FaultyThumbnailer(VipsThumbnailer(), plan),
             upload_targets=FaultyUploadTargets(SignedUploadLinks(SECRET, clock.now), plan),
         )
         return cls(stores, plan, clock, ids, jobs, service, Client())
@@ -203,6 +203,30 @@ class Upload:
             title="Beach",
             tags=["sea"],
             content_sha256=_sha256(data) if self.declare_sha256 else None,
+        )
+        world.client.stored(world.service.store_upload(self.owner, command).image)
+
+
+@attrs.frozen
+class UploadLosingTheRace:
+    """An upload declaring its hash, while another process's upload of the same bytes (a
+    service of its own over the same stores, with no fault in it) commits after this one looked
+    for the image and before it stores its own: this one answers with the other's image."""
+
+    owner: str
+    picture: int
+
+    def run(self, world: World) -> None:
+        data = PICTURES[self.picture]
+        sha256 = _sha256(data)
+
+        def racing_client() -> Iterator[bytes]:
+            rival = UploadCommand(chunks=[data], content_sha256=sha256)
+            world.client.stored(world.restarted_service().store_upload(self.owner, rival).image)
+            yield from chunked(data, CHUNK_BYTES)
+
+        command = UploadCommand(
+            chunks=racing_client(), title="Beach", tags=["sea"], content_sha256=sha256
         )
         world.client.stored(world.service.store_upload(self.owner, command).image)
 
@@ -475,6 +499,7 @@ USE_CASES: dict[str, UseCase] = {
     "store_upload of a duplicate": UseCase(
         Upload("alice", 0, declare_sha256=True), setup=(UPLOADED,)
     ),
+    "store_upload losing the race to an identical one": UseCase(UploadLosingTheRace("alice", 1)),
     "create_upload": UseCase(SLOT),
     "receive_upload": UseCase(ReceiveUpload(0, 1), setup=(SLOT,)),
     "receive_upload of a refused file": UseCase(ReceiveUpload(0, NOT_AN_IMAGE), setup=(SLOT,)),
@@ -585,6 +610,7 @@ REFS = st.integers(0, 7)
 ANY_PICTURE = st.integers(0, len(PICTURES) - 1)
 STEPS: st.SearchStrategy[Step] = st.one_of(
     st.builds(Upload, st.sampled_from(OWNERS), ANY_PICTURE, st.booleans()),
+    st.builds(UploadLosingTheRace, st.sampled_from(OWNERS), ANY_PICTURE),
     st.builds(CreateSlot, st.sampled_from(OWNERS)),
     st.builds(ReceiveUpload, REFS, ANY_PICTURE),
     st.builds(CompleteUpload, REFS, ANY_PICTURE),

@@ -13,6 +13,7 @@ from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from adapters.pillow import PillowInspector
 from adapters.upload_links import SignedUploadLinks
 from imagecore.cursor import CursorCodec
+from imagecore.errors import ThumbnailTooCostly
 from imagecore.model import Image, Job
 from imagecore.service import ImageService
 
@@ -135,14 +136,18 @@ class RecordingJobs:
 
 
 class FakeThumbnailer:
-    """Fails the first ``failures`` times, then makes a recognisable thumbnail."""
+    """Fails the first ``failures`` times, then makes a recognisable thumbnail; refuses every
+    image for its cost while ``too_costly`` is set."""
 
     def __init__(self, failures: int = 0) -> None:
         self.failures = failures
+        self.too_costly = False
         self.calls: list[tuple[int, str]] = []
 
     def thumbnail(self, chunks: Iterable[bytes], max_side: int, content_type: str) -> bytes:
         self.calls.append((max_side, content_type))
+        if self.too_costly:
+            raise ThumbnailTooCostly("decoding it would take more memory than allowed")
         data = b"".join(chunks)
         if self.failures > 0:
             self.failures -= 1

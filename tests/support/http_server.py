@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ def imagecore_command() -> str:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, **environ: str) -> None:
+    def __init__(self, data_dir: Path, command_prefix: Sequence[str] = (), **environ: str) -> None:
+        """``command_prefix`` runs the server's commands elsewhere: in a namespace, say."""
         self.data_dir = data_dir
+        self.command_prefix = tuple(command_prefix)
         self.environ = environ
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -44,6 +47,7 @@ class ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
+                *self.command_prefix,
                 imagecore_command(),
                 "serve",
                 "--port",
@@ -79,7 +83,15 @@ class ServerProcess:
 
     def token(self, user: str, *extra: str) -> str:
         result = subprocess.run(
-            [imagecore_command(), "token", user, "--data-dir", str(self.data_dir), *extra],
+            [
+                *self.command_prefix,
+                imagecore_command(),
+                "token",
+                user,
+                "--data-dir",
+                str(self.data_dir),
+                *extra,
+            ],
             env={**os.environ, **self.environ},
             capture_output=True,
             text=True,

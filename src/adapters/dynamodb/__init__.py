@@ -17,6 +17,12 @@ indexes in position order (the caller's private images and the public ones never
 merges them, and takes the images themselves with a strongly consistent BatchGetItem, checking
 each against the query: an index entry a moment stale can never show what the image no longer
 allows.
+
+A content claim (``Image.claims_content``) held by an active image is one more item, on no
+index: ``pk = CLAIM#<user>#<sha256>``, ``sk = CLAIM``, naming the holder in ``image_id``. It is
+written, on the condition that it does not exist yet, in the transaction that makes the image
+hold the claim, and deleted in the one that makes it stop (its tombstone): of any number of
+uploads that declared the same bytes, one commits.
 """
 
 from adapters.dynamodb.items import CONTENT_INDEX, OWNER_INDEX, PUBLIC_INDEX, items_of

@@ -28,6 +28,7 @@ PUBLIC_INDEX = "public_timeline"
 CONTENT_INDEX = "content"
 IMAGE_SK = "META"
 TAG_SK = "TAG#"
+CLAIM_SK = "CLAIM"
 _INT_FIELDS = frozenset(field.name for field in attrs.fields(Image) if field.type in (int, "int"))
 _IMAGE_FIELDS = tuple(field.name for field in attrs.fields(Image))
 
@@ -57,6 +58,20 @@ def content_key(user_id: str, sha256: str) -> str:
 
 def public_timeline(tag: str | None = None) -> str:
     return "P" if tag is None else f"P#T#{tag}"
+
+
+def claim_key(image: Image) -> Item:
+    """The key of the item that records which image holds the claim on its owner's bytes."""
+    return {"pk": {"S": f"CLAIM#{image.user_id}#{image.sha256}"}, "sk": {"S": CLAIM_SK}}
+
+
+def claim_item(image: Image) -> Item:
+    return {**claim_key(image), "image_id": {"S": image.image_id}}
+
+
+def claim_holder(item: Mapping[str, Any]) -> str:
+    """The id of the image a claim item names."""
+    return str(item["image_id"]["S"])
 
 
 def _serialize(values: Mapping[str, Any]) -> Item:
@@ -96,7 +111,9 @@ def edge_item(image: Image, tag: str) -> Item:
 
 
 def items_of(image: Image) -> list[Item]:
-    """Every item an image is stored as: the image first, then one edge per tag if active."""
+    """Every item an image is stored as: the image first, then one edge per tag if active.
+    Its content claim, if it holds one, is apart: written only on a condition (the repository's
+    add and replace)."""
     edges = [edge_item(image, tag) for tag in dict.fromkeys(image.tags)] if image.is_active else []
     return [image_item(image), *edges]
 

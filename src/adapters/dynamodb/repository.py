@@ -15,6 +15,9 @@ from adapters.dynamodb.items import (
     IMAGE_SK,
     TAG_SK,
     Item,
+    claim_holder,
+    claim_item,
+    claim_key,
     content_key,
     edge_item,
     image_from_item,
@@ -33,7 +36,7 @@ from adapters.dynamodb.timelines import (
 )
 from adapters.errors import MissingResource
 from imagecore.convert import format_instant
-from imagecore.errors import AlreadyExists, VersionConflict
+from imagecore.errors import AlreadyExists, DuplicateContent, VersionConflict
 from imagecore.model import Image, ImageState, Position, SortOrder
 from imagecore.query import ListQuery, fold_title
 
@@ -55,6 +58,16 @@ _BATCH_GET_ATTEMPTS = 8
 def _cancellation_codes(error: ClientError) -> list[str]:
     reasons = error.response.get("CancellationReasons", [])
     return [reason.get("Code", "") for reason in reasons]
+
+
+def _claim_holder(error: ClientError) -> str | None:
+    """The image holding the content claim whose write ``error`` refused, if one was refused:
+    only a claim's write asks for the item it found."""
+    for reason in error.response.get("CancellationReasons", []):
+        found = reason.get("Item")
+        if reason.get("Code") == "ConditionalCheckFailed" and found is not None:
+            return claim_holder(found)
+    return None
 
 
 def _pause(attempt: int) -> None:
@@ -95,6 +108,7 @@ class DynamoDbImageRepository:
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
+            *self._claim_changes(None, image),
             *(self._put(edge) for edge in edges),
         ]
         for attempt in range(_TRANSACTION_ATTEMPTS):
@@ -110,6 +124,7 @@ class DynamoDbImageRepository:
                 raise VersionConflict(image.image_id)
             writes = [
                 self._conditional_put(image, expected_version),
+                *self._claim_changes(stored, image),
                 *self._edge_changes(stored, image),
             ]
             if self._commit(writes, VersionConflict(image.image_id)):
@@ -119,7 +134,8 @@ class DynamoDbImageRepository:
 
     def _commit(self, writes: list[TransactWriteItemTypeDef], refused: Exception) -> bool:
         """Write all or nothing. False if another transaction on the same items got in the way
-        (the caller tries again); ``refused`` is raised if the first write's condition fails."""
+        (the caller tries again); ``refused`` is raised if the first write's condition fails,
+        and DuplicateContent if a content claim's does."""
         try:
             # The token makes botocore's own retries of this call idempotent: a transaction that
             # succeeded but whose answer was lost is neither applied twice nor refused.
@@ -130,10 +146,37 @@ class DynamoDbImageRepository:
             codes = _cancellation_codes(exc)
             if codes and codes[0] == "ConditionalCheckFailed":
                 raise refused from None
+            holder = _claim_holder(exc)
+            if holder is not None:
+                raise DuplicateContent(holder) from None
             if "TransactionConflict" in codes:
                 return False
             raise
         return True
+
+    def _claim_changes(self, stored: Image | None, image: Image) -> list[TransactWriteItemTypeDef]:
+        """The claim item to delete, and the one to write on the condition that no image holds
+        it yet, when the claim the image holds changes (a tombstone releases it)."""
+        held = claim_key(stored) if stored is not None and stored.holds_content_claim else None
+        wanted = claim_key(image) if image.holds_content_claim else None
+        if held == wanted:
+            return []
+        changes: list[TransactWriteItemTypeDef] = []
+        if held is not None:
+            changes.append({"Delete": {"TableName": self._table, "Key": held}})
+        if wanted is not None:
+            changes.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": claim_item(image),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        # The holder comes back with the refusal: no read, no race with it.
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+        return changes
 
     def _conditional_put(self, image: Image, expected_version: int) -> TransactWriteItemTypeDef:
         return {

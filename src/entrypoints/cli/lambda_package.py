@@ -28,7 +28,7 @@ from pathlib import Path
 
 import attrs
 from packaging.markers import Marker
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 DISTRIBUTION = "imagecore"
@@ -44,6 +44,10 @@ LOCAL_TOOLS_ONLY = frozenset(
         "httpx",  # the client commands (`imagecore upload`, `ls`, ...) talk to a server with it
     }
 )
+
+# Published as source only, and pure Python: built into a wheel on this machine (which runs
+# anywhere), because pip installs nothing but wheels for another platform.
+BUILT_HERE = frozenset({"pyvips"})
 
 ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}  # Lambda's name: the wheel tags' name
 
@@ -161,8 +165,9 @@ def build_lambda_package(output: Path, runtime: LambdaRuntime | None) -> Package
     the running interpreter and machine when it is None (to import the result locally)."""
     requirements = runtime_requirements(runtime)
     with tempfile.TemporaryDirectory(prefix="imagecore-lambda-") as scratch:
-        dependencies = Path(scratch)
-        _pip_install(requirements, dependencies, runtime)
+        dependencies = Path(scratch) / "target"
+        wheels = _wheels_built_here(requirements, Path(scratch) / "wheels")
+        _pip_install(requirements, dependencies, runtime, wheels)
         files = dict(_dependency_files(dependencies))
         for arcname, path in _own_files():
             if arcname in files:
@@ -236,27 +241,61 @@ def _marker_allows(marker: Marker | None, extra: str, environment: Mapping[str, 
     return marker.evaluate({**environment, "extra": extra})
 
 
-def _pip_install(requirements: list[str], target: Path, runtime: LambdaRuntime | None) -> None:
+def _wheels_built_here(requirements: list[str], wheels: Path) -> Path:
+    """``wheels``, holding a wheel of each requirement of BUILT_HERE; each must be pure
+    Python (a ``none-any`` wheel), or it would not run on the Lambda runtime."""
+    wheels.mkdir(parents=True, exist_ok=True)
+    wanted = [line for line in requirements if _name(line) in BUILT_HERE]
+    if wanted:
+        _pip(["wheel", "--no-deps", "--wheel-dir", str(wheels), *wanted], "build the wheels of")
+    for wheel in wheels.glob("*.whl"):
+        if not wheel.name.endswith("-none-any.whl"):
+            raise LambdaPackageError(f"{wheel.name} is not pure Python: it cannot be built here")
+    return wheels
+
+
+def _name(requirement: str) -> str | None:
+    """The requirement's canonical name; None if it is malformed (pip will say how)."""
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return None
+
+
+def _pip_install(
+    requirements: list[str], target: Path, runtime: LambdaRuntime | None, wheels: Path
+) -> None:
+    _pip(
+        [
+            "install",
+            "--target",
+            str(target),
+            "--find-links",
+            str(wheels),
+            *(runtime.pip_arguments() if runtime else []),
+            "--upgrade",
+            "--no-compile",
+            *requirements,
+        ],
+        "install",
+    )
+
+
+def _pip(arguments: list[str], doing: str) -> None:
     command = [
         sys.executable,
         "-m",
         "pip",
-        "install",
-        "--target",
-        str(target),
-        *(runtime.pip_arguments() if runtime else []),
-        "--upgrade",
-        "--no-compile",
+        *arguments,
         "--disable-pip-version-check",
         "--quiet",
-        *requirements,
     ]
     # Our own interpreter running pip on the requirements of our own metadata.
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-_PIP_ERROR_LINES:]
         raise LambdaPackageError(
-            f"pip could not install the dependencies (exit {result.returncode}):\n"
+            f"pip could not {doing} the dependencies (exit {result.returncode}):\n"
             + "\n".join(tail)
         )
 

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import attrs
 import click
 
-from adapters.errors import MissingResource
+from adapters.errors import MissingResource, UnusableDataDir
+from adapters.private_paths import private_directory
 from entrypoints.container import Container, build_container
 from entrypoints.http.auth import DEFAULT_TOKEN_TTL
 from entrypoints.logs import LOG_CONFIG, configure_logging
 from entrypoints.settings import BACKENDS, Settings, SettingsError
-from imagecore.errors import InvalidInput
+from imagecore.errors import InsufficientStorage, InvalidInput
 from imagecore.lifecycle import ORPHAN_GRACE
 
 READ_BUFFER_BYTES = 408 * 1024
@@ -38,16 +41,33 @@ def _settings(**overrides: object) -> Settings:
     return attrs.evolve(settings, data_dir=settings.data_dir.resolve())
 
 
+def _full(data_dir: Path) -> str:
+    return f"cannot use the data dir {data_dir}: its disk is full"
+
+
+@contextlib.contextmanager
+def _data_dir_errors(data_dir: Path) -> Iterator[None]:
+    """What can be wrong with the data dir, told with its name instead of a traceback."""
+    try:
+        yield
+    except UnusableDataDir as exc:
+        raise click.ClickException(str(exc)) from None
+    except InsufficientStorage:
+        raise click.ClickException(_full(data_dir)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot use the data dir {data_dir}: {exc}") from None
+
+
 def _container(settings: Settings) -> Container:
     container = build_container(settings)
-    try:
-        # Opening the stores now makes a bad data dir fail here, with its name, not on a request.
-        container.images()
-        container.tokens()
-    except OSError as exc:
-        raise click.ClickException(f"cannot use the data dir {settings.data_dir}: {exc}") from None
-    except MissingResource as exc:
-        raise click.ClickException(str(exc)) from None
+    with _data_dir_errors(settings.data_dir):
+        try:
+            # Opening the stores now makes a bad data dir fail here, with its name, not on a
+            # request.
+            container.images()
+            container.tokens()
+        except MissingResource as exc:
+            raise click.ClickException(str(exc)) from None
     return container
 
 
@@ -74,11 +94,11 @@ def serve(
     from granian.http import HTTP1Settings
 
     settings = _settings(data_dir=data_dir, backend=backend, max_upload_bytes=max_upload_bytes)
-    _container(settings)
+    container = _container(settings)
     os.environ.update(settings.to_environ())  # the server's worker builds its app from these
     # Uploads are spooled while the form is parsed; keep even those files inside the data dir.
-    scratch = settings.data_dir / "tmp"
-    scratch.mkdir(mode=0o700, exist_ok=True)
+    with _data_dir_errors(settings.data_dir):
+        scratch = private_directory(container.data_dir() / "tmp", "scratch dir")
     os.environ["TMPDIR"] = str(scratch)
     where = (
         f"table {settings.table}, bucket {settings.bucket}"
@@ -141,5 +161,9 @@ def token(user: str, data_dir: Path | None, ttl: int) -> None:
 def reconcile(data_dir: Path | None, backend: str | None, grace_seconds: int) -> None:
     """Finish interrupted deletes and remove orphaned bytes; print what was done as JSON."""
     settings = _settings(data_dir=data_dir, backend=backend)
-    report = _container(settings).images().reconcile(timedelta(seconds=grace_seconds))
+    images = _container(settings).images()
+    try:
+        report = images.reconcile(timedelta(seconds=grace_seconds))
+    except InsufficientStorage:
+        raise click.ClickException(_full(settings.data_dir)) from None
     click.echo(json.dumps(attrs.asdict(report)))

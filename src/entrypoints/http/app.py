@@ -13,6 +13,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from entrypoints.http.auth import Authenticate
+from entrypoints.http.body import BodyPace
+from entrypoints.http.capacity import UploadCapacity
 from entrypoints.http.endpoints import HttpApi
 from entrypoints.http.errors import domain_error, http_error
 from entrypoints.http.middleware import RequestContext
@@ -33,17 +35,22 @@ def create_app(
     max_upload_bytes: int,
     max_direct_upload_bytes: int,
     client_timeout: float,
+    client_min_rate: float,
+    uploads: UploadCapacity,
     reads_on_event_loop: bool = False,
 ) -> Starlette:
     """The ASGI app. ``authenticate`` says who a request speaks for; each caller's request rate
-    is limited by ``limiter`` unless it is None."""
+    is limited by ``limiter`` unless it is None. A client may pause its body for
+    ``client_timeout`` seconds, and must send it at ``client_min_rate`` bytes a second at
+    least; ``uploads`` bounds the uploads under way."""
     api = HttpApi(
         images=images,
         authenticate=authenticate,
         upload_links=upload_links,
         max_upload_bytes=max_upload_bytes,
         max_direct_upload_bytes=max_direct_upload_bytes,
-        client_timeout=client_timeout,
+        body_pace=BodyPace(idle_timeout=client_timeout, min_rate=client_min_rate),
+        uploads=uploads,
         limiter=limiter,
         reads_on_event_loop=reads_on_event_loop,
     )

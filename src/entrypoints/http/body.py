@@ -1,110 +1,127 @@
-"""Reading request bodies: bounded in size, and in how long a client may pause while sending."""
+"""Reading request bodies on the event loop, where a client that sends slowly costs no thread:
+bounded in size, and in time by an idle timeout and by a minimum rate over the whole body."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable
 
 import anyio
-import anyio.from_thread
-import anyio.lowlevel
-from starlette.requests import ClientDisconnect, Request
+import attrs
+from starlette.requests import Request
 from starlette.types import Message, Receive
 
+from entrypoints.http.client_json import decode_json
+from entrypoints.http.header_numbers import exceeds
 from imagecore.errors import ImageCoreError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 FORM_ENVELOPE_BYTES = 256 * 1024
 """What a multipart body may carry beyond the file itself: boundaries, headers, text fields."""
 MAX_JSON_BODY_BYTES = 64 * 1024
+PIECE_BYTES = 1024 * 1024
+"""What is gathered from the client before it is handed to a worker thread: big enough that a
+50 MiB upload takes few hops between threads, small enough to bound an upload's memory."""
 
 
 class RequestTimeout(ImageCoreError):
-    """The client stopped sending the body it announced."""
+    """The client stopped sending the body it announced, or sent it too slowly."""
 
     code = "RequestTimeout"
 
 
+@attrs.frozen
+class BodyPace:
+    """How slowly a client may send a body. It may pause for at most ``idle_timeout`` seconds,
+    and must have sent, at every moment, ``min_rate`` bytes a second on average over the time
+    since its body began, less ``idle_timeout`` seconds of grace: a body trickled a byte at a
+    time is cut off however short its pauses."""
+
+    idle_timeout: float
+    min_rate: float
+
+
 def refuse_declared_excess(request: Request, max_bytes: int) -> None:
     """PayloadTooLarge at once when the Content-Length announces a file above ``max_bytes``."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes + FORM_ENVELOPE_BYTES:
+    if exceeds(request.headers.get("content-length", ""), max_bytes + FORM_ENVELOPE_BYTES):
         raise PayloadTooLarge(f"the upload is larger than the limit of {max_bytes} bytes")
 
 
-def bounded(request: Request, limit: int, message: str, idle_timeout: float) -> Request:
-    """The request with a body that ends in PayloadTooLarge(message) past ``limit`` bytes: at once
-    when its Content-Length says so, else as soon as the bytes arriving cross the limit; and in
-    RequestTimeout if the client stops sending for ``idle_timeout`` seconds."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(message)
-    received = 0
+class IncomingBody:
+    """The body of one request as it arrives, received on the event loop. Raises
+    RequestTimeout when the client breaks its ``pace``, and when the body ends before
+    it is whole (InvalidInput: the client went away, or its chunked framing was malformed)."""
 
-    async def receive() -> Message:
-        nonlocal received
-        event = await receive_within(request.receive, idle_timeout)
-        if event["type"] == "http.request":
-            received += len(event.get("body", b""))
-            if received > limit:
-                raise PayloadTooLarge(message)
-        return event
+    def __init__(
+        self, receive: Receive, pace: BodyPace, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._receive = receive
+        self._pace = pace
+        self._clock = clock
+        self._began = clock()
+        self.received = 0
+        self.ended = False
 
-    return Request(request.scope, receive)
+    async def next(self) -> bytes | None:
+        """The next piece the client sent, as it came; None once the body has ended."""
+        while not self.ended:
+            message = await self._next_message()
+            if message["type"] == "http.disconnect":
+                raise InvalidInput(
+                    "the body ended before it was whole: the connection closed, or its chunked "
+                    "framing is malformed"
+                )
+            self.ended = not message.get("more_body", False)
+            if body := message.get("body", b""):
+                self.received += len(body)
+                return bytes(body)
+        return None
+
+    async def piece(self, size: int = PIECE_BYTES) -> bytes | None:
+        """At least ``size`` bytes of the body, or what is left of it; None once it has ended."""
+        parts: list[bytes] = []
+        gathered = 0
+        while gathered < size and (part := await self.next()) is not None:
+            parts.append(part)
+            gathered += len(part)
+        return b"".join(parts) if parts else None
+
+    async def read(self, limit: int, too_large: str) -> bytes:
+        """The whole body, of at most ``limit`` bytes: PayloadTooLarge(too_large) past it."""
+        parts: list[bytes] = []
+        while (part := await self.next()) is not None:
+            parts.append(part)
+            if self.received > limit:
+                raise PayloadTooLarge(too_large)
+        return b"".join(parts)
+
+    async def _next_message(self) -> Message:
+        idle = self._pace.idle_timeout
+        allowed = self._began + idle + self.received / self._pace.min_rate - self._clock()
+        wait = min(idle, allowed)
+        if wait <= 0:
+            raise self._too_slow()
+        try:
+            with anyio.fail_after(wait):
+                return await self._receive()
+        except TimeoutError:
+            if wait < idle:
+                raise self._too_slow() from None
+            raise RequestTimeout(f"the client sent nothing for {idle:g} s") from None
+
+    def _too_slow(self) -> RequestTimeout:
+        return RequestTimeout(
+            f"the body arrived slower than {self._pace.min_rate:g} bytes a second: "
+            "send it faster, or in smaller uploads"
+        )
 
 
-async def receive_within(receive: Receive, idle_timeout: float) -> Message:
-    """The next piece of the body, or RequestTimeout when the client sends nothing for
-    ``idle_timeout`` seconds: a client that trickles a body must not hold a worker forever."""
-    try:
-        with anyio.fail_after(idle_timeout):
-            return await receive()
-    except TimeoutError:
-        raise RequestTimeout(f"the client sent nothing for {idle_timeout:g} s") from None
-
-
-async def json_body(request: Request, idle_timeout: float) -> object:
+async def json_body(request: Request, pace: BodyPace) -> object:
     """The body parsed as JSON, of at most MAX_JSON_BODY_BYTES with a JSON media type."""
     content_type = request.headers.get("content-type", "application/json")
     if not content_type.split(";")[0].strip().endswith(("/json", "+json")):
         raise UnsupportedMediaType("send the changes as a JSON object (application/json)")
     too_large = f"the JSON body is larger than {MAX_JSON_BODY_BYTES} bytes"
-    limited = bounded(request, MAX_JSON_BODY_BYTES, too_large, idle_timeout)
-    try:
-        body = await limited.body()
-        return json.loads(body)
-    except ClientDisconnect:
-        raise InvalidInput("the client went away") from None
-    except ValueError:
-        raise InvalidInput("the body is not valid JSON") from None
-
-
-class BodyReader:
-    """The request body as a blocking read of the next chunk, for a worker thread: each read
-    waits on the event loop for what the client sends next, so nothing is buffered here.
-    Raises ClientDisconnect if the client goes away before the end, RequestTimeout if it stops
-    sending for ``idle_timeout`` seconds."""
-
-    def __init__(self, receive: Receive, idle_timeout: float) -> None:
-        self._receive = receive
-        self._idle_timeout = idle_timeout
-        self._ended = False
-        # Made on the event loop: the blob store may read from a thread of its own (S3's
-        # transfer threads), which anyio knows nothing of without the loop's token.
-        self._loop = anyio.lowlevel.current_token()
-
-    async def _next(self) -> Message:
-        return await receive_within(self._receive, self._idle_timeout)
-
-    def __call__(self) -> bytes | None:
-        while not self._ended:
-            message = anyio.from_thread.run(self._next, token=self._loop)
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect()
-            self._ended = not message.get("more_body", False)
-            if body := message.get("body", b""):
-                return bytes(body)
-        return None
-
-    def chunks(self) -> Iterator[bytes]:
-        while (chunk := self()) is not None:
-            yield chunk
+    if exceeds(request.headers.get("content-length", ""), MAX_JSON_BODY_BYTES):
+        raise PayloadTooLarge(too_large)
+    body = await IncomingBody(request.receive, pace).read(MAX_JSON_BODY_BYTES, too_large)
+    return decode_json(body, "the body")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from entrypoints.http.header_numbers import clamped, is_number, less_than
 from imagecore.errors import RangeNotSatisfiable
 from imagecore.model import ByteRange
 
@@ -23,26 +24,32 @@ def requested_range(header: str | None, size: int) -> ByteRange | None:
 
     A header we do not honour (another unit, several ranges, nonsense) is ignored, as RFC 9110
     allows; a well-formed range that lies wholly outside the content is RangeNotSatisfiable.
+    Positions are ASCII digits of any length (RFC 9110 §14.1.2): an end beyond the content is
+    its last byte, a suffix longer than the content is all of it.
     """
     if not header:
         return None
     unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
+    if unit.strip(_OWS).lower() != "bytes" or "," in spec:
         return None
-    first, dash, last = spec.strip().partition("-")
-    if not dash or not (first.isdigit() or last.isdigit()):
+    first, dash, last = spec.strip(_OWS).partition("-")
+    if not dash or not (first or last):
         return None
-    if (first and not first.isdigit()) or (last and not last.isdigit()):
+    if (first and not is_number(first)) or (last and not is_number(last)):
         return None
     if not first:  # a suffix: the last N bytes
-        length = int(last)
-        if length == 0 or size == 0:
+        length = clamped(last, size)
+        if length == 0:
             raise RangeNotSatisfiable("the requested range is empty")
-        return ByteRange(max(size - length, 0), size - 1)
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if last and int(last) < start:
+        return ByteRange(size - length, size - 1)
+    if last and less_than(last, first):
         return None
+    start = clamped(first, size)
     if start >= size:
         raise RangeNotSatisfiable(f"the range starts beyond the {size} bytes of the image")
+    end = clamped(last, size - 1) if last else size - 1
     return ByteRange(start, end)
+
+
+_OWS = " \t"
+"""Optional whitespace (RFC 9110 §5.6.3), tolerated around the unit and the range."""

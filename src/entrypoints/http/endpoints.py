@@ -6,18 +6,21 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import anyio
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from entrypoints.http.auth import Authenticate
 from entrypoints.http.body import (
     FORM_ENVELOPE_BYTES,
-    BodyReader,
+    BodyPace,
+    IncomingBody,
     json_body,
     refuse_declared_excess,
 )
+from entrypoints.http.capacity import ServiceUnavailable, UploadCapacity
 from entrypoints.http.conditional import etag_matches
 from entrypoints.http.parameters import (
     CONTENT_TYPE_FIELD,
@@ -30,26 +33,36 @@ from entrypoints.http.parameters import (
     single_parameters,
     upload_fields,
 )
-from entrypoints.http.rate_limit import TokenBucketLimiter
+from entrypoints.http.rate_limit import TokenBucketLimiter, TooManyRequests
 from entrypoints.http.rendering import (
     bytes_response,
     page_response,
     resource_response,
     slot_resource,
 )
-from entrypoints.http.streaming_form import StreamingForm
-from imagecore.commands import DirectUploadCommand, UpdateCommand, UploadCommand
+from entrypoints.http.streaming_form import FilePart, StreamingForm
+from imagecore.commands import DirectUploadCommand, NewUpload, UpdateCommand
 from imagecore.errors import InvalidInput, PreconditionFailed, UnsupportedMediaType
 from imagecore.health import HEALTHY
-from imagecore.model import Image, version_from_etag
+from imagecore.model import version_from_etag
 from imagecore.ports import UploadLinkVerifier
 from imagecore.query import build_list_query
 from imagecore.results import Stored
 from imagecore.service import ImageService
+from imagecore.uploads import IncomingUpload
 
 _T = TypeVar("_T")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+LINK_FORM_ENVELOPE_BYTES = 16 * 1024
+"""What a post to an upload link may carry beside the file: its few short fields. Read before
+the link is checked, so kept small: whoever sends it has shown no credential yet."""
+
+
+def _write_form_piece(form: StreamingForm, incoming: IncomingUpload, piece: bytes) -> None:
+    if data := form.feed(piece):
+        incoming.write(data)
 
 
 def _route(path: str, **by_method: Endpoint) -> Route:
@@ -72,7 +85,8 @@ class HttpApi:
         upload_links: UploadLinkVerifier,
         max_upload_bytes: int,
         max_direct_upload_bytes: int,
-        client_timeout: float,
+        body_pace: BodyPace,
+        uploads: UploadCapacity,
         limiter: TokenBucketLimiter | None,
         reads_on_event_loop: bool = False,
     ):
@@ -82,7 +96,8 @@ class HttpApi:
         self.link_fields = link_fields(upload_links)
         self.max_upload_bytes = max_upload_bytes
         self.max_direct_upload_bytes = max_direct_upload_bytes
-        self.client_timeout = client_timeout
+        self.body_pace = body_pace
+        self.uploads = uploads
         self.limiter = limiter
         self.reads_on_event_loop = reads_on_event_loop
 
@@ -136,46 +151,34 @@ class HttpApi:
         refuse_declared_excess(request, self.max_upload_bytes)
         declared_sha256 = content_sha256(request)
         if kind != "multipart/form-data":
-            raw_fields: dict[str, str] | None = single_parameters(request, RAW_UPLOAD_PARAMETERS)
+            raw_fields = single_parameters(request, RAW_UPLOAD_PARAMETERS)
         elif request.query_params:
             raise InvalidInput("with multipart/form-data, send the fields as parts of the form")
-        else:
-            raw_fields = None
-        body = BodyReader(request.receive, self.client_timeout)
-
-        def store() -> Stored:
-            if raw_fields is not None:
-                command = UploadCommand(
-                    chunks=body.chunks(),
-                    content_sha256=declared_sha256,
-                    **upload_fields(raw_fields),
+        body = IncomingBody(request.receive, self.body_pace)
+        with self.uploads.place(caller):
+            if kind != "multipart/form-data":
+                upload = NewUpload(content_sha256=declared_sha256, **upload_fields(raw_fields))
+                begun = await self.uploads.run(self.images.begin_upload, caller, upload)
+                if isinstance(begun, IncomingUpload):
+                    begun = await self._receive_file(body, begun)
+            else:
+                form = StreamingForm(
+                    request.headers.get("content-type", ""),
+                    text_fields=UPLOAD_TEXT_FIELDS,
+                    max_envelope_bytes=FORM_ENVELOPE_BYTES,
                 )
-                return self.images.store_upload(caller, command)
-            form = StreamingForm(
-                request.headers.get("content-type", ""),
-                body,
-                text_fields=UPLOAD_TEXT_FIELDS,
-                max_envelope_bytes=FORM_ENVELOPE_BYTES,
-            )
-            file = form.file()
-            early = dict(form.fields)
-            command = UploadCommand(
-                chunks=file.chunks,
-                filename=file.filename,
-                content_sha256=declared_sha256,
-                late_fields=lambda: upload_fields(
-                    {name: value for name, value in form.fields.items() if name not in early}
-                ),
-                **upload_fields(early),
-            )
-            return self.images.store_upload(caller, command)
-
-        try:
-            stored = await run_in_threadpool(store)
-        except ClientDisconnect:
-            return Response(status_code=400)  # nobody is left to read it
-        image = stored.image
-        if not stored.created:
+                file, first_data = await self._up_to_file(body, form)
+                early = dict(form.fields)
+                upload = NewUpload(
+                    filename=file.filename,
+                    content_sha256=declared_sha256,
+                    **upload_fields(early),
+                )
+                begun = await self.uploads.run(self.images.begin_upload, caller, upload)
+                if isinstance(begun, IncomingUpload):
+                    begun = await self._receive_file(body, begun, form, first_data, set(early))
+        image = begun.image
+        if not begun.created:
             return resource_response(
                 image, 200, **{"Content-Location": f"/images/{image.image_id}"}
             )
@@ -183,7 +186,7 @@ class HttpApi:
 
     async def create_upload(self, request: Request) -> Response:
         caller = self._caller(request)
-        command = DirectUploadCommand.from_mapping(await json_body(request, self.client_timeout))
+        command = DirectUploadCommand.from_mapping(await json_body(request, self.body_pace))
         slot = await run_in_threadpool(self.images.create_upload, caller, command)
         return JSONResponse(
             slot_resource(slot, str(request.base_url)),
@@ -192,7 +195,8 @@ class HttpApi:
         )
 
     async def receive_upload(self, request: Request) -> Response:
-        """The embedded server's own upload target: the link's fields are the credential."""
+        """The embedded server's own upload target: the link's fields are the credential, checked
+        before a byte of the file is read."""
         upload_id = request.path_params["upload_id"]
         self._limit(f"address:{request.client.host if request.client else ''}")
         kind = media_type(request)
@@ -201,33 +205,78 @@ class HttpApi:
                 "post the fields and then the file as multipart/form-data, as to S3"
             )
         refuse_declared_excess(request, self.max_direct_upload_bytes)
-        query = (
-            single_parameters(request, self.link_fields) if kind != "multipart/form-data" else None
-        )
-        body = BodyReader(request.receive, self.client_timeout)
-
-        def receive() -> Image:
-            if query is not None:
-                self.upload_links.verify(upload_id, query, self.max_direct_upload_bytes)
-                return self.images.receive_upload(upload_id, body.chunks())
+        body = IncomingBody(request.receive, self.body_pace)
+        form: StreamingForm | None = None
+        first_data = b""
+        if kind != "multipart/form-data":
+            self.upload_links.verify(
+                upload_id,
+                single_parameters(request, self.link_fields),
+                self.max_direct_upload_bytes,
+            )
+        else:
             form = StreamingForm(
                 request.headers.get("content-type", ""),
-                body,
                 text_fields=self.link_fields,
-                max_envelope_bytes=FORM_ENVELOPE_BYTES,
+                max_envelope_bytes=LINK_FORM_ENVELOPE_BYTES,
             )
-            file = form.file()
+            file, first_data = await self._up_to_file(body, form)
             self.upload_links.verify(upload_id, form.fields, self.max_direct_upload_bytes)
             declared = form.fields.get(CONTENT_TYPE_FIELD) or file.content_type or ""
             if not declared.lower().startswith("image/"):
                 raise UnsupportedMediaType("the file's Content-Type must be an image/ type")
-            return self.images.receive_upload(upload_id, file.chunks)
-
+        incoming = await self.uploads.run(self.images.begin_receive, upload_id)
+        early = set() if form is None else set(form.fields)
         try:
-            image = await run_in_threadpool(receive)
-        except ClientDisconnect:
-            return Response(status_code=400)
+            with self.uploads.place(incoming.owner):
+                stored = await self._receive_file(body, incoming, form, first_data, early)
+        except (TooManyRequests, ServiceUnavailable):
+            incoming.abort()  # refused a place before a byte was taken: nothing to undo
+            raise
+        image = stored.image
         return resource_response(image, 201, Location=f"/images/{image.image_id}")
+
+    async def _up_to_file(self, body: IncomingBody, form: StreamingForm) -> tuple[FilePart, bytes]:
+        """Feed the form on the event loop until its file part begins (the fields sent before it
+        are then in ``form.fields``); the part and the first of its data."""
+        data = b""
+        while form.file is None:
+            piece = await body.next()
+            if piece is None:
+                form.end()  # raises: the body ended before any file part
+            else:
+                data = form.feed(piece)
+        return form.file, data
+
+    async def _receive_file(
+        self,
+        body: IncomingBody,
+        incoming: IncomingUpload,
+        form: StreamingForm | None = None,
+        first_data: bytes = b"",
+        early_fields: set[str] | frozenset[str] = frozenset(),
+    ) -> Stored:
+        """Hand the file to ``incoming`` as it arrives, in pieces received on the event loop and
+        written in an upload worker thread, then finish it. Whatever fails aborts it first."""
+        try:
+            if first_data:
+                await self.uploads.run(incoming.write, first_data)
+            while (piece := await body.piece()) is not None:
+                if form is None:
+                    await self.uploads.run(incoming.write, piece)
+                else:
+                    await self.uploads.run(_write_form_piece, form, incoming, piece)
+            late = None
+            if form is not None:
+                form.end()
+                late = upload_fields(
+                    {name: value for name, value in form.fields.items() if name not in early_fields}
+                )
+            return await self.uploads.run(incoming.finish, late)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.uploads.run(incoming.abort)
+            raise
 
     async def list_images(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -258,7 +307,7 @@ class HttpApi:
 
     async def update(self, request: Request) -> Response:
         caller = self._caller(request)
-        command = UpdateCommand.from_mapping(await json_body(request, self.client_timeout))
+        command = UpdateCommand.from_mapping(await json_body(request, self.body_pace))
         expected_version = None
         if (if_match := request.headers.get("if-match")) is not None:
             try:

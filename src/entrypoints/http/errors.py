@@ -10,10 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from entrypoints.http.body import RequestTimeout
+from entrypoints.http.capacity import ServiceUnavailable
 from entrypoints.http.rate_limit import TooManyRequests
 from imagecore.errors import (
     Conflict,
     ImageCoreError,
+    InsufficientStorage,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -54,6 +56,8 @@ STATUS_BY_ERROR: Mapping[type[ImageCoreError], int] = {
     TooManyRequests: 429,
     HeadersTooLarge: 431,
     InternalError: 500,
+    ServiceUnavailable: 503,
+    InsufficientStorage: 507,
 }
 """The status of each error class; a subclass not listed has its nearest listed base's."""
 
@@ -104,7 +108,7 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     # tests/http/test_error_statuses.py prove that none is missed.
     status = status_of(type(exc)) or 400
     response = _error_response(request, exc.code, exc.message, status)
-    if isinstance(exc, TooManyRequests):
+    if isinstance(exc, TooManyRequests | ServiceUnavailable):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 

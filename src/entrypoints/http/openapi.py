@@ -81,9 +81,63 @@ _AUTH_ERRORS = {
     **_RATE_LIMITED,
 }
 _NOT_FOUND = {"404": _error("No such image, or not visible to the caller")}
-_BODY_TIMEOUT = {"408": _error("The client stopped sending the request body")}
+_BODY_TIMEOUT = {
+    "408": _error(
+        "The client stopped sending the request body for IMAGECORE_CLIENT_TIMEOUT_SECONDS, or "
+        "sent it slower than IMAGECORE_CLIENT_MIN_BYTES_PER_SECOND"
+    )
+}
+_UPLOADS_BUSY = {
+    "503": _error(
+        "The server has IMAGECORE_MAX_UPLOADS uploads under way: retry after Retry-After "
+        "seconds (a caller's own IMAGECORE_MAX_UPLOADS_PER_USER uploads under way get 429)",
+        headers={
+            "Retry-After": _header(
+                "Seconds until an upload may be tried again", {"type": "integer", "minimum": 1}
+            )
+        },
+    )
+}
+_STORAGE_FULL = {
+    "507": _error(
+        "The server's storage is full: nothing was kept. Deleting images makes room; "
+        "GET /health reports it"
+    )
+}
 
 _LIMITS = DEFAULT_LIMITS
+_REFUSED_TEXT = (
+    "Refused with 400, naming the field: control characters, bidirectional embeddings, "
+    "overrides and isolates (U+202A to U+202E, U+2066 to U+2069) and invisible characters "
+    "(zero-width space, word joiner, byte order mark, soft hyphen, Mongolian vowel separator, "
+    "Hangul fillers, tag characters outside a subdivision flag and the like). Kept, as real "
+    "text needs them: ZWNJ, ZWJ, LRM, RLM, ALM, variation selectors and subdivision flags."
+)
+_TITLE = {
+    "type": "string",
+    "maxLength": _LIMITS.max_title_length,
+    "description": f"Kept in NFC and trimmed; the limit counts characters as kept. {_REFUSED_TEXT}",
+}
+_DESCRIPTION = {
+    "type": "string",
+    "maxLength": _LIMITS.max_description_length,
+    "description": (
+        "Kept in NFC and trimmed, with its tabs and line breaks; other characters are refused "
+        "as in title"
+    ),
+}
+_TAG_RULE = (
+    "Each tag is kept in its compatibility caseless form (Unicode's: NFKC and case folding), "
+    "its white space collapsed: BEACH, beach and a fullwidth beach are one tag, once. No commas "
+    "(nor fullwidth ones); characters are refused as in title."
+)
+_TAG = {"type": "string", "maxLength": _LIMITS.max_tag_length, "description": _TAG_RULE}
+_TAGS_GIVEN = {"type": "array", "items": {"type": "string"}, "description": _TAG_RULE}
+"""Tags as a client sends them: any length, as the limits count them once kept."""
+_FILENAME_RULE = (
+    "Only shown back, never a path: the last path component, in NFC, with the characters a "
+    "title refuses removed rather than refused"
+)
 _BINARY = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
 """A file part: any bytes (``format: binary`` tells generators it is a file, not text)."""
 
@@ -100,19 +154,19 @@ def _image_schema() -> dict[str, Any]:
                 "pattern": _whole(USER_ID),
                 "maxLength": _LIMITS.max_user_id_length,
             },
-            "filename": {"type": "string", "maxLength": _LIMITS.max_filename_length},
+            "filename": {
+                "type": "string",
+                "maxLength": _LIMITS.max_filename_length,
+                "description": _FILENAME_RULE,
+            },
             "content_type": {"type": "string", "enum": list(ACCEPTED_CONTENT_TYPES)},
             "size": {"type": "integer", "minimum": 1},
             "width": {"type": "integer", "minimum": 1},
             "height": {"type": "integer", "minimum": 1},
             "sha256": {"type": "string", "pattern": _whole(CONTENT_SHA256)},
-            "title": {"type": "string", "maxLength": _LIMITS.max_title_length},
-            "description": {"type": "string", "maxLength": _LIMITS.max_description_length},
-            "tags": {
-                "type": "array",
-                "maxItems": _LIMITS.max_tags,
-                "items": {"type": "string", "maxLength": _LIMITS.max_tag_length},
-            },
+            "title": _TITLE,
+            "description": _DESCRIPTION,
+            "tags": {"type": "array", "maxItems": _LIMITS.max_tags, "items": _TAG},
             "metadata": {"$ref": "#/components/schemas/Metadata"},
             "visibility": {"$ref": "#/components/schemas/Visibility"},
             "created_at": {"type": "string", "format": "date-time"},
@@ -140,7 +194,12 @@ def _components() -> dict[str, Any]:
             "Visibility": {"type": "string", "enum": _enum(Visibility)},
             "Metadata": {
                 "type": "object",
-                "description": "A flat JSON object: values are strings, numbers, booleans or null",
+                "description": (
+                    "A flat JSON object: values are strings, numbers, booleans or null. Keys "
+                    "and string values are kept in NFC, not folded further (two spellings of "
+                    "one key are refused); characters are refused as in title, but values may "
+                    "hold tabs and line breaks"
+                ),
                 "maxProperties": _LIMITS.max_metadata_keys,
                 "additionalProperties": scalar,
             },
@@ -159,9 +218,9 @@ def _components() -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "title": {"type": "string", "maxLength": _LIMITS.max_title_length},
-                    "description": {"type": "string", "maxLength": _LIMITS.max_description_length},
-                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "title": _TITLE,
+                    "description": _DESCRIPTION,
+                    "tags": _TAGS_GIVEN,
                     "metadata": {"$ref": "#/components/schemas/Metadata"},
                     "visibility": {"$ref": "#/components/schemas/Visibility"},
                 },
@@ -175,11 +234,13 @@ def _components() -> dict[str, Any]:
                         **_BINARY,
                         "description": "The image: JPEG, PNG, GIF or WebP, decided from the bytes",
                     },
-                    "title": {"type": "string", "maxLength": _LIMITS.max_title_length},
-                    "description": {"type": "string", "maxLength": _LIMITS.max_description_length},
+                    "title": _TITLE,
+                    "description": _DESCRIPTION,
                     "tags": {
                         "type": "string",
-                        "description": "Comma-separated tags, or a JSON array of strings",
+                        "description": (
+                            f"Comma-separated tags, or a JSON array of strings. {_TAG_RULE}"
+                        ),
                     },
                     "metadata": {"type": "string", "description": "A flat JSON object, as text"},
                     "visibility": {"$ref": "#/components/schemas/Visibility"},
@@ -192,10 +253,10 @@ def _components() -> dict[str, Any]:
                 "properties": {
                     "content_type": {"type": "string", "enum": list(ACCEPTED_CONTENT_TYPES)},
                     "size": {"type": "integer", "minimum": 1, "description": "In bytes"},
-                    "filename": {"type": "string"},
-                    "title": {"type": "string", "maxLength": _LIMITS.max_title_length},
-                    "description": {"type": "string", "maxLength": _LIMITS.max_description_length},
-                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "filename": {"type": "string", "description": _FILENAME_RULE},
+                    "title": _TITLE,
+                    "description": _DESCRIPTION,
+                    "tags": _TAGS_GIVEN,
                     "metadata": {"$ref": "#/components/schemas/Metadata"},
                     "visibility": {"$ref": "#/components/schemas/Visibility"},
                 },
@@ -245,11 +306,20 @@ def _components() -> dict[str, Any]:
                         "description": (
                             'Each store\'s state: "ok", or a short text saying what failed'
                         ),
-                        "required": ["metadata", "blobs"],
+                        "required": ["metadata", "blobs", "space"],
                         "additionalProperties": False,
                         "properties": {
                             "metadata": {"type": "string", "minLength": 1},
                             "blobs": {"type": "string", "minLength": 1},
+                            "space": {
+                                "type": "string",
+                                "minLength": 1,
+                                "description": (
+                                    'Room for new images: "ok", or "full: ..." when the '
+                                    "embedded server's disk is full (uploads and other writes "
+                                    "then get 507; deletes still work)"
+                                ),
+                            },
                         },
                     },
                 },
@@ -369,7 +439,10 @@ def _paths() -> dict[str, Any]:
                 "summary": "Whether the service is up",
                 "responses": {
                     "200": _health("ok", "Every store the service needs answers"),
-                    "503": _health("failing", "A store does not answer: checks says which"),
+                    "503": _health(
+                        "failing",
+                        "A store does not answer, or the disk is full: checks says which",
+                    ),
                 },
             }
         },
@@ -411,11 +484,17 @@ def _paths() -> dict[str, Any]:
                     "400": _error("Malformed form or invalid metadata, or an empty file"),
                     **_AUTH_ERRORS,
                     **_BODY_TIMEOUT,
+                    "409": _error(
+                        "An image with the bytes X-Content-SHA256 names was stored by a "
+                        "concurrent upload and deleted before this one finished: try again"
+                    ),
                     "413": _error("The file is larger than IMAGECORE_MAX_UPLOAD_BYTES"),
                     "415": _error(
                         "Not multipart/form-data or image/*, not a JPEG, PNG, GIF or WebP, "
                         "or more pixels than IMAGECORE_MAX_IMAGE_PIXELS"
                     ),
+                    **_UPLOADS_BUSY,
+                    **_STORAGE_FULL,
                 },
             },
             "get": {
@@ -424,13 +503,23 @@ def _paths() -> dict[str, Any]:
                 "security": secured,
                 "parameters": [
                     _query("user_id", "Only this user's images", {"type": "string"}),
-                    _query("tags", "Comma-separated; an image must carry all", {"type": "string"}),
+                    _query(
+                        "tags",
+                        "Comma-separated; an image must carry all. Each is compared in the form "
+                        "tags are kept in (compatibility caseless), so BEACH finds beach",
+                        {"type": "string"},
+                    ),
                     _query(
                         "content_type",
                         "Only this type",
                         {"type": "string", "enum": list(ACCEPTED_CONTENT_TYPES)},
                     ),
-                    _query("title", "Case-insensitive title prefix", {"type": "string"}),
+                    _query(
+                        "title",
+                        "Title prefix, compared compatibility caseless as tags are: any case, "
+                        "and fullwidth or other compatibility characters as their plain ones",
+                        {"type": "string"},
+                    ),
                     _query(
                         "start_date",
                         "ISO-8601 date or date-time; created at or after",
@@ -517,6 +606,7 @@ def _paths() -> dict[str, Any]:
                     "412": _error("If-Match names another version"),
                     "413": _error("The body is too large"),
                     "415": _error("The body is not JSON"),
+                    **_STORAGE_FULL,
                 },
             },
             "delete": {
@@ -527,6 +617,9 @@ def _paths() -> dict[str, Any]:
                     "204": {"description": "Deleted"},
                     **_AUTH_ERRORS,
                     **_NOT_FOUND,
+                    # Deletes may spend the room the server keeps for them: they answer this
+                    # only when even that is gone.
+                    **_STORAGE_FULL,
                 },
             },
         },
@@ -632,6 +725,7 @@ def _paths() -> dict[str, Any]:
                     **_BODY_TIMEOUT,
                     "413": _error("size is above IMAGECORE_MAX_DIRECT_UPLOAD_BYTES"),
                     "415": _error("content_type is not that of a JPEG, PNG, GIF or WebP"),
+                    **_STORAGE_FULL,
                 },
             }
         },
@@ -682,6 +776,8 @@ def _paths() -> dict[str, Any]:
                     "409": _error("The slot has been used"),
                     "413": _error("The file is above IMAGECORE_MAX_DIRECT_UPLOAD_BYTES"),
                     "415": _error("Not an image/ Content-Type, or not a JPEG, PNG, GIF or WebP"),
+                    **_UPLOADS_BUSY,
+                    **_STORAGE_FULL,
                 },
             },
         },

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
 
+from entrypoints.http.client_json import decode_json
 from imagecore.errors import InvalidInput
 from imagecore.ports import UploadLinkVerifier
 
@@ -39,20 +39,14 @@ def tags_field(text: str | None) -> object:
     if text is None:
         return None
     if text.lstrip().startswith("["):
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise InvalidInput("tags is neither a JSON array nor comma-separated text") from None
+        return decode_json(text, "tags")
     return text.split(",")
 
 
 def json_field(text: str | None, name: str) -> object:
     if text is None:
         return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a JSON object") from None
+    return decode_json(text, name)
 
 
 def upload_fields(text: Mapping[str, str]) -> dict[str, Any]:

@@ -25,8 +25,8 @@ if need be, those of the callers seen least recently."""
 class TooManyRequests(ImageCoreError):
     code = "TooManyRequests"
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many requests: try again in {retry_after} s")
+    def __init__(self, retry_after: int, why: str = "too many requests") -> None:
+        super().__init__(f"{why}: try again in {retry_after} s")
         self.retry_after = retry_after
 
 

@@ -1,22 +1,23 @@
-"""A synchronous, pull-based multipart/form-data reader that hands the one file part out as a
-stream, so an upload goes to the blob store while it arrives instead of being spooled first.
+"""A push-based multipart/form-data reader that hands the one file part's data back as the body
+passes through it, so an upload goes to the blob store while it arrives instead of being
+spooled first, and the body can be received wherever it is cheapest (on the event loop) while
+the file is written elsewhere (in a worker thread).
 
-It runs in the worker thread of the upload use case and pulls the body through a callable; the
-parsing itself is python-multipart's ``MultipartParser`` (what Starlette uses), driven through
-its callbacks.
+The parsing itself is python-multipart's ``MultipartParser`` (what Starlette uses), driven
+through its callbacks.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Generator
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 import attrs
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
-from imagecore.errors import ImageCoreError, InvalidInput, PayloadTooLarge
+from imagecore.errors import InvalidInput, PayloadTooLarge
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -27,16 +28,7 @@ _BOUNDARY = re.compile(rb"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?
 
 @attrs.frozen
 class FilePart:
-    """The file part of a form, its data still to be read.
-
-    ``chunks`` yields the file's bytes as they arrive: at most one chunk per ``receive()`` call,
-    no larger than what that call returned plus the few bytes of a possible boundary the parser
-    held back from the call before. Once the file part ends, it goes on reading the rest of the
-    body before it stops: when it is exhausted, ``StreamingForm.fields`` also holds the text
-    fields sent after the file, and every error in the rest of the body (InvalidInput,
-    PayloadTooLarge) has been raised from it. ``chunks.close()`` stops early; the rest of the
-    body is then left unread.
-    """
+    """The file part of a form, as its headers describe it; its data comes from ``feed``."""
 
     filename: str | None
     """The ``filename`` parameter of the part's Content-Disposition, or None without one.
@@ -45,31 +37,30 @@ class FilePart:
     """
     content_type: str | None
     """The part's Content-Type header as sent, or None without one."""
-    chunks: Generator[bytes, None, None]
 
 
 class StreamingForm:
-    """A multipart/form-data body read as it arrives: text fields are collected, the one file
-    part is handed out as a stream of chunks.
+    """A multipart/form-data body read as it arrives, fed in piece by piece: text fields are
+    collected, the one file part's data is handed back from ``feed`` as it passes.
 
-    ``receive`` returns the next chunk of the body, or None at its end; whatever it raises (the
-    client went away, say) propagates unchanged from ``file()`` or from the file's chunks.
     Every part must be named ``file_field`` (once: the file, whatever its headers) or one of
     ``text_fields`` (at most once each, without a filename, at most ``max_text_bytes``, UTF-8).
     Everything in the body that is not file data (preamble, boundaries, part headers, text
     fields, epilogue) may take at most ``max_envelope_bytes``. A client's mistake raises
-    InvalidInput or PayloadTooLarge; nothing else is raised for any body.
+    InvalidInput or PayloadTooLarge, from ``feed`` as soon as it is seen or from ``end``;
+    nothing else is raised for any body. After an error the form takes nothing more.
 
-    One pass, one thread: nothing is kept but the text fields and one received chunk.
+    One pass, fed by one thread at a time: nothing is kept but the text fields.
     """
 
     fields: dict[str, str]
     """The text fields read so far, by name."""
+    file: FilePart | None
+    """The file part, once its headers have been read."""
 
     def __init__(
         self,
         content_type: str,
-        receive: Callable[[], bytes | None],
         *,
         text_fields: Collection[str],
         file_field: str = "file",
@@ -79,7 +70,7 @@ class StreamingForm:
         if file_field in text_fields:
             raise ValueError(f"{file_field!r} cannot be both the file and a text field")
         self.fields = {}
-        self._receive = receive
+        self.file = None
         self._text_fields = frozenset(text_fields)
         self._file_field = file_field
         self._allowed = ", ".join([file_field, *text_fields])
@@ -90,9 +81,8 @@ class StreamingForm:
         self._file_bytes = 0  # of them, bytes of file data
         self._seen: set[str] = set()
         self._ended = False  # the closing boundary was read
-        self._file: FilePart | None = None
-        self._file_data: list[bytes] = []  # file data of the last received chunk, not yet yielded
-        self._error: ImageCoreError | None = None  # what broke the parser: it takes no more data
+        self._file_data: list[bytes] = []  # file data of the chunk being fed
+        self._failed: InvalidInput | PayloadTooLarge | None = None
 
         self._header_name = bytearray()
         self._header_value = bytearray()
@@ -108,56 +98,43 @@ class StreamingForm:
         # CRLF stands for the start of the body, where the delimiter needs none.
         self._preamble_tail: bytes | None = b"\r\n"
 
-    def file(self) -> FilePart:
-        """Read up to the start of the file part's data and return it. Text fields before it are in
-        ``fields`` now. Raises InvalidInput if the body ends without a file part.
-
-        Once found, the same FilePart is returned again.
-        """
-        while self._file is None:
-            if self._error is not None:
-                raise self._error
-            if self._ended or not self._pull():
-                raise InvalidInput(
-                    f"the image is missing: send it as a file in the {self._file_field!r} part"
-                )
-        return self._file
-
-    def _chunks(self) -> Generator[bytes, None, None]:
-        while True:
-            if self._file_data:
-                data = b"".join(self._file_data)
-                self._file_data.clear()
-                yield data
-            if self._error is not None:
-                raise self._error
-            if not self._pull():
-                return
-
-    def _pull(self) -> bool:
-        """Feed the parser the next chunk of the body: False at the end of a well-formed body.
-
-        An error after the file part began is kept in ``_error`` for the chunks to raise once
-        they have handed out the file data before it; before that, it is raised here.
-        """
-        chunk = self._receive()
+    def feed(self, chunk: bytes) -> bytes:
+        """Parse the next piece of the body; the file data it holds (empty if none)."""
+        if self._failed is not None:
+            raise self._failed
         try:
-            if chunk is None:
-                self._at_end_of_body()
-                return False
             self._write(chunk)
-        except ImageCoreError as error:
-            self._error = error
-            if self._file is None:
-                raise
-        return True
+        except (InvalidInput, PayloadTooLarge) as error:
+            self._failed = error
+            self._file_data.clear()
+            raise
+        data = b"".join(self._file_data)
+        self._file_data.clear()
+        return data
+
+    def end(self) -> None:
+        """The body has ended: raises InvalidInput unless it was a whole form with a file."""
+        if self._failed is not None:
+            raise self._failed
+        if not self._ended:
+            if self._received == 0:
+                raise InvalidInput("malformed multipart body: the body is empty")
+            if self._preamble_tail is not None:
+                raise InvalidInput(
+                    "malformed multipart body: the boundary of the Content-Type is nowhere in it"
+                )
+            raise InvalidInput("malformed multipart body: it ended before the closing boundary")
+        if self.file is None:
+            raise InvalidInput(
+                f"the image is missing: send it as a file in the {self._file_field!r} part"
+            )
 
     def _write(self, chunk: bytes) -> None:
         self._received += len(chunk)
         rest = chunk
         # Before the file every byte is envelope: feeding no more than the limit has left tells
         # exactly whether it is passed before the file part begins, however the body is split.
-        while rest and self._file is None and not self._ended:
+        while rest and self.file is None and not self._ended:
             budget = self._max_envelope_bytes - (self._received - len(rest))
             if budget <= 0:
                 raise self._envelope_too_large()
@@ -196,17 +173,6 @@ class StreamingForm:
             f"the form besides the file (text fields, part headers, boundaries) is over {size}: "
             f"keep it to at most {size}"
         )
-
-    def _at_end_of_body(self) -> None:
-        if self._ended:
-            return
-        if self._received == 0:
-            raise InvalidInput("malformed multipart body: the body is empty")
-        if self._preamble_tail is not None:
-            raise InvalidInput(
-                "malformed multipart body: the boundary of the Content-Type is nowhere in it"
-            )
-        raise InvalidInput("malformed multipart body: it ended before the closing boundary")
 
     def _callbacks(self) -> MultipartCallbacks:
         return {
@@ -259,10 +225,9 @@ class StreamingForm:
         if name == self._file_field:
             self._part_is_file = True
             raw_filename = options.get(b"filename")
-            self._file = FilePart(
+            self.file = FilePart(
                 filename=None if raw_filename is None else _decode_filename(raw_filename),
                 content_type=self._headers.get("content-type"),
-                chunks=self._chunks(),
             )
         elif b"filename" in options:
             raise InvalidInput(f"{name} must be a text field, not a file")

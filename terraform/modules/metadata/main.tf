@@ -5,6 +5,8 @@
 # Items (see src/adapters/dynamodb/):
 #   image     pk = IMG#<id>  sk = META       the image's fields
 #   tag edge  pk = IMG#<id>  sk = TAG#<tag>  one per tag of an active image
+#   claim     pk = CLAIM#<user>#<sha256>  sk = CLAIM   the active image that holds the claim on
+#             its owner's copy of those bytes (an upload that declared their hash); on no index
 # Both carry `position` = <created_at>#<id>, the order of every list, and, while the image is
 # active, the timelines it belongs to:
 #   owner_timeline   O#<user>#<visibility>         (image)  or  ...#T#<tag>  (edge)
