@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,6 @@ from adapters.secret_file import load_or_create_secret
 from adapters.sqlite import SqliteImageRepository
 from adapters.system import SystemClock, UlidGenerator
 from adapters.thread_jobs import ThreadPoolJobQueue
-from adapters.thumbnails import VipsThumbnailer
 from adapters.upload_links import SignedUploadLinks
 from entrypoints.http.auth import Authenticate, TokenAuthority, bearer_token_caller
 from entrypoints.http.capacity import UploadCapacity
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from adapters.aws import AwsClients
+    from adapters.thumbnails import VipsThumbnailer
 
 SQLITE_FILE = "imagecore.sqlite3"
 BLOB_DIR = "blobs"
@@ -97,6 +98,25 @@ def _presigned_posts(
     return S3PresignedPosts(clients.s3, bucket, clock)
 
 
+class ThumbnailerOnFirstUse:
+    """The libvips thumbnailer, loaded when the first thumbnail is made rather than at start:
+    a process that only queues jobs (the API Lambda, whose cold start it would slow by a
+    third) never loads libvips."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._made: VipsThumbnailer | None = None
+        self._lock = threading.Lock()
+
+    def thumbnail(self, chunks: Iterable[bytes], max_side: int, content_type: str) -> bytes:
+        with self._lock:
+            if self._made is None:
+                from adapters.thumbnails import VipsThumbnailer
+
+                self._made = VipsThumbnailer(**self._options)
+        return self._made.thumbnail(chunks, max_side, content_type)
+
+
 def _image_service(jobs: JobQueue, **parts: Any) -> ImageService:
     """The use cases; a job queue of this process's own is served by them."""
     service = ImageService(jobs=jobs, **parts)
@@ -140,7 +160,7 @@ class Container(containers.DeclarativeContainer):
     ids: providers.Provider[IdGenerator] = providers.Singleton(UlidGenerator)
     inspector: providers.Provider[ImageInspector] = providers.Singleton(PillowInspector)
     thumbnailer: providers.Provider[Thumbnailer] = providers.Singleton(
-        VipsThumbnailer,
+        ThumbnailerOnFirstUse,
         max_pixels=config.max_image_pixels,
         time_limit=config.thumbnail_timeout_seconds,
     )
