@@ -119,6 +119,9 @@ class Settings:
     )
     max_uploads: int = _setting(64, "IMAGECORE_MAX_UPLOADS", parse=_positive_int)
     max_uploads_per_user: int = _setting(8, "IMAGECORE_MAX_UPLOADS_PER_USER", parse=_positive_int)
+    workers: int | None = _setting(None, "IMAGECORE_WORKERS", parse=_positive_int)
+    """Server worker processes; None: one per core the process may use (one on the memory
+    backend, whose store lives in a process)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -148,6 +151,11 @@ class Settings:
             raise SettingsError("IMAGECORE_TOKEN_SECRET must be at least 32 characters long")
         if not 16 <= self.thumbnail_side <= 2048:
             raise SettingsError("IMAGECORE_THUMBNAIL_SIDE must be between 16 and 2048 pixels")
+        if self.backend == "memory" and (self.workers or 1) > 1:
+            raise SettingsError(
+                "IMAGECORE_WORKERS above 1 needs a backend the workers share: the memory "
+                "backend keeps its images in one process"
+            )
         if self.queue_url is not None and self.backend != "aws":
             raise SettingsError("IMAGECORE_QUEUE_URL (an SQS queue) needs IMAGECORE_BACKEND=aws")
         if self.backend == "aws":
@@ -169,6 +177,18 @@ class Settings:
                 "IMAGECORE_BACKEND=aws needs boto3: install imagecore with the aws extra, "
                 "pip install 'imagecore[aws]'"
             )
+
+    @property
+    def worker_count(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        if self.backend == "memory":
+            return 1
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
 
     def to_environ(self) -> dict[str, str]:
         """The variables that reproduce these settings in another process (the server workers)."""

@@ -28,8 +28,17 @@ def imagecore_command() -> str:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, command_prefix: Sequence[str] = (), **environ: str) -> None:
-        """``command_prefix`` runs the server's commands elsewhere: in a namespace, say."""
+    def __init__(
+        self,
+        data_dir: Path,
+        command_prefix: Sequence[str] = (),
+        workers: int = 1,
+        **environ: str,
+    ) -> None:
+        """``command_prefix`` runs the server's commands elsewhere: in a namespace, say. One
+        worker unless the test is about more: a test's expectations of timing and limits are
+        simplest to reason about in one process."""
+        self.workers = workers
         self.data_dir = data_dir
         self.command_prefix = tuple(command_prefix)
         self.environ = environ
@@ -54,6 +63,8 @@ class ServerProcess:
                 str(self.port),
                 "--data-dir",
                 str(self.data_dir),
+                "--workers",
+                str(self.workers),
             ],
             env=env,
             stdout=log,

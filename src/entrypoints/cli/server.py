@@ -81,19 +81,28 @@ def _container(settings: Settings) -> Container:
 @click.option(
     "--max-upload-bytes", type=click.IntRange(min=1), help="[env IMAGECORE_MAX_UPLOAD_BYTES]"
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes; default one per core (one on the memory backend) "
+    "[env IMAGECORE_WORKERS]",
+)
 def serve(
     host: str,
     port: int,
     data_dir: Path | None,
     backend: str | None,
     max_upload_bytes: int | None,
+    workers: int | None,
 ) -> None:
     """Run the HTTP API."""
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
 
-    settings = _settings(data_dir=data_dir, backend=backend, max_upload_bytes=max_upload_bytes)
+    settings = _settings(
+        data_dir=data_dir, backend=backend, max_upload_bytes=max_upload_bytes, workers=workers
+    )
     container = _container(settings)
     os.environ.update(settings.to_environ())  # the server's worker builds its app from these
     # Uploads are spooled while the form is parsed; keep even those files inside the data dir.
@@ -107,7 +116,12 @@ def serve(
     )
     configure_logging()
     logging.getLogger("imagecore.serve").info(
-        "imagecore serving http://%s:%d (backend %s, %s)", host, port, settings.backend, where
+        "imagecore serving http://%s:%d (backend %s, %s, %d workers)",
+        host,
+        port,
+        settings.backend,
+        where,
+        settings.worker_count,
     )
     Granian(
         "entrypoints.http.asgi:app_from_environment",
@@ -115,7 +129,7 @@ def serve(
         port=port,
         interface=Interfaces.ASGI,
         factory=True,
-        workers=1,
+        workers=settings.worker_count,
         http=HTTPModes.http1,
         http1_settings=HTTP1Settings(
             header_read_timeout=settings.client_timeout_seconds * 1000,
