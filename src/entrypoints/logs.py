@@ -50,8 +50,8 @@ _utc_times = _UtcTimes()
 
 class JsonLinesFormatter(logging.Formatter):
     """A record as one JSON object: ``time`` (UTC, ISO 8601), ``level``, ``logger``,
-    ``message``, ``request_id``, the record's ``extra`` fields, and ``exc_info`` with the
-    traceback if there is one."""
+    ``message``, ``request_id``, ``process`` (the id of the server worker that wrote it), the
+    record's ``extra`` fields, and ``exc_info`` with the traceback if there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields = record.__dict__
@@ -61,6 +61,7 @@ class JsonLinesFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": fields.get("request_id"),
+            "process": record.process,
         }
         for name, value in fields.items():
             if name not in _RECORD_ATTRIBUTES:
@@ -96,6 +97,7 @@ class AccessLog:
             "logger": ACCESS_LOGGER,
             "message": message,
             "request_id": request_id.get(),
+            "process": os.getpid(),
             **fields,
         }
         # A lost log line never fails a request (as logging's own handlers behave).

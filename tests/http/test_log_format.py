@@ -56,6 +56,7 @@ def test_an_access_line_is_one_json_object_with_the_request_id(
         "logger": "imagecore.access",
         "message": "GET /images 200",
         "request_id": "4f0c5e9a1d2b7c3e8a61",
+        "process": os.getpid(),
         "method": "GET",
         "status": 200,
         "caller": "alice",
