@@ -19,18 +19,21 @@ from typing import TYPE_CHECKING, Any
 from dependency_injector import containers, providers
 
 from adapters.disk_reserve import RESERVE_FILE, DiskReserve
+from adapters.expiring_records import InProcessRecords, SharedRecords, prepare_shared_records
 from adapters.filesystem import FilesystemBlobStore
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from adapters.pillow import PillowInspector
 from adapters.private_paths import private_directory
 from adapters.secret_file import load_or_create_secret
+from adapters.shared_file import Leases, remove_dead_leases
 from adapters.sqlite import SqliteImageRepository
 from adapters.system import SystemClock, UlidGenerator
 from adapters.thread_jobs import ThreadPoolJobQueue
 from adapters.upload_links import SignedUploadLinks
+from adapters.upload_places import InProcessPlaces, SharedPlaces, prepare_shared_places
 from entrypoints.http.auth import Authenticate, TokenAuthority, bearer_token_caller
-from entrypoints.http.capacity import UploadCapacity
-from entrypoints.http.rate_limit import TokenBucketLimiter
+from entrypoints.http.capacity import UploadCapacity, UploadPlaces
+from entrypoints.http.rate_limit import MAX_TRACKED_CALLERS, BucketStore, TokenBucketLimiter
 from entrypoints.settings import Settings
 from imagecore.cursor import CursorCodec
 from imagecore.ports import (
@@ -55,10 +58,24 @@ if TYPE_CHECKING:
 
 SQLITE_FILE = "imagecore.sqlite3"
 BLOB_DIR = "blobs"
+WORKERS_DIR = "workers"
+"""What the server's worker processes share: the rate limit's buckets, the upload places and
+each worker's lease (see adapters.shared_file)."""
+BUCKETS_FILE = "rate-limit"
+PLACES_FILE = "uploads"
+LEASES_DIR = "leases"
 
 
 def server_secret(data_dir: Path, configured: str | None) -> bytes:
     return configured.encode() if configured else load_or_create_secret(Path(data_dir))
+
+
+def _prepare_shared_limits(workers_dir: Path, max_uploads: int) -> None:
+    """Make the files the workers share afresh, before any worker starts: a server starts with
+    every budget full and no upload under way."""
+    prepare_shared_records(workers_dir / BUCKETS_FILE, MAX_TRACKED_CALLERS)
+    prepare_shared_places(workers_dir / PLACES_FILE, max_uploads)
+    remove_dead_leases(workers_dir / LEASES_DIR)
 
 
 def _private_data_dir(data_dir: Path) -> Path:
@@ -291,13 +308,72 @@ class Container(containers.DeclarativeContainer):
 
     tokens: providers.Provider[TokenAuthority] = providers.Singleton(TokenAuthority, secret=secret)
     bearer_tokens: providers.Provider[Authenticate] = providers.Factory(bearer_token_caller, tokens)
+
+    # The request rate and the uploads under way, counted in this process (the API Lambda, the
+    # memory backend's one worker), or in files all the workers of `imagecore serve` share.
+    in_process_buckets: providers.Provider[BucketStore] = providers.Singleton(
+        InProcessRecords, capacity=MAX_TRACKED_CALLERS
+    )
+    in_process_places: providers.Provider[UploadPlaces] = providers.Singleton(InProcessPlaces)
+    workers_dir: providers.Provider[Path] = providers.Callable(
+        lambda root: root / WORKERS_DIR, data_dir
+    )
+    prepare_shared_limits: providers.Provider[None] = providers.Callable(
+        _prepare_shared_limits, workers_dir=workers_dir, max_uploads=config.max_uploads
+    )
+    worker_lease: providers.Provider[Leases] = providers.Singleton(
+        Leases, providers.Callable(lambda root: root / LEASES_DIR, workers_dir)
+    )
+    shared_buckets: providers.Provider[BucketStore] = providers.Singleton(
+        SharedRecords,
+        path=providers.Callable(lambda root: root / BUCKETS_FILE, workers_dir),
+        capacity=MAX_TRACKED_CALLERS,
+    )
+    shared_places: providers.Provider[UploadPlaces] = providers.Singleton(
+        SharedPlaces,
+        path=providers.Callable(lambda root: root / PLACES_FILE, workers_dir),
+        places=config.max_uploads,
+        leases=worker_lease,
+    )
     rate_limiter: providers.Provider[TokenBucketLimiter] = providers.Singleton(
-        TokenBucketLimiter, rate=config.rate_limit_per_second, burst=config.rate_limit_burst
+        TokenBucketLimiter,
+        rate=config.rate_limit_per_second,
+        burst=config.rate_limit_burst,
+        buckets=in_process_buckets,
     )
     upload_capacity: providers.Provider[UploadCapacity] = providers.Singleton(
-        UploadCapacity, total=config.max_uploads, per_caller=config.max_uploads_per_user
+        UploadCapacity,
+        total=config.max_uploads,
+        per_caller=config.max_uploads_per_user,
+        places=in_process_places,
     )
-    # The HTTP API; the API Lambda calls it with authenticate= and limiter= of its own.
+    shared_rate_limiter: providers.Provider[TokenBucketLimiter] = providers.Singleton(
+        TokenBucketLimiter,
+        rate=config.rate_limit_per_second,
+        burst=config.rate_limit_burst,
+        buckets=shared_buckets,
+    )
+    shared_upload_capacity: providers.Provider[UploadCapacity] = providers.Singleton(
+        UploadCapacity,
+        total=config.max_uploads,
+        per_caller=config.max_uploads_per_user,
+        places=shared_places,
+    )
+    # What a worker of `imagecore serve` limits with; the memory backend runs one worker.
+    server_rate_limiter: providers.Provider[TokenBucketLimiter] = providers.Selector(
+        config.backend,
+        memory=rate_limiter,
+        filesystem=shared_rate_limiter,
+        aws=shared_rate_limiter,
+    )
+    server_upload_capacity: providers.Provider[UploadCapacity] = providers.Selector(
+        config.backend,
+        memory=upload_capacity,
+        filesystem=shared_upload_capacity,
+        aws=shared_upload_capacity,
+    )
+    # The HTTP API; the API Lambda calls it with authenticate= and limiter= of its own, and
+    # `imagecore serve`'s workers with the server's limiter= and uploads=.
     http_app: providers.Provider[Starlette] = providers.Factory(
         _http_app,
         images=images,

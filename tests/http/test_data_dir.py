@@ -101,6 +101,9 @@ def test_everything_the_server_keeps_is_private_to_its_user_whatever_the_umask(
         RESERVE_FILE,
         "tmp",
         "blobs",
+        "workers/rate-limit",
+        "workers/uploads",
+        "workers/leases",
     }
     assert kept <= set(modes), sorted(modes)
     blob_files = [

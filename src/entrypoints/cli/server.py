@@ -103,10 +103,14 @@ def serve(
     settings = _settings(
         data_dir=data_dir, backend=backend, max_upload_bytes=max_upload_bytes, workers=workers
     )
+    # Made here, once, before the workers start: the secret every worker signs and verifies
+    # tokens, cursors and upload links with, and the files where they share their limits.
     container = _container(settings)
-    os.environ.update(settings.to_environ())  # the server's worker builds its app from these
-    # Uploads are spooled while the form is parsed; keep even those files inside the data dir.
+    os.environ.update(settings.to_environ())  # the server's workers build their app from these
     with _data_dir_errors(settings.data_dir):
+        if settings.backend != "memory":  # whose one worker keeps its limits in its memory
+            container.prepare_shared_limits()
+        # Uploads are spooled while the form is parsed; keep even those files in the data dir.
         scratch = private_directory(container.data_dir() / "tmp", "scratch dir")
     os.environ["TMPDIR"] = str(scratch)
     where = (

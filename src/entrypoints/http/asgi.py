@@ -10,6 +10,10 @@ from entrypoints.settings import Settings
 
 
 def app_from_environment() -> Starlette:
-    """The factory `imagecore serve` hands the ASGI server: settings come from the environment."""
-    app: Starlette = build_container(Settings.from_env()).http_app()
+    """The factory `imagecore serve` hands the ASGI server: settings come from the environment.
+    Each worker process calls it; the limits are the server's, shared by all its workers."""
+    container = build_container(Settings.from_env())
+    app: Starlette = container.http_app(
+        limiter=container.server_rate_limiter(), uploads=container.server_upload_capacity()
+    )
     return app

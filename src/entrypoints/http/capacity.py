@@ -8,10 +8,8 @@ reads, edits, deletes and the health check always find threads that uploads cann
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -36,18 +34,29 @@ class ServiceUnavailable(ImageCoreError):
         self.retry_after = retry_after
 
 
+class UploadPlaces(Protocol):
+    """Where the places of uploads under way are counted: this process's memory, or a table the
+    server's workers share, so that the limits hold for the server as a whole."""
+
+    def take(self, caller: str, admit: Callable[[int, int], None]) -> int:
+        """A place for one of ``caller``'s uploads, unless ``admit`` raises when given how many
+        uploads are under way and how many of them are ``caller``'s; atomically. Returns the
+        place, to give back once the upload is over."""
+        ...
+
+    def give_back(self, place: int) -> None: ...
+
+
 class UploadCapacity:
     """At most ``total`` uploads in flight, and ``per_caller`` of any one caller's: one caller
-    can never hold every place, however slowly its bodies arrive."""
+    can never hold every place, however slowly its bodies arrive. ``places`` counts them."""
 
-    def __init__(self, total: int, per_caller: int) -> None:
+    def __init__(self, total: int, per_caller: int, places: UploadPlaces) -> None:
         if total < 1 or per_caller < 1:
             raise ValueError("the upload capacity must be at least 1, in all and per caller")
         self.total = total
         self.per_caller = per_caller
-        self._lock = threading.Lock()
-        self._in_flight = 0
-        self._by_caller: Counter[str] = Counter()
+        self._places = places
         self._limiter: anyio.CapacityLimiter | None = None
 
     @contextlib.contextmanager
@@ -55,27 +64,23 @@ class UploadCapacity:
         """A place for one upload of ``caller``'s while the block runs. TooManyRequests when the
         caller has ``per_caller`` uploads in flight already, ServiceUnavailable when the server
         has ``total``; both say when to try again."""
-        with self._lock:
-            if self._by_caller[caller] >= self.per_caller:
-                raise TooManyRequests(
-                    RETRY_AFTER_SECONDS, f"you have {self.per_caller} uploads under way already"
-                )
-            if self._in_flight >= self.total:
-                raise ServiceUnavailable(
-                    f"the server has {self.total} uploads under way, as many as it takes: "
-                    f"try again in {RETRY_AFTER_SECONDS} s",
-                    RETRY_AFTER_SECONDS,
-                )
-            self._in_flight += 1
-            self._by_caller[caller] += 1
+        place = self._places.take(caller, self._admit)
         try:
             yield
         finally:
-            with self._lock:
-                self._in_flight -= 1
-                self._by_caller[caller] -= 1
-                if not self._by_caller[caller]:
-                    del self._by_caller[caller]
+            self._places.give_back(place)
+
+    def _admit(self, in_flight: int, callers_in_flight: int) -> None:
+        if callers_in_flight >= self.per_caller:
+            raise TooManyRequests(
+                RETRY_AFTER_SECONDS, f"you have {self.per_caller} uploads under way already"
+            )
+        if in_flight >= self.total:
+            raise ServiceUnavailable(
+                f"the server has {self.total} uploads under way, as many as it takes: "
+                f"try again in {RETRY_AFTER_SECONDS} s",
+                RETRY_AFTER_SECONDS,
+            )
 
     async def run(self, work: Callable[..., _T], *arguments: object) -> _T:
         """``work`` in one of the upload worker threads, never in the pool of everything else."""
