@@ -18,6 +18,7 @@ SECRET_FILE = "secret.key"  # noqa: S105 -- the file's name, not a secret
 MIN_SECRET_CHARACTERS = 32
 _MAX_SECRET_BYTES = 4096
 _REMAKE = "remove it to have a new one made (tokens signed with it stop working)"
+_START_FIRST = "Start the server first, or name its data dir with --data-dir or IMAGECORE_DATA_DIR"
 
 
 def load_or_create_secret(data_dir: Path) -> bytes:
@@ -47,6 +48,26 @@ def load_or_create_secret(data_dir: Path) -> bytes:
         return _read(path)
     except FileNotFoundError:  # a dangling link: it exists for os.link, not for reading
         raise UnusableDataDir(f"cannot read the token secret {path}: {_REMAKE}") from None
+
+
+def load_secret(data_dir: Path) -> bytes:
+    """The secret in ``data_dir``, which must have one: a command that signs for a server
+    (`imagecore token`) must not make a data dir or secret that no server uses. Raises
+    UnusableDataDir, naming the path looked in, when there is none, and as
+    ``load_or_create_secret`` does for one that cannot be trusted."""
+    if not data_dir.exists():
+        raise UnusableDataDir(
+            f"there is no data dir {data_dir}: `imagecore serve` makes it, with its token "
+            f"secret, when it first starts. {_START_FIRST}"
+        )
+    path = private_directory(data_dir) / SECRET_FILE
+    try:
+        return _read(path)
+    except FileNotFoundError:
+        raise UnusableDataDir(
+            f"the data dir {data_dir} has no token secret ({path}), so no server signs with "
+            f"it: `imagecore serve` makes one when it first starts. {_START_FIRST}"
+        ) from None
 
 
 def _read(path: Path) -> bytes:

@@ -24,7 +24,7 @@ from adapters.filesystem import FilesystemBlobStore
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from adapters.pillow import PillowInspector
 from adapters.private_paths import private_directory
-from adapters.secret_file import load_or_create_secret
+from adapters.secret_file import load_or_create_secret, load_secret
 from adapters.shared_file import Leases, remove_dead_leases
 from adapters.sqlite import SqliteImageRepository
 from adapters.system import SystemClock, UlidGenerator
@@ -68,6 +68,10 @@ LEASES_DIR = "leases"
 
 def server_secret(data_dir: Path, configured: str | None) -> bytes:
     return configured.encode() if configured else load_or_create_secret(Path(data_dir))
+
+
+def existing_server_secret(data_dir: Path, configured: str | None) -> bytes:
+    return configured.encode() if configured else load_secret(Path(data_dir))
 
 
 def _prepare_shared_limits(workers_dir: Path, max_uploads: int) -> None:
@@ -307,6 +311,13 @@ class Container(containers.DeclarativeContainer):
     )
 
     tokens: providers.Provider[TokenAuthority] = providers.Singleton(TokenAuthority, secret=secret)
+    # `imagecore token` signs for a server that has started, with its secret: it never makes one.
+    issued_tokens: providers.Provider[TokenAuthority] = providers.Singleton(
+        TokenAuthority,
+        secret=providers.Callable(
+            existing_server_secret, data_dir=config.data_dir, configured=config.token_secret
+        ),
+    )
     bearer_tokens: providers.Provider[Authenticate] = providers.Factory(bearer_token_caller, tokens)
 
     # The request rate and the uploads under way, counted in this process (the API Lambda, the

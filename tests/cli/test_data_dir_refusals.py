@@ -171,6 +171,7 @@ def test_a_secret_written_with_a_final_newline_is_taken_without_it(tmp_path: Pat
 def test_a_data_dir_others_could_only_read_is_made_private(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
+    with_secret()(data_dir)
     data_dir.chmod(0o755)
 
     result = run("token", data_dir)

@@ -55,8 +55,8 @@ def test_restarting_the_server_keeps_every_image_and_every_token(tmp_path: Path)
 
 
 def test_the_data_dir_holds_the_secret_readable_by_its_owner_only(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data")
-    server.token("alice")
+    server = ServerProcess(tmp_path / "data").start()
+    server.stop()
     secret = tmp_path / "data" / "secret.key"
     assert secret.stat().st_mode & 0o077 == 0
 

@@ -155,9 +155,11 @@ def serve(
     help="Seconds the token stays valid",
 )
 def token(user: str, data_dir: Path | None, ttl: int) -> None:
-    """Print a bearer token for USER, valid on the server that uses the same data dir."""
+    """Print a bearer token for USER, valid on the server that uses the same data dir (which
+    that server made when it first started)."""
     settings = _settings(data_dir=data_dir)
-    tokens = _container(settings).tokens()
+    with _data_dir_errors(settings.data_dir):
+        tokens = build_container(settings).issued_tokens()
     try:
         click.echo(tokens.issue(user, timedelta(seconds=ttl)))
     except InvalidInput as exc:
