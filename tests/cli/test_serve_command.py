@@ -1,8 +1,10 @@
 """`imagecore serve` refusing to start, with the reason: a bad setting, a data dir it cannot use,
-a table or bucket that does not exist."""
+a table or bucket that does not exist, a port something already listens on."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from click.testing import CliRunner
 
 from entrypoints.cli import main
 from tests.support.fake_aws import aws_environment, fresh_resources, moto_server
+from tests.support.http_server import ServerProcess, imagecore_command
 
 
 def test_serve_with_a_bad_setting_exits_with_the_reason(tmp_path: Path) -> None:
@@ -44,3 +47,60 @@ def test_serve_with_a_missing_table_or_bucket_names_it_before_serving(
     assert "not-there" in result.output
     assert "does not exist" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_second_server_on_a_port_in_use_exits_naming_it(tmp_path: Path) -> None:
+    first = ServerProcess(tmp_path / "first").start()
+    try:
+        second = subprocess.run(
+            [
+                imagecore_command(),
+                "serve",
+                "--port",
+                str(first.port),
+                "--data-dir",
+                str(tmp_path / "second"),
+                "--workers",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        first.stop()
+    assert second.returncode != 0
+    assert f"cannot serve on 127.0.0.1:{first.port}" in second.stderr
+    assert "already listens there" in second.stderr
+    assert "imagecore serving" not in second.stderr, "no worker started"
+    assert not (tmp_path / "second").exists(), "refused before anything was made"
+
+
+def test_a_port_whose_last_connections_linger_in_time_wait_is_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()  # the server's side closes first: its end waits in TIME_WAIT
+            client.recv(1)
+    served: list[int] = []
+
+    class Recorded:
+        def __init__(self, *_: object, port: int, **__: object) -> None:
+            served.append(port)
+
+        def serve(self) -> None:
+            pass
+
+    monkeypatch.setattr("granian.Granian", Recorded)
+    result = CliRunner().invoke(
+        main, ["serve", "--port", str(port), "--data-dir", str(tmp_path)], env={}
+    )
+    assert result.exit_code == 0, result.output
+    assert served == [port]

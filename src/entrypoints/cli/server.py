@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -58,6 +60,37 @@ def _data_dir_errors(data_dir: Path) -> Iterator[None]:
         raise click.ClickException(f"cannot use the data dir {data_dir}: {exc}") from None
 
 
+def refuse_a_port_in_use(host: str, port: int) -> None:
+    """Stop, naming the address, if something already listens on ``host``:``port``.
+
+    granian binds with SO_REUSEPORT, so a second server on a port in use would start without an
+    error and take half the connections: clients would reach either server at random. This
+    probe binds without SO_REUSEPORT, which the kernel refuses while any socket listens there.
+    It sets SO_REUSEADDR, as granian does, so that a restart is not refused for the last run's
+    connections in TIME_WAIT. The probe is closed before granian binds: a server started in
+    that instant would still share the port, but no longer by mistake of the one starting
+    second. Port 0 (any free port) cannot be in use."""
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"cannot serve on {host}:{port}: something already listens there (another "
+                    "imagecore serve?). Stop it, or choose another --port"
+                ) from None
+            raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+
+
 def _container(settings: Settings) -> Container:
     container = build_container(settings)
     with _data_dir_errors(settings.data_dir):
@@ -103,6 +136,7 @@ def serve(
     settings = _settings(
         data_dir=data_dir, backend=backend, max_upload_bytes=max_upload_bytes, workers=workers
     )
+    refuse_a_port_in_use(host, port)
     # Made here, once, before the workers start: the secret every worker signs and verifies
     # tokens, cursors and upload links with, and the files where they share their limits.
     container = _container(settings)
