@@ -22,6 +22,8 @@ BROKEN_ADAPTERS = [
     ("adapters/dynamodb/repository.py", "unsettled", "DynamoDbImageRepository"),
     ("adapters/filesystem.py", "local_path", "FilesystemBlobStore"),
     ("adapters/thumbnails.py", "thumbnail", "VipsThumbnailer"),
+    ("adapters/expiring_records.py", "update", "SharedRecords"),
+    ("adapters/upload_places.py", "take", "SharedPlaces"),
 ]
 
 
