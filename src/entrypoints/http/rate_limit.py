@@ -16,9 +16,13 @@ then two processes taking at once on the 2 cores):
   13 to 20 us; 16 to 39 us, and a writer that finds the database locked sleeps in SQLite's
   busy handler for a millisecond or more, on the event loop.
 
-The mapped file is the workers' store: a few microseconds on a read that costs the server
-about 40, where SQLite would cost a third of the read and stall it under contention. What
-it keeps is not worth more: it is made afresh when the server starts, and never synced.
+The mapped file is the workers' store. Through the whole app (GET /images/{id}, one process,
+no network) a request took 27.6 us with the buckets in memory and 31.7 us with the mapped
+file; served by granian with 2 workers under wrk (medians of 5 runs, on 2 cores shared with
+other work), 11,400 and 11,200 req/s, 120 and 131 us of server CPU a request, beside a ceiling
+of 20,400 req/s for granian + Starlette alone. SQLite would cost three to five times as much,
+and stall the event loop under contention. What the file keeps is not worth more: it is made
+afresh when the server starts, and never synced.
 """
 
 from __future__ import annotations
