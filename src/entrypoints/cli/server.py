@@ -66,10 +66,10 @@ def refuse_a_port_in_use(host: str, port: int) -> None:
     granian binds with SO_REUSEPORT, so a second server on a port in use would start without an
     error and take half the connections: clients would reach either server at random. This
     probe binds without SO_REUSEPORT, which the kernel refuses while any socket listens there.
-    It sets SO_REUSEADDR, as granian does, so that a restart is not refused for the last run's
-    connections in TIME_WAIT. The probe is closed before granian binds: a server started in
-    that instant would still share the port, but no longer by mistake of the one starting
-    second. Port 0 (any free port) cannot be in use."""
+    It sets SO_REUSEADDR, so that a restart is not refused for the last run's connections still
+    in TIME_WAIT. The probe is closed before granian binds, so a server started in that very
+    instant could still share the port: the check is for the usual mistake, a second server
+    started while the first runs. Port 0 (any free port) cannot be in use."""
     if port == 0:
         return
     try:
