@@ -63,8 +63,8 @@ def prepare_shared_file(path: Path, layout: bytes, size: int) -> None:
 
 class SharedFile:
     """``path`` mapped into this process, ``size`` bytes after the header, as
-    ``prepare_shared_file`` made it for ``layout``. ``locked`` gives the bytes to one thread of
-    one process at a time."""
+    ``prepare_shared_file`` made it for ``layout``. ``lock`` gives the bytes to one thread of one
+    process at a time, until ``unlock``."""
 
     def __init__(self, path: Path, layout: bytes, size: int) -> None:
         self.path = path
@@ -133,10 +133,11 @@ class Leases:
     def __init__(self, directory: Path) -> None:
         self.directory = private_directory(directory, "leases dir")
         self.mine = secrets.randbits(63) + 1  # never 0, which the layouts use for "nobody"
-        self._fd = os.open(
-            self._path(self.mine), os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE
-        )
+        # Locked before it has its name: a lease file that can be found is always held.
+        unnamed = self.directory / f".{self.mine:016x}"
+        self._fd = os.open(unnamed, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        unnamed.rename(self._path(self.mine))
 
     def _path(self, holder: int) -> Path:
         return self.directory / f"{holder:016x}"
@@ -166,7 +167,12 @@ def remove_dead_leases(directory: Path) -> None:
     if not directory.is_dir():
         return
     for path in directory.iterdir():
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        if path.name.startswith("."):
+            continue  # a lease being made, not yet held
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
