@@ -111,10 +111,11 @@ def test_tokens_cursors_and_upload_links_made_in_one_worker_hold_in_every_worker
     ]
 
     assert [page.status_code for page in pages] == [200] * len(pages), pages[0].text
-    second_page = pages[0].json()["images"]
+    # The image ids only: a thumbnail settling meanwhile moves an image's version on.
+    second_page = {tuple(i["image_id"] for i in page.json()["images"]) for page in pages}
     assert len(second_page) == 1
-    assert second_page[0]["image_id"] != first_page["images"][0]["image_id"]
-    assert all(page.json() == pages[0].json() for page in pages)
+    [[image_id]] = second_page
+    assert image_id != first_page["images"][0]["image_id"]
     assert len(answering_workers(pair, pages)) == WORKERS, "the cursor holds in every worker"
     assert [post.status_code for post in posts] == [201] * len(posts), posts[0].text
     assert len(answering_workers(pair, posts)) == WORKERS, "links hold in every worker"
