@@ -110,7 +110,8 @@ class ThreadPoolJobQueue:
                 )
                 self._threads.append(thread)
                 thread.start()
-            self._lock.notify()
+            # All: join() waits on the same condition, and a lone notify may wake it instead.
+            self._lock.notify_all()
 
     def _work(self) -> None:
         while True:
