@@ -182,8 +182,13 @@ def _decode(record: str) -> Image:
 
 def _create_private(path: Path) -> None:
     """Make the database file 0o600 before SQLite makes it 0o644: SQLite gives its -wal and
-    -shm files the mode of the database file."""
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE))
+    -shm files the mode of the database file.
+
+    Only a file that does not exist yet is opened: closing any descriptor of the file drops
+    every POSIX lock this process holds on it, those of its open connections included, and a
+    connection whose locks are gone may read a database another changed under it."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE))
 
 
 class SqliteImageRepository:
