@@ -194,6 +194,15 @@ class Image:
         and is ACTIVE. A tombstone releases the claim, so the same bytes can be uploaded again."""
         return self.claims_content and self.is_active
 
+    @property
+    def outstanding_jobs(self) -> tuple[Job, ...]:
+        """The background work this image still needs: an active image whose thumbnail is
+        pending needs a thumbnail job. A store that keeps jobs beside images (SQLite) writes
+        these with the image, so a job acknowledged with its image is never lost."""
+        if self.is_active and self.thumbnail_status is ThumbnailStatus.PENDING:
+            return (Job(THUMBNAIL_JOB, self.image_id, user_id=self.user_id),)
+        return ()
+
     def is_visible_to(self, caller: str) -> bool:
         return self.is_active and (self.user_id == caller or self.visibility is Visibility.PUBLIC)
 

@@ -154,7 +154,9 @@ class Thumbnailer(Protocol):
 
 
 class JobQueue(Protocol):
-    """Background work, done outside the request that asked for it."""
+    """Background work, done outside the request that asked for it. The handlers of jobs are
+    idempotent: a job may run more than once, and a job queued again while the queue holds it
+    may be kept once or run twice."""
 
     def enqueue(self, job: Job) -> None:
         """Have ``job`` run soon, at least once, by whatever serves this queue. Raises if the job

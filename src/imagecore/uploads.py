@@ -28,11 +28,9 @@ from imagecore.lifecycle import finish_delete
 from imagecore.lookups import find_image
 from imagecore.model import (
     ACCEPTED_CONTENT_TYPES,
-    THUMBNAIL_JOB,
     Image,
     ImageFacts,
     ImageState,
-    Job,
     ThumbnailStatus,
 )
 from imagecore.ports import (
@@ -463,7 +461,8 @@ class IncomingUpload:
         jobs = self._uploads.jobs
         if jobs is None:
             return
-        try:
-            jobs.enqueue(Job(THUMBNAIL_JOB, image.image_id, user_id=image.user_id))
-        except Exception:  # the image is stored; a thumbnail is never worth failing it for
-            log.warning("no thumbnail job for image %s", image.image_id, exc_info=True)
+        for job in image.outstanding_jobs:
+            try:
+                jobs.enqueue(job)
+            except Exception:  # the image is stored; a thumbnail is never worth failing it for
+                log.warning("no %s job for image %s", job.kind, image.image_id, exc_info=True)

@@ -17,9 +17,11 @@ from imagecore.convert import (
     parse_instant,
 )
 from imagecore.model import (
+    THUMBNAIL_JOB,
     ByteRange,
     Image,
     ImageState,
+    Job,
     ThumbnailStatus,
     Visibility,
     version_from_etag,
@@ -175,3 +177,22 @@ def test_image_metadata_cannot_be_changed_in_place() -> None:
     image = make_image(metadata={"iso": 400})
     with pytest.raises(TypeError):
         image.metadata["iso"] = 800  # type: ignore[index]
+
+
+def test_an_active_image_whose_thumbnail_is_pending_needs_its_thumbnail_job() -> None:
+    image = make_image(user_id="bob")
+
+    assert image.outstanding_jobs == (Job(THUMBNAIL_JOB, image.image_id, user_id="bob"),)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        make_image(thumbnail_status=ThumbnailStatus.READY),
+        make_image(thumbnail_status=ThumbnailStatus.FAILED),
+        *(make_image(state=state) for state in ImageState if state is not ImageState.ACTIVE),
+    ],
+    ids=lambda image: f"{image.state}-{image.thumbnail_status}",
+)
+def test_an_image_with_a_settled_thumbnail_or_not_active_needs_no_job(image: Image) -> None:
+    assert image.outstanding_jobs == ()
