@@ -10,7 +10,15 @@ from datetime import UTC, datetime, timedelta
 
 from adapters.blob_writing import put_through
 from imagecore.errors import AlreadyExists, DuplicateContent, VersionConflict
-from imagecore.model import ByteRange, Image, ImageState, Position, SortOrder, StoredBlob
+from imagecore.model import (
+    ByteRange,
+    Image,
+    ImageState,
+    Position,
+    SortOrder,
+    StoredBlob,
+    ThumbnailStatus,
+)
 from imagecore.query import ListQuery
 
 _CHUNK = 64 * 1024
@@ -86,6 +94,17 @@ class MemoryImageRepository:
             images = list(self._images.values())
         unsettled = (ImageState.DELETING, ImageState.UPLOADING)
         return (image for image in images if image.state in unsettled)
+
+    def pending_thumbnails(self, created_before: datetime) -> Iterator[Image]:
+        with self._lock:
+            images = list(self._images.values())
+        return (
+            image
+            for image in images
+            if image.is_active
+            and image.thumbnail_status is ThumbnailStatus.PENDING
+            and image.created_at < created_before
+        )
 
 
 class _MemoryBlobWriter:

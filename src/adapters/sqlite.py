@@ -377,6 +377,18 @@ class SqliteImageRepository:
         )
         return (_decode(record) for (record,) in rows)
 
+    def pending_thumbnails(self, created_before: datetime) -> Iterator[Image]:
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT record FROM images WHERE state = 'active'"
+                " AND json_extract(record, '$.thumbnail_status') = 'pending' AND created_at < ?",
+                (_micros(created_before),),
+            )
+            .fetchall()
+        )
+        return (_decode(record) for (record,) in rows)
+
 
 def list_statement(
     query: ListQuery, caller: str, after: Position | None, limit: int

@@ -64,6 +64,10 @@ class ImageRepository(Protocol):
         """Every image in the DELETING or UPLOADING state: a delete that has not finished, or a
         direct upload whose bytes have not arrived. For the occasional reconciliation only."""
 
+    def pending_thumbnails(self, created_before: datetime) -> Iterator[Image]:
+        """Every ACTIVE image created before ``created_before`` whose thumbnail is PENDING, in
+        no particular order. For the occasional reconciliation only."""
+
 
 class BlobWriter(Protocol):
     """Bytes on their way to one key of a blob store, handed over in pieces as they arrive.

@@ -156,6 +156,32 @@ def test_unsettled_are_exactly_the_images_being_deleted_or_uploaded(
     assert sorted(found, key=key) == sorted(unsettled, key=key)
 
 
+def test_pending_thumbnails_are_the_active_images_made_before_the_instant_still_waiting_for_one(
+    repository: ImageRepository, make_image: MakeImage
+) -> None:
+    pending = [
+        make_image(tags=("beach",)),
+        make_image(user_id="bob", visibility=Visibility.PUBLIC),
+    ]
+    others = [
+        make_image(thumbnail_status=ThumbnailStatus.READY),
+        make_image(thumbnail_status=ThumbnailStatus.FAILED),
+        *(make_image(state=state) for state in ImageState if state is not ImageState.ACTIVE),
+    ]
+    add_all(repository, [*pending, *others])
+    newest = make_image()
+    repository.add(newest)
+    settled = make_image()
+    repository.add(settled)
+    repository.replace(settled.with_thumbnail(ThumbnailStatus.READY), settled.version)
+
+    found = list(repository.pending_thumbnails(newest.created_at))
+
+    key = lambda image: image.image_id  # noqa: E731
+    assert sorted(found, key=key) == sorted(pending, key=key), "made strictly before the instant"
+    assert newest in repository.pending_thumbnails(newest.created_at + MICROSECOND)
+
+
 def test_find_by_content_finds_only_the_users_active_image_with_those_bytes(
     repository: ImageRepository, make_image: MakeImage
 ) -> None:

@@ -6,6 +6,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -37,7 +38,7 @@ from adapters.dynamodb.timelines import (
 from adapters.errors import MissingResource
 from imagecore.convert import format_instant
 from imagecore.errors import AlreadyExists, DuplicateContent, VersionConflict
-from imagecore.model import Image, ImageState, Position, SortOrder
+from imagecore.model import Image, ImageState, Position, SortOrder, ThumbnailStatus
 from imagecore.query import ListQuery, fold_title
 
 if TYPE_CHECKING:
@@ -238,19 +239,43 @@ class DynamoDbImageRepository:
         return None
 
     def unsettled(self) -> Iterator[Image]:
-        # A Scan, the one in this adapter: reconciliation reads everything anyway (it lists every
-        # blob too), and tombstones and upload slots are short-lived, so an index for them would
-        # mostly be empty writes on the way to another state.
-        pages = self._client.get_paginator("scan").paginate(
-            TableName=self._table,
-            ConsistentRead=True,
-            FilterExpression="sk = :image AND #state IN (:deleting, :uploading)",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
+        # Scans, this and pending_thumbnails, the only ones in this adapter: reconciliation reads
+        # everything anyway (it lists every blob too), and tombstones, upload slots and pending
+        # thumbnails are short-lived, so an index for them would mostly be empty writes on the
+        # way to another state.
+        return self._scan(
+            "sk = :image AND #state IN (:deleting, :uploading)",
+            {"#state": "state"},
+            {
                 ":image": {"S": IMAGE_SK},
                 ":deleting": {"S": ImageState.DELETING.value},
                 ":uploading": {"S": ImageState.UPLOADING.value},
             },
+        )
+
+    def pending_thumbnails(self, created_before: datetime) -> Iterator[Image]:
+        # created_at is stored fixed-width (format_instant), so text order is time order.
+        return self._scan(
+            "sk = :image AND #state = :active AND thumbnail_status = :pending"
+            " AND created_at < :before",
+            {"#state": "state"},
+            {
+                ":image": {"S": IMAGE_SK},
+                ":active": {"S": ImageState.ACTIVE.value},
+                ":pending": {"S": ThumbnailStatus.PENDING.value},
+                ":before": {"S": format_instant(created_before)},
+            },
+        )
+
+    def _scan(
+        self, condition: str, names: dict[str, str], values: dict[str, AttributeValueTypeDef]
+    ) -> Iterator[Image]:
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._table,
+            ConsistentRead=True,
+            FilterExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
         )
         for page in pages:
             for item in page.get("Items", []):
