@@ -14,8 +14,10 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,11 +27,11 @@ from adapters.disk_reserve import DiskReserve
 from adapters.private_paths import PRIVATE_DIRECTORY, PRIVATE_FILE
 from imagecore.convert import image_from_record, image_to_record
 from imagecore.errors import AlreadyExists, DuplicateContent, VersionConflict
-from imagecore.model import Image, ImageState, Position, SortOrder, Visibility
+from imagecore.model import Image, ImageState, Job, Position, SortOrder, Visibility
 from imagecore.query import ListQuery, fold_title
 from imagecore.unicode_text import tag_form
 
-_BUSY_TIMEOUT_SECONDS = 10.0
+BUSY_TIMEOUT_SECONDS = 10.0
 _DELETE_STATES = frozenset({ImageState.DELETING, ImageState.DELETED})
 """The states a delete writes (the tombstone, then the erase): writes that lead to room."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -109,6 +111,40 @@ _CONTENT_CLAIMS_V5 = (
         WHERE state = 'active' AND claims_content = 1""",
 )
 
+# Background jobs wait beside the images they are for, each written in the transaction of the
+# image that needs it (Image.outstanding_jobs), so a job acknowledged with its image survives a
+# crash; adapters.sqlite_jobs runs them. Thumbnails left pending by a crash before jobs were kept
+# here are queued now, with the domain's rule (which _migrate registers). Reconciliation finds
+# thumbnails still pending long after their upload by the last index.
+_JOBS_V6 = (
+    """CREATE TABLE IF NOT EXISTS jobs (
+        job_id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind          TEXT NOT NULL,
+        image_id      TEXT NOT NULL,
+        owner         TEXT NOT NULL,
+        request_id    TEXT,
+        ready_at      INTEGER NOT NULL,
+        claimed_until INTEGER,
+        claimed_by    TEXT,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (kind, image_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS jobs_by_readiness ON jobs (ready_at)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, ready_at)",
+    """CREATE INDEX IF NOT EXISTS jobs_leased ON jobs (owner, claimed_until)
+        WHERE claimed_until IS NOT NULL""",
+    """CREATE TABLE IF NOT EXISTS job_owners (
+        owner       TEXT PRIMARY KEY,
+        last_served INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """INSERT OR IGNORE INTO jobs (kind, image_id, owner, ready_at)
+        SELECT j.value ->> '$.kind', i.image_id, j.value ->> '$.owner', 0
+        FROM images AS i, json_each(imagecore_outstanding_jobs(i.record)) AS j
+        WHERE i.state = 'active'""",
+    """CREATE INDEX IF NOT EXISTS images_thumbnail_pending ON images (created_at)
+        WHERE state = 'active' AND json_extract(record, '$.thumbnail_status') = 'pending'""",
+)
+
 # Migration n takes the database from user_version n to n + 1; append, never edit.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _SCHEMA_V1,
@@ -116,7 +152,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _CONTENT_AND_UNSETTLED_V3,
     _UNICODE_FORMS_V4,
     _CONTENT_CLAIMS_V5,
+    _JOBS_V6,
 )
+
+NO_OWNER = ""
+"""The ``owner`` of a job of no known owner (Job.user_id None): never a user id, which are
+never empty."""
 
 
 def _micros(moment: datetime) -> int:
@@ -191,8 +232,34 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE))
 
 
-class SqliteImageRepository:
-    """The ``ImageRepository`` port on a SQLite file. One connection per thread.
+def now_micros() -> int:
+    """The wall-clock time as the database keeps instants: every process on the machine agrees
+    on it, and it holds across restarts, as the times jobs wait for and leases last must."""
+    return time.time_ns() // 1000
+
+
+def _outstanding_jobs(record: str) -> str:
+    """The jobs a stored image needs, as a JSON array of ``{"kind", "owner"}``."""
+    jobs = _decode(record).outstanding_jobs
+    return json.dumps([{"kind": job.kind, "owner": job.user_id or NO_OWNER} for job in jobs])
+
+
+def insert_jobs(
+    connection: sqlite3.Connection, jobs: Iterable[Job], request_id: str | None
+) -> None:
+    """Queue ``jobs``, ready now, in the caller's write transaction; a job queued already (of
+    the same kind, for the same image) is kept as it is, waiting or running."""
+    ready_at = now_micros()
+    connection.executemany(
+        "INSERT OR IGNORE INTO jobs (kind, image_id, owner, request_id, ready_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(job.kind, job.image_id, job.user_id or NO_OWNER, request_id, ready_at) for job in jobs],
+    )
+
+
+class SqliteDatabase:
+    """The imagecore database: one SQLite file in WAL mode, its schema brought up to date when
+    it is opened. One connection per thread.
 
     With a ``reserve``, a write commits only while the reserve is whole, so none can take its
     room; a delete's writes, which lead to room, may spend it when the disk is full. A write the
@@ -206,13 +273,14 @@ class SqliteImageRepository:
         _create_private(path)
         self._migrate()
 
-    def _connection(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection."""
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             # isolation_level=None: the module opens no transactions, we issue BEGIN ourselves;
             # timeout is SQLite's busy timeout, how long to wait for another writer's lock.
             connection = sqlite3.connect(
-                self._path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None
+                self._path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None
             )
             connection.execute("PRAGMA journal_mode = WAL")
             # FULL syncs the WAL at each commit. NORMAL may roll back the last commits after a
@@ -223,10 +291,10 @@ class SqliteImageRepository:
         return connection
 
     @contextlib.contextmanager
-    def _write(self, *, deleting: bool = False) -> Iterator[sqlite3.Connection]:
+    def write(self, *, deleting: bool = False) -> Iterator[sqlite3.Connection]:
         """A write transaction that takes the write lock at once, so it never fails to upgrade.
-        ``deleting``: a delete's write, which may spend the reserve."""
-        connection = self._connection()
+        ``deleting``: a write that leads to room (a delete's), which may spend the reserve."""
+        connection = self.connection()
         with full_database_is_insufficient_storage():
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -248,13 +316,14 @@ class SqliteImageRepository:
         return self._reserve.spent_if_full() if deleting else self._reserve.taking_space()
 
     def _migrate(self) -> None:
-        (version,) = self._connection().execute("PRAGMA user_version").fetchone()
+        (version,) = self.connection().execute("PRAGMA user_version").fetchone()
         if version == len(_MIGRATIONS):
             return  # nothing to write, so a full disk does not stop the server from starting
-        functions = self._connection().create_function
+        functions = self.connection().create_function
         functions("imagecore_fold_title", 1, fold_title, deterministic=True)
         functions("imagecore_retagged", 1, _retagged, deterministic=True)
-        with self._write() as connection:
+        functions("imagecore_outstanding_jobs", 1, _outstanding_jobs, deterministic=True)
+        with self.write() as connection:
             (version,) = connection.execute("PRAGMA user_version").fetchone()
             if version > len(_MIGRATIONS):
                 raise RuntimeError(
@@ -273,6 +342,32 @@ class SqliteImageRepository:
         if connection is not None:
             del self._local.connection
             connection.close()
+
+
+class SqliteImageRepository:
+    """The ``ImageRepository`` port on the SQLite database (see SqliteDatabase for the disk
+    reserve). An image's outstanding jobs (Image.outstanding_jobs) are queued in the transaction
+    that stores it, for adapters.sqlite_jobs to run; ``request_id``, the context variable that
+    holds the id of the request being served, is kept with them for their log lines."""
+
+    def __init__(
+        self,
+        path: Path,
+        reserve: DiskReserve | None = None,
+        request_id: ContextVar[str | None] | None = None,
+    ) -> None:
+        self._database = SqliteDatabase(path, reserve)
+        self._request_id = request_id
+
+    def _connection(self) -> sqlite3.Connection:
+        return self._database.connection()
+
+    def _write(self, *, deleting: bool = False) -> AbstractContextManager[sqlite3.Connection]:
+        return self._database.write(deleting=deleting)
+
+    def close(self) -> None:
+        """Close this thread's connection; another call opens a new one."""
+        self._database.close()
 
     def add(self, image: Image) -> None:
         with self._write() as connection:
@@ -293,6 +388,7 @@ class SqliteImageRepository:
                     raise AlreadyExists(image.image_id) from None
                 raise DuplicateContent(self._claim_holder(connection, image)) from None
             self._insert_tags(connection, image)
+            self._queue_outstanding_jobs(connection, image)
 
     def get(self, image_id: str) -> Image | None:
         row = (
@@ -317,6 +413,15 @@ class SqliteImageRepository:
                 raise VersionConflict(image.image_id)
             connection.execute("DELETE FROM image_tags WHERE image_id = ?", (image.image_id,))
             self._insert_tags(connection, image)
+            self._queue_outstanding_jobs(connection, image)
+
+    def _queue_outstanding_jobs(self, connection: sqlite3.Connection, image: Image) -> None:
+        # Only added, never removed here: a job row is also the lease of whoever runs it, and
+        # the queue removes it when the job ends (at once, for work no longer outstanding).
+        jobs = image.outstanding_jobs
+        if jobs:
+            request_id = None if self._request_id is None else self._request_id.get()
+            insert_jobs(connection, jobs, request_id)
 
     @staticmethod
     def _claim_holder(connection: sqlite3.Connection, image: Image) -> str:
@@ -381,6 +486,7 @@ class SqliteImageRepository:
         rows = (
             self._connection()
             .execute(
+                # The terms of the images_thumbnail_pending index, so that it is the one read.
                 "SELECT record FROM images WHERE state = 'active'"
                 " AND json_extract(record, '$.thumbnail_status') = 'pending' AND created_at < ?",
                 (_micros(created_before),),

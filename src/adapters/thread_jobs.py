@@ -1,7 +1,8 @@
-"""Background jobs on a pool of threads in this process: the job queue of the embedded server.
+"""Background jobs on a pool of threads in this process: the job queue of the memory backend.
 
 Jobs live only in memory, so a job queued when the process dies is lost: its image keeps a
-``pending`` thumbnail. What a queue that outlives the process gives is what SQS is for.
+``pending`` thumbnail. The filesystem backend keeps its jobs in its database instead
+(adapters.sqlite_jobs), and AWS in SQS.
 
 The waiting jobs are shared out fairly among their owners (``Job.user_id``) rather than taken
 first come, first served: one user who queues twenty expensive jobs must not hold another
@@ -15,17 +16,13 @@ import itertools
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
 
 import attrs
 
+from adapters.local_jobs import JobHandler
 from imagecore.model import Job
 
 log = logging.getLogger("imagecore.jobs")
-
-JobHandler = Callable[[Job, bool], object]
-"""Does a job; the flag says it is the final attempt. Raises to have the job tried again; what
-it returns is not used."""
 
 Owner = str | None
 """Whose job it is; None for a job of no known owner, which count as one owner together."""

@@ -988,7 +988,7 @@ def test_sqlite_keeps_images_across_reopening_in_wal_mode(
         second.close()
     with contextlib.closing(sqlite3.connect(path)) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert raw.execute("PRAGMA user_version").fetchone() == (len(_MIGRATIONS),) == (5,)
+        assert raw.execute("PRAGMA user_version").fetchone() == (len(_MIGRATIONS),) == (6,)
 
 
 def test_sqlite_migrates_a_first_version_database_keeping_its_images(
