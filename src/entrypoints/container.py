@@ -8,10 +8,12 @@ not checked."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,12 +23,14 @@ from dependency_injector import containers, providers
 from adapters.disk_reserve import RESERVE_FILE, DiskReserve
 from adapters.expiring_records import InProcessRecords, SharedRecords, prepare_shared_records
 from adapters.filesystem import FilesystemBlobStore
+from adapters.local_jobs import LocalJobQueue, ProcessLeases, ResumableJobQueue
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from adapters.pillow import PillowInspector
 from adapters.private_paths import private_directory
 from adapters.secret_file import load_or_create_secret, load_secret
 from adapters.shared_file import Leases, remove_dead_leases
 from adapters.sqlite import SqliteImageRepository
+from adapters.sqlite_jobs import SqliteJobQueue, lease_for
 from adapters.system import SystemClock, UlidGenerator
 from adapters.thread_jobs import ThreadPoolJobQueue
 from adapters.upload_links import SignedUploadLinks
@@ -34,6 +38,7 @@ from adapters.upload_places import InProcessPlaces, SharedPlaces, prepare_shared
 from entrypoints.http.auth import Authenticate, TokenAuthority, bearer_token_caller
 from entrypoints.http.capacity import UploadCapacity, UploadPlaces
 from entrypoints.http.rate_limit import MAX_TRACKED_CALLERS, BucketStore, TokenBucketLimiter
+from entrypoints.logs import request_id
 from entrypoints.settings import Settings
 from imagecore.cursor import CursorCodec
 from imagecore.ports import (
@@ -51,6 +56,8 @@ from imagecore.ports import (
 from imagecore.service import ImageService
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
     from starlette.applications import Starlette
 
     from adapters.aws import AwsClients
@@ -141,16 +148,38 @@ class ThumbnailerOnFirstUse:
 def _image_service(jobs: JobQueue, **parts: Any) -> ImageService:
     """The use cases; a job queue of this process's own is served by them."""
     service = ImageService(jobs=jobs, **parts)
-    if isinstance(jobs, ThreadPoolJobQueue):
+    if isinstance(jobs, LocalJobQueue):
         jobs.serve(service.run_job)
     return service
 
 
-def _http_app(**parts: Any) -> Starlette:
+def _http_app(jobs: JobQueue, processes: Callable[[], ProcessLeases], **parts: Any) -> Starlette:
     # Imported when the app is made: the worker Lambdas never load Starlette.
     from entrypoints.http.app import create_app
 
-    return create_app(**parts)
+    return create_app(lifespan=_taking_jobs(jobs, processes), **parts)
+
+
+def _taking_jobs(
+    jobs: JobQueue, processes: Callable[[], ProcessLeases]
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]] | None:
+    """The lifespan of a server process that takes the jobs of a queue kept across restarts:
+    it starts them once it serves (only the server's workers, never a command that merely
+    queues jobs), with the workers' leases that tell a dead worker's jobs, and lets the running
+    ones finish when it stops."""
+    if not isinstance(jobs, ResumableJobQueue):
+        return None
+    from starlette.concurrency import run_in_threadpool
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        jobs.start(processes())
+        try:
+            yield
+        finally:
+            await run_in_threadpool(jobs.close)
+
+    return lifespan
 
 
 def _as_storage_space(reserve: DiskReserve) -> StorageSpace:
@@ -201,10 +230,13 @@ class Container(containers.DeclarativeContainer):
     disk_reserve: providers.Provider[DiskReserve] = providers.Singleton(
         DiskReserve, path=providers.Callable(lambda root: root / RESERVE_FILE, data_dir)
     )
+    # The request id the server's log lines carry: kept with each job, set again while it runs.
+    request_ids: providers.Provider[ContextVar[str | None]] = providers.Callable(lambda: request_id)
+    sqlite_path: providers.Provider[Path] = providers.Callable(
+        lambda root: root / SQLITE_FILE, data_dir
+    )
     sqlite_repository: providers.Provider[ImageRepository] = providers.Singleton(
-        SqliteImageRepository,
-        path=providers.Callable(lambda root: root / SQLITE_FILE, data_dir),
-        reserve=disk_reserve,
+        SqliteImageRepository, path=sqlite_path, reserve=disk_reserve, request_id=request_ids
     )
     filesystem_blobs: providers.Provider[BlobStore] = providers.Singleton(
         FilesystemBlobStore,
@@ -270,9 +302,22 @@ class Container(containers.DeclarativeContainer):
     )
 
     # Jobs go to SQS where a queue is configured (on AWS, for the worker Lambda), else they
-    # run in this process.
-    local_jobs: providers.Provider[JobQueue] = providers.Singleton(
-        ThreadPoolJobQueue, attempts=config.thumbnail_attempts
+    # run in the server: kept in its database on the filesystem backend, where every worker
+    # process takes them, else in this process's memory.
+    thread_jobs: providers.Provider[LocalJobQueue] = providers.Singleton(
+        ThreadPoolJobQueue, workers=config.job_workers, attempts=config.thumbnail_attempts
+    )
+    sqlite_jobs: providers.Provider[LocalJobQueue] = providers.Singleton(
+        SqliteJobQueue,
+        path=sqlite_path,
+        reserve=disk_reserve,
+        workers=config.job_workers,
+        attempts=config.thumbnail_attempts,
+        lease=providers.Callable(lease_for, config.thumbnail_timeout_seconds),
+        request_id=request_ids,
+    )
+    local_jobs: providers.Provider[LocalJobQueue] = providers.Selector(
+        config.backend, memory=thread_jobs, filesystem=sqlite_jobs, aws=thread_jobs
     )
     sqs_jobs: providers.Provider[JobQueue] = providers.Singleton(
         _sqs_job_queue,
@@ -387,6 +432,8 @@ class Container(containers.DeclarativeContainer):
     # `imagecore serve`'s workers with the server's limiter= and uploads=.
     http_app: providers.Provider[Starlette] = providers.Factory(
         _http_app,
+        jobs=jobs,
+        processes=worker_lease.provider,
         images=images,
         authenticate=bearer_tokens,
         upload_links=link_verifier,

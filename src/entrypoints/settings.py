@@ -107,6 +107,9 @@ class Settings:
         "IMAGECORE_THUMBNAIL_TIMEOUT_SECONDS",
         parse=_positive_int,
     )
+    job_workers: int = _setting(2, "IMAGECORE_JOB_WORKERS", parse=_positive_int)
+    """Background jobs (thumbnails) run at once on the whole server, whatever the number of
+    server workers: each may take a few hundred MiB."""
     rate_limit_per_second: int = _setting(
         20, "IMAGECORE_RATE_LIMIT_PER_SECOND", parse=_positive_int
     )

@@ -85,6 +85,7 @@ def test_settings_handed_to_the_server_workers_are_the_same_settings() -> None:
         max_image_pixels=11,
         thumbnail_side=64,
         thumbnail_attempts=5,
+        job_workers=3,
         rate_limit_per_second=3,
         rate_limit_burst=4,
         client_timeout_seconds=2,

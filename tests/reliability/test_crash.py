@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import random
-import signal
 import sqlite3
 import struct
 import subprocess
@@ -30,7 +29,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from tests.support.http_server import ServerProcess, imagecore_command
+from tests.support.http_server import ServerProcess, imagecore_command, kill_server
 from tests.support.sample_images import image_bytes
 
 SEED = int(os.environ.get("IMAGECORE_CRASH_SEED", "20261122"))
@@ -224,14 +223,6 @@ class Client:
 
 
 # --- the crash, the restart and the operator's reconcile ------------------------------------
-
-
-def kill_server(server: ServerProcess) -> None:
-    """SIGKILL the whole process group: the server and its workers, with no chance to clean up."""
-    assert server.process is not None
-    os.killpg(server.process.pid, signal.SIGKILL)
-    server.process.wait(timeout=30)
-    server.process = None
 
 
 def reconcile(data_dir: Path) -> dict[str, int]:

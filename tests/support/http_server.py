@@ -111,6 +111,14 @@ class ServerProcess:
         return result.stdout.strip()
 
 
+def kill_server(server: ServerProcess) -> None:
+    """SIGKILL the whole process group: the server and its workers, with no chance to clean up."""
+    assert server.process is not None
+    os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=30)
+    server.process = None
+
+
 def log_lines(server: ServerProcess) -> list[dict[str, Any]]:
     """Every line the server logged so far, each parsed as the JSON object it must be."""
     return [json.loads(line) for line in server.log_path.read_text().splitlines() if line]

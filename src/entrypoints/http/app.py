@@ -4,6 +4,7 @@ together from the use cases and the parts given. `asgi` and the API Lambda give 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -38,11 +39,13 @@ def create_app(
     client_min_rate: float,
     uploads: UploadCapacity,
     reads_on_event_loop: bool = False,
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
     """The ASGI app. ``authenticate`` says who a request speaks for; each caller's request rate
     is limited by ``limiter`` unless it is None. A client may pause its body for
     ``client_timeout`` seconds, and must send it at ``client_min_rate`` bytes a second at
-    least; ``uploads`` bounds the uploads under way."""
+    least; ``uploads`` bounds the uploads under way. ``lifespan`` runs around the serving
+    (background work of the process's own)."""
     api = HttpApi(
         images=images,
         authenticate=authenticate,
@@ -59,6 +62,6 @@ def create_app(
         ImageCoreError: domain_error,
         HTTPException: http_error,
     }
-    app = Starlette(routes=routes, exception_handlers=handlers)
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
     app.add_middleware(RequestContext)
     return app
