@@ -1,11 +1,11 @@
 """The use cases that change an image after it is made: update, delete, and the reconcile that
-finishes what a crash left half done."""
+finishes what a crash left half done and queues again the work a lost job left undone."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -15,7 +15,7 @@ from imagecore.commands import UNSET, UpdateCommand
 from imagecore.errors import NotFound, PreconditionFailed, VersionConflict
 from imagecore.lookups import find_image, owned_active_image
 from imagecore.model import Image, ImageState
-from imagecore.ports import BlobStore, Clock, ImageRepository
+from imagecore.ports import BlobStore, Clock, ImageRepository, JobQueue
 from imagecore.results import ReconcileReport
 from imagecore.retry import retry_on_conflict
 
@@ -37,11 +37,14 @@ def finish_delete(repository: ImageRepository, blobs: BlobStore, tombstone: Imag
 
 @attrs.frozen
 class Lifecycle:
+    """Without ``jobs``, reconcile queues no work again."""
+
     repository: ImageRepository
     blobs: BlobStore
     clock: Clock
     limits: validation.Limits
     url_ttl: timedelta
+    jobs: JobQueue | None = None
 
     def update(
         self,
@@ -96,7 +99,10 @@ class Lifecycle:
     def reconcile(self, grace: timedelta = ORPHAN_GRACE) -> ReconcileReport:
         """Finish every delete that was interrupted and close the direct-upload slots that
         expired more than ``grace`` ago, then remove the bytes no image holds that were stored
-        more than ``grace`` ago (younger ones may be an upload still under way)."""
+        more than ``grace`` ago (younger ones may be an upload still under way), then queue
+        again the jobs of images made more than ``grace`` ago whose work is still outstanding
+        (their job was lost: a crash, a worker that died on it; younger ones may be queued yet).
+        The job queue keeps one of a job it holds already, or its handler finds the work done."""
         finished = 0
         now = self.clock.now()
         for unsettled in self.repository.unsettled():
@@ -113,8 +119,21 @@ class Lifecycle:
                 self.blobs.delete(key)
                 removed += 1
         return ReconcileReport(
-            deletes_finished=finished, blobs_checked=checked, orphans_removed=removed
+            deletes_finished=finished,
+            blobs_checked=checked,
+            orphans_removed=removed,
+            jobs_requeued=self._requeue_outstanding_jobs(now - grace),
         )
+
+    def _requeue_outstanding_jobs(self, created_before: datetime) -> int:
+        if self.jobs is None:
+            return 0
+        requeued = 0
+        for image in self.repository.pending_thumbnails(created_before):
+            for job in image.outstanding_jobs:
+                self.jobs.enqueue(job)
+                requeued += 1
+        return requeued
 
     def _holds(self, key: str) -> bool:
         """Whether an image that is not yet deleted holds these bytes, as original or derivative;

@@ -40,6 +40,9 @@ class ReconcileReport:
     deletes_finished: int
     blobs_checked: int
     orphans_removed: int
+    jobs_requeued: int = 0
+    """Jobs queued again for images whose background work was still outstanding after the
+    grace period (a queue that already holds such a job keeps the one it has)."""
 
 
 @attrs.frozen

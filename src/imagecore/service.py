@@ -100,6 +100,7 @@ class ImageService:
             clock=self.clock,
             limits=self.limits,
             url_ttl=self.url_ttl,
+            jobs=self.jobs,
         )
         self._thumbnails = Thumbnails(
             repository=self.repository,

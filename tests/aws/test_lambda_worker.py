@@ -535,7 +535,7 @@ def test_the_worker_module_counts_a_jobs_attempts_from_the_environment(
     assert deployment.record(image.image_id).thumbnail_status is ThumbnailStatus.FAILED
 
 
-def test_the_reconcile_module_finishes_deletes_and_removes_orphans(
+def test_the_reconcile_module_finishes_deletes_removes_orphans_and_requeues_lost_jobs(
     lambda_environment: Deployment,
 ) -> None:
     deployment = lambda_environment
@@ -547,12 +547,24 @@ def test_the_reconcile_module_finishes_deletes_and_removes_orphans(
     deployment.clients.s3.put_object(
         Bucket=deployment.bucket, Key=f"images/alice/{ulid.ULID()}", Body=b"orphan"
     )
+    received_jobs(deployment.queue_url, 2)  # the uploads' jobs, taken by a worker that died
     module = fresh_import("entrypoints.aws_lambda.reconcile")
 
     report = module.handler({"grace_seconds": 0}, LambdaContext())
 
-    assert report == {"deletes_finished": 1, "blobs_checked": 2, "orphans_removed": 1}
+    assert report == {
+        "deletes_finished": 1,
+        "blobs_checked": 2,
+        "orphans_removed": 1,
+        "jobs_requeued": 1,
+    }
     assert deployment.object_names() == [kept.blob_key]
+    (requeued,) = received_jobs(deployment.queue_url)["Records"]
+    assert json.loads(requeued["body"]) == {
+        "job": "thumbnail",
+        "image_id": kept.image_id,
+        "user_id": "alice",
+    }
 
 
 def test_the_scheduled_event_without_input_keeps_young_orphans(

@@ -318,8 +318,12 @@ def test_each_function_reaches_only_the_key_prefixes_it_works_on() -> None:
     )
 
 
-def test_the_api_and_the_worker_may_send_jobs_to_the_queue() -> None:
-    for module, document in (("api", "queue"), ("processing", "worker_queue")):
+def test_the_api_the_worker_and_reconcile_may_send_jobs_to_the_queue() -> None:
+    for module, document in (
+        ("api", "queue"),
+        ("processing", "worker_queue"),
+        ("processing", "reconcile_queue"),
+    ):
         statements = policy_document(module, document)["statement"]
         assert any(
             statement["actions"] == ["sqs:SendMessage"]

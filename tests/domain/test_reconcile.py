@@ -1,5 +1,6 @@
-"""Reconciliation, the scheduled job: it finishes interrupted deletes and removes bytes no image
-holds once they are older than the grace period, and changes nothing in a consistent store.
+"""Reconciliation, the scheduled job: it finishes interrupted deletes, removes bytes no image
+holds once they are older than the grace period, queues again the thumbnails whose job was lost,
+and changes nothing in a consistent store.
 (Slots never used are closed too: test_direct_uploads.py.)"""
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from imagecore.blob_keys import upload_key
 from imagecore.commands import UploadCommand
 from imagecore.lifecycle import ORPHAN_GRACE
-from imagecore.model import ImageState
+from imagecore.model import THUMBNAIL_JOB, Image, ImageState, Job, ThumbnailStatus
 from imagecore.results import ReconcileReport
 from imagecore.service import ImageService
 from tests.support.blob_bytes import has_blob
-from tests.support.doubles import FakeClock, crockford
+from tests.support.doubles import FakeClock, RecordingJobs, crockford
 
 
 def after_grace(clock: FakeClock) -> None:
@@ -96,3 +97,39 @@ def test_reconcile_of_a_consistent_store_changes_nothing(
 
     assert service.reconcile() == ReconcileReport(0, 2, 0)
     assert sorted(blobs.keys()) == sorted(image.blob_key for image in images)
+
+
+def test_reconcile_queues_again_the_thumbnails_still_pending_after_the_grace_period(
+    service_with_worker: ImageService,
+    jobs: RecordingJobs,
+    clock: FakeClock,
+    png: bytes,
+) -> None:
+    service = service_with_worker
+
+    def upload(user: str) -> Image:
+        return service.store_upload(user, UploadCommand(chunks=[png])).image
+
+    lost = upload("alice")  # its job was lost: the server died before it ran
+    made = upload("bob")
+    service.run_job(Job(THUMBNAIL_JOB, made.image_id), final_attempt=True)
+    deleted = upload("carol")
+    service.delete("carol", deleted.image_id)
+    clock.advance(ORPHAN_GRACE + timedelta(seconds=1))
+    upload("dave")  # younger than the grace period: its job may be queued yet
+    jobs.jobs.clear()
+
+    report = service.reconcile()
+
+    assert report.jobs_requeued == 1
+    assert jobs.jobs == [Job(THUMBNAIL_JOB, lost.image_id, user_id="alice")]
+    assert service.get("bob", made.image_id).thumbnail_status is ThumbnailStatus.READY
+
+
+def test_reconcile_without_a_job_queue_queues_nothing(
+    service: ImageService, clock: FakeClock, png: bytes
+) -> None:
+    service.store_upload("alice", UploadCommand(chunks=[png]))
+    clock.advance(ORPHAN_GRACE + timedelta(seconds=1))
+
+    assert service.reconcile().jobs_requeued == 0

@@ -175,6 +175,13 @@ class FaultyImageRepository:
         found = self._plan.call("repository.unsettled", self._inner.unsettled)
         return FaultyIterator(self._plan, "repository.unsettled:next", found)
 
+    def pending_thumbnails(self, created_before: datetime) -> Iterator[Image]:
+        found = self._plan.call(
+            "repository.pending_thumbnails",
+            lambda: self._inner.pending_thumbnails(created_before),
+        )
+        return FaultyIterator(self._plan, "repository.pending_thumbnails:next", found)
+
 
 class FaultyBlobStore:
     def __init__(self, inner: BlobStore, plan: FaultPlan) -> None:

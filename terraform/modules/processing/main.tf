@@ -15,7 +15,7 @@ locals {
     }
     reconcile = {
       handler     = "entrypoints.aws_lambda.reconcile.handler"
-      description = "imagecore reconcile: finishes interrupted deletes, removes orphans"
+      description = "imagecore reconcile: finishes interrupted deletes, removes orphans, requeues lost jobs"
       timeout     = var.reconcile_timeout_seconds
       memory_size = var.reconcile_memory_mb
       reserved    = var.reconcile_reserved_concurrency
@@ -39,7 +39,8 @@ locals {
 #             uploads/<user>/<upload id>      the worker reads a direct upload, then removes it;
 #             reconcile reads and removes bytes under both, but never writes them.
 #   SQS       the worker consumes the job queue, and sends thumbnail jobs to it (sqs:SendMessage
-#             on IMAGECORE_QUEUE_URL).
+#             on IMAGECORE_QUEUE_URL); reconcile sends again the thumbnail jobs of images whose
+#             thumbnail is still pending long after their upload (a lost or dead-lettered job).
 locals {
   dynamodb_item_actions = [
     "dynamodb:DescribeTable",
@@ -67,7 +68,7 @@ locals {
   }
   extra_policy_json = {
     worker    = data.aws_iam_policy_document.worker_queue.json
-    reconcile = null
+    reconcile = data.aws_iam_policy_document.reconcile_queue.json
   }
 }
 
@@ -80,6 +81,14 @@ data "aws_iam_policy_document" "worker_queue" {
 
   statement {
     sid       = "JobQueueSend" # thumbnail jobs of the images it makes from direct uploads
+    actions   = ["sqs:SendMessage"]
+    resources = [var.queue_arn]
+  }
+}
+
+data "aws_iam_policy_document" "reconcile_queue" {
+  statement {
+    sid       = "JobQueueSend" # thumbnail jobs queued again
     actions   = ["sqs:SendMessage"]
     resources = [var.queue_arn]
   }
