@@ -11,6 +11,7 @@ SQLite file is intact. A request the kill cut off may have happened or not, but 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -28,7 +29,9 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
+import pytest
 
+from entrypoints.container import WORKERS_DIR
 from tests.support.http_server import ServerProcess, imagecore_command, kill_server
 from tests.support.sample_images import image_bytes
 
@@ -333,14 +336,25 @@ def check_data_dir_holds_nothing_stray(data_dir: Path, held_keys: set[str]) -> N
             continue
         assert not path.name.startswith(TEMP_PREFIX), f"{path} is left from a killed write"
         assert unquote(path.name) in held_keys, f"{path} holds bytes no listed image holds"
+    workers = data_dir / WORKERS_DIR
     strays = [
         path
         for path in data_dir.rglob("*")
         if path.is_file()
         and path.name not in DATA_DIR_FILES
         and not path.is_relative_to(data_dir / "blobs")
+        and not path.is_relative_to(workers)
     ]
     assert strays == [], f"files left in the data dir: {strays}"
+    # The workers' shared state is remade at each start; a killed worker's lease may stay
+    # until then, but never one of a process that is gone once the server has started again.
+    for lease in (workers / "leases").iterdir():
+        fd = os.open(lease, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
 
 
 def check_sqlite_is_intact_and_settled(data_dir: Path) -> None:
