@@ -94,6 +94,8 @@ def _plots(rows: list[Row], directory: Path) -> None:
             f"{r.name.split(' (')[0]}, {r.extra.get('workers', 1):.0f} worker(s)" for r in reads
         ]
         axis.barh(names, [r.value or 0 for r in reads])
+        axis.xaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
+        axis.tick_params(axis="x", labelrotation=30)
         axis.set_xlabel("requests/s, 16 connections")
         figure.tight_layout()
         figure.savefig(directory / "http_reads.png", dpi=100)
