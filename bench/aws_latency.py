@@ -64,7 +64,17 @@ def main() -> None:
             subprocess.run([BIN / "imagecore", "aws-setup"], env=env, check=True)
             processes.append(
                 subprocess.Popen(
-                    [BIN / "imagecore", "serve", "--port", str(port), "--data-dir", data_dir],
+                    # one worker: the latency of single requests, one at a time
+                    [
+                        BIN / "imagecore",
+                        "serve",
+                        "--port",
+                        str(port),
+                        "--data-dir",
+                        data_dir,
+                        "--workers",
+                        "1",
+                    ],
                     env=env,
                     stderr=subprocess.DEVNULL,
                 )

@@ -104,6 +104,18 @@ def median(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
+def spread(samples: list[float], number: str = "{:.2f}") -> str:
+    """The range of ``samples``, as "min-max" in the ``number`` format."""
+    return f"{number.format(min(samples))}-{number.format(max(samples))}"
+
+
+def rotated(sides: list[str], round_: int) -> list[str]:
+    """The order the sides of a comparison are measured in, in round ``round_``: each side
+    goes first in turn, so none is always measured after (or beside the leftovers of) another."""
+    shift = round_ % len(sides)
+    return sides[shift:] + sides[:shift]
+
+
 def ensure_tool(name: str, package: str) -> str | None:
     """The tool's path, installing Debian's package when missing and root; None if missing."""
     found = shutil.which(name) or (

@@ -85,8 +85,8 @@ def sqlite_rows(sizes: list[int]) -> list[Row]:
             # The adapter's own column encoding, written in one transaction instead of one each.
             connection.executemany(
                 "INSERT INTO images (user_id, visibility, state, content_type, title_folded,"
-                " created_at, version, sha256, record, image_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, version, sha256, claims_content, record, image_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 ((*adapter._columns(image), image.image_id) for image in images(have, size)),
             )
             connection.execute("COMMIT")

@@ -4,7 +4,7 @@ Seeds N images into a fresh data dir through the use cases, starts `imagecore se
 `GET /images/{id}` and a `GET /images` page of 50 with wrk (Debian's `wrk` package), printing
 requests per second and latency percentiles.
 
-    python bench/quick_load.py [--images 10000] [--seconds 10] [--connections 16]
+    python bench/quick_load.py [--images 10000] [--seconds 10] [--connections 16] [--workers 1]
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
@@ -81,7 +82,7 @@ def main() -> None:
     started = time.monotonic()
     image_id = seed(root / "data", args.images)
     print(f"seeded {args.images} images in {time.monotonic() - started:.1f}s")
-    server = ServerProcess(root / "data").start()
+    server = ServerProcess(root / "data", workers=args.workers).start()
     try:
         token = server.token("user0")
         for name, path in (

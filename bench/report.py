@@ -90,7 +90,12 @@ def _plots(rows: list[Row], directory: Path) -> None:
     reads = [r for r in rows if r.family.startswith("1") and r.value is not None]
     if reads:
         figure, axis = pyplot.subplots(figsize=(8, 4))
-        axis.barh([r.name.split(" (")[0] for r in reads], [r.value or 0 for r in reads])
+        names = [
+            f"{r.name.split(' (')[0]}, {r.extra.get('workers', 1):.0f} worker(s)" for r in reads
+        ]
+        axis.barh(names, [r.value or 0 for r in reads])
+        axis.xaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
+        axis.tick_params(axis="x", labelrotation=30)
         axis.set_xlabel("requests/s, 16 connections")
         figure.tight_layout()
         figure.savefig(directory / "http_reads.png", dpi=100)

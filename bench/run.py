@@ -4,6 +4,7 @@
     .venv/bin/python -m bench --quick         # small sizes, a few minutes
     .venv/bin/python -m bench                 # the full sizes (10^6 images in SQLite, ...)
     .venv/bin/python -m bench --only 1,5      # some row families
+    .venv/bin/python -m bench --only 1,3 --rounds 5   # reads and transfers, 5 rounds each
 
 Not part of the test suite. Uses wrk and nginx (Debian's packages, installed when missing and
 root; else the row says why it was skipped) and curl.
@@ -20,12 +21,13 @@ from collections.abc import Callable
 from bench import http_reads, lambda_api, list_scaling, report, slow_bodies, transfer
 from bench.common import REPOSITORY_ROOT, Row, ensure_tool, skipped
 
-FAMILIES: dict[str, tuple[str, Callable[[bool], list[Row]]]] = {
+FAMILIES: dict[str, tuple[str, Callable[[bool, int | None], list[Row]]]] = {
+    # Rows 1 and 3 compare sides measured in turns: ``rounds`` (None: the family's own count).
     "1": (http_reads.FAMILY, http_reads.run),
-    "2": (list_scaling.FAMILY, list_scaling.run),
+    "2": (list_scaling.FAMILY, lambda quick, rounds: list_scaling.run(quick)),
     "3": (transfer.FAMILY_THROUGHPUT, transfer.run),  # also row 4, memory
-    "5": (lambda_api.FAMILY, lambda_api.run),
-    "6": (slow_bodies.FAMILY, slow_bodies.run),
+    "5": (lambda_api.FAMILY, lambda quick, rounds: lambda_api.run(quick)),
+    "6": (slow_bodies.FAMILY, lambda quick, rounds: slow_bodies.run(quick)),
 }
 
 
@@ -33,6 +35,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
     parser.add_argument("--only", default=",".join(FAMILIES), help="row families, e.g. 1,3")
+    parser.add_argument(
+        "--rounds", type=int, help="rounds of the compared sides in rows 1 and 3 (default 3-9)"
+    )
     args = parser.parse_args()
     for path in (REPOSITORY_ROOT / "src", REPOSITORY_ROOT):
         sys.path.insert(0, str(path))  # the tests' helpers (server, moto, events) are reused
@@ -43,7 +48,7 @@ def main() -> None:
         print(f"measuring {name} ...", flush=True)
         started = time.monotonic()
         try:
-            rows += measure(args.quick)
+            rows += measure(args.quick, args.rounds)
         except Exception as exc:  # one family failing still leaves the others' figures
             traceback.print_exc()
             rows.append(skipped(name, "(failed)", f"{type(exc).__name__}: {exc}"[:200]))

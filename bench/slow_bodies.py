@@ -43,7 +43,17 @@ REQUEST_TIMEOUT = 10.0
 def _serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [str(BIN / "imagecore"), "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        # One worker, as the row has always been measured: capacity is counted per process.
+        [
+            str(BIN / "imagecore"),
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--workers",
+            "1",
+        ],
         env={**os.environ, **UNLIMITED},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

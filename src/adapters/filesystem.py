@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 from adapters.blob_writing import put_through
 from adapters.disk_full import full_disk_is_insufficient_storage
 from adapters.disk_reserve import DiskReserve
+from adapters.early_writeback import start_writeback
 from adapters.private_paths import PRIVATE_DIRECTORY
 from imagecore.model import ByteRange, StoredBlob
 
@@ -123,9 +124,12 @@ class _FileBlobWriter:
         try:
             with self._taking_space():
                 file.write(data)
+                file.flush()
         except BaseException:
             self.abort()
             raise
+        # The disk writes these bytes while they are hashed and the next ones arrive.
+        start_writeback(file.fileno(), self._size, len(data))
         self._digest.update(data)
         self._size += len(data)
 

@@ -76,14 +76,16 @@ class IncomingBody:
                 return bytes(body)
         return None
 
-    async def piece(self, size: int = PIECE_BYTES) -> bytes | None:
-        """At least ``size`` bytes of the body, or what is left of it; None once it has ended."""
+    async def piece(self, size: int = PIECE_BYTES) -> list[bytes] | None:
+        """At least ``size`` bytes of the body, or what is left of it, in the parts they came
+        in (joining them would copy every byte once more, on the event loop); None once the
+        body has ended."""
         parts: list[bytes] = []
         gathered = 0
         while gathered < size and (part := await self.next()) is not None:
             parts.append(part)
             gathered += len(part)
-        return b"".join(parts) if parts else None
+        return parts or None
 
     async def read(self, limit: int, too_large: str) -> bytes:
         """The whole body, of at most ``limit`` bytes: PayloadTooLarge(too_large) past it."""

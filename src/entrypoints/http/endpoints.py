@@ -4,6 +4,7 @@ use case and renders the result. No rule lives here."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio
@@ -41,6 +42,7 @@ from entrypoints.http.rendering import (
     slot_resource,
 )
 from entrypoints.http.streaming_form import FilePart, StreamingForm
+from entrypoints.http.upload_pipeline import write_pipelined
 from imagecore.commands import DirectUploadCommand, NewUpload, UpdateCommand
 from imagecore.errors import InvalidInput, PreconditionFailed, UnsupportedMediaType
 from imagecore.health import HEALTHY
@@ -60,9 +62,15 @@ LINK_FORM_ENVELOPE_BYTES = 16 * 1024
 the link is checked, so kept small: whoever sends it has shown no credential yet."""
 
 
-def _write_form_piece(form: StreamingForm, incoming: IncomingUpload, piece: bytes) -> None:
-    if data := form.feed(piece):
-        incoming.write(data)
+def _write_piece(incoming: IncomingUpload, piece: list[bytes]) -> None:
+    for part in piece:
+        incoming.write(part)
+
+
+def _write_form_piece(form: StreamingForm, incoming: IncomingUpload, piece: list[bytes]) -> None:
+    for part in piece:
+        if data := form.feed(part):
+            incoming.write(data)
 
 
 def _route(path: str, **by_method: Endpoint) -> Route:
@@ -257,15 +265,17 @@ class HttpApi:
         early_fields: set[str] | frozenset[str] = frozenset(),
     ) -> Stored:
         """Hand the file to ``incoming`` as it arrives, in pieces received on the event loop and
-        written in an upload worker thread, then finish it. Whatever fails aborts it first."""
+        written in upload worker threads (the next received while the last is written), then
+        finish it. Whatever fails aborts it first."""
         try:
-            if first_data:
+            if first_data:  # file data the form already parsed on the event loop
                 await self.uploads.run(incoming.write, first_data)
-            while (piece := await body.piece()) is not None:
-                if form is None:
-                    await self.uploads.run(incoming.write, piece)
-                else:
-                    await self.uploads.run(_write_form_piece, form, incoming, piece)
+            write = (
+                partial(_write_piece, incoming)
+                if form is None
+                else partial(_write_form_piece, form, incoming)
+            )
+            await write_pipelined(body.piece, write, self.uploads.run)
             late = None
             if form is not None:
                 form.end()
