@@ -107,9 +107,8 @@ class Uploads:
         begun = self.begin_upload(caller, command)
         if isinstance(begun, Stored):
             return begun
+        begun.write_all(command.chunks)
         try:
-            for chunk in command.chunks:
-                begun.write(chunk)
             late = None if command.late_fields is None else command.late_fields()
         except BaseException:
             begun.abort()
@@ -187,12 +186,7 @@ class Uploads:
     def receive_upload(self, upload_id: str, chunks: Iterable[bytes]) -> Image:
         """``begin_receive`` with all the bytes at once, pulled from ``chunks``."""
         incoming = self.begin_receive(upload_id)
-        try:
-            for chunk in chunks:
-                incoming.write(chunk)
-        except BaseException:
-            incoming.abort()
-            raise
+        incoming.write_all(chunks)
         return incoming.finish().image
 
     def complete_upload(self, key: str) -> Image | None:
@@ -216,12 +210,7 @@ class Uploads:
         if incoming is None:
             return None
         try:
-            try:
-                for chunk in chunks:
-                    incoming.write(chunk)
-            except BaseException:
-                incoming.abort()
-                raise
+            incoming.write_all(chunks)
             image = incoming.finish().image
         except Conflict:  # claimed again meanwhile: that claim makes the image
             return None
@@ -378,6 +367,16 @@ class IncomingUpload:
             raise
         self._enqueue_thumbnail(image)
         return Stored(image, created=True)
+
+    def write_all(self, chunks: Iterable[bytes]) -> None:
+        """``write`` every chunk of ``chunks``; whatever fails, reading or writing, aborts the
+        upload first."""
+        try:
+            for chunk in chunks:
+                self.write(chunk)
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
         """The sender is gone: nothing of the bytes is kept. Harmless once finished or failed."""
