@@ -415,18 +415,13 @@ class Container(containers.DeclarativeContainer):
         per_caller=config.max_uploads_per_user,
         places=shared_places,
     )
-    # What a worker of `imagecore serve` limits with; the memory backend runs one worker.
+    # What a worker of `imagecore serve` limits with: a server of one worker (the memory
+    # backend's always) keeps its counts in its memory, where a request's take costs a fifth.
     server_rate_limiter: providers.Provider[TokenBucketLimiter] = providers.Selector(
-        config.backend,
-        memory=rate_limiter,
-        filesystem=shared_rate_limiter,
-        aws=shared_rate_limiter,
+        config.limits_kept, in_process=rate_limiter, shared=shared_rate_limiter
     )
     server_upload_capacity: providers.Provider[UploadCapacity] = providers.Selector(
-        config.backend,
-        memory=upload_capacity,
-        filesystem=shared_upload_capacity,
-        aws=shared_upload_capacity,
+        config.limits_kept, in_process=upload_capacity, shared=shared_upload_capacity
     )
     # The HTTP API; the API Lambda calls it with authenticate= and limiter= of its own, and
     # `imagecore serve`'s workers with the server's limiter= and uploads=.

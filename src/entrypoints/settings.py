@@ -203,5 +203,9 @@ class Settings:
         return environ
 
     def as_config(self) -> dict[str, Any]:
-        """Every setting by name, as the container's configuration takes them."""
-        return attrs.asdict(self, recurse=False)
+        """Every setting by name, as the container's configuration takes them, and where the
+        server's workers keep their limits: in their process when there is one, else in files
+        they share."""
+        config = attrs.asdict(self, recurse=False)
+        config["limits_kept"] = "in_process" if self.worker_count == 1 else "shared"
+        return config

@@ -92,3 +92,19 @@ def test_settings_handed_to_the_server_workers_are_the_same_settings() -> None:
     )
     assert Settings.from_env(given.to_environ()) == given
     assert "AWS_ENDPOINT_URL" not in given.to_environ()  # boto3's own: inherited, never copied
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ({"workers": 1}, "in_process"),
+        ({"backend": "memory"}, "in_process"),
+        ({"workers": 2}, "shared"),
+        ({"workers": 3, "backend": "filesystem"}, "shared"),
+    ],
+)
+def test_the_limits_are_shared_only_by_a_server_of_several_workers(
+    given: dict[str, object], kept: str
+) -> None:
+    # One worker counts in its memory (the cheaper take); several must see one count.
+    assert Settings(**given).as_config()["limits_kept"] == kept  # type: ignore[arg-type]
