@@ -28,6 +28,7 @@ class MemoryImageRepository:
     def __init__(self) -> None:
         self._images: dict[str, Image] = {}
         self._lock = threading.Lock()
+        self._writes = 0
 
     def add(self, image: Image) -> None:
         with self._lock:
@@ -35,6 +36,7 @@ class MemoryImageRepository:
                 raise AlreadyExists(image.image_id)
             self._refuse_a_second_claim(image)
             self._images[image.image_id] = image
+            self._writes += 1
 
     def get(self, image_id: str) -> Image | None:
         return self._images.get(image_id)
@@ -46,6 +48,11 @@ class MemoryImageRepository:
                 raise VersionConflict(image.image_id)
             self._refuse_a_second_claim(image)
             self._images[image.image_id] = image
+            self._writes += 1
+
+    def revision(self) -> int:
+        with self._lock:  # a write and its count change together
+            return self._writes
 
     def _refuse_a_second_claim(self, image: Image) -> None:
         """Raises DuplicateContent if another image holds the claim ``image`` would hold.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import os
 import sqlite3
@@ -32,6 +33,7 @@ from imagecore.query import ListQuery, fold_title
 from imagecore.unicode_text import tag_form
 
 BUSY_TIMEOUT_SECONDS = 10.0
+_connection_serials = itertools.count()
 _DELETE_STATES = frozenset({ImageState.DELETING, ImageState.DELETED})
 """The states a delete writes (the tombstone, then the erase): writes that lead to room."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -269,6 +271,8 @@ class SqliteDatabase:
         self._path = path
         self._reserve = reserve
         self._local = threading.local()
+        self._commits = 0  # of this object's connections, which their own data_version omits
+        self._commits_lock = threading.Lock()
         path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
         _create_private(path)
         self._migrate()
@@ -288,7 +292,16 @@ class SqliteDatabase:
             # undone while the unlink of its bytes was kept, leaving an image without bytes.
             connection.execute("PRAGMA synchronous = FULL")
             self._local.connection = connection
+            self._local.serial = next(_connection_serials)
         return connection
+
+    def revision(self) -> tuple[int, int, int]:
+        """Changes whenever a write is committed, by any connection of any process: SQLite's
+        data_version counts the commits of other connections, as this thread's connection sees
+        them, and ``_commits`` those of this object's own. Values of different threads'
+        connections differ, as their data_versions cannot be compared."""
+        (data_version,) = self.connection().execute("PRAGMA data_version").fetchone()
+        return self._local.serial, data_version, self._commits
 
     @contextlib.contextmanager
     def write(self, *, deleting: bool = False) -> Iterator[sqlite3.Connection]:
@@ -303,6 +316,8 @@ class SqliteDatabase:
                 with self._room(deleting):
                     yield connection
                     connection.execute("COMMIT")
+                    with self._commits_lock:
+                        self._commits += 1
             except BaseException:
                 if connection.in_transaction:  # a full disk has SQLite roll back by itself
                     connection.execute("ROLLBACK")
@@ -361,6 +376,9 @@ class SqliteImageRepository:
 
     def _connection(self) -> sqlite3.Connection:
         return self._database.connection()
+
+    def revision(self) -> tuple[int, int, int]:
+        return self._database.revision()
 
     def _write(self, *, deleting: bool = False) -> AbstractContextManager[sqlite3.Connection]:
         return self._database.write(deleting=deleting)

@@ -6,7 +6,7 @@ rely on exactly what these docstrings promise and nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -67,6 +67,12 @@ class ImageRepository(Protocol):
     def pending_thumbnails(self, created_before: datetime) -> Iterator[Image]:
         """Every ACTIVE image created before ``created_before`` whose thumbnail is PENDING, in
         no particular order. For the occasional reconciliation only."""
+
+    def revision(self) -> Hashable | None:
+        """A value that changes whenever a write is committed, by this process or any other; None
+        where the store cannot tell cheaply. Two reads that return equal values had no write
+        committed between them, so what a list read after the first found is what one after
+        the second would find (a cache may keep it under the value)."""
 
 
 class BlobWriter(Protocol):

@@ -1116,3 +1116,58 @@ def test_sqlite_lists_read_indexes_in_order_without_sorting(
 
     assert not [step for step in plan if "TEMP B-TREE" in step], plan
     assert not [step for step in plan if step.startswith("SCAN")], plan
+
+
+# --- revision: what a kept page is checked against --------------------------------------------
+
+
+def test_every_committed_write_changes_the_revision_and_reads_do_not(
+    repository: ImageRepository, make_image: MakeImage
+) -> None:
+    before = repository.revision()
+    if before is None:
+        pytest.skip("this store cannot tell its revision cheaply: no page is kept")
+    image = make_image()
+    repository.add(image)
+    added = repository.revision()
+    assert added != before
+    repository.get(image.image_id)
+    repository.list(ListQuery(), image.user_id, None, 10)
+    assert repository.revision() == added
+    edited = attrs.evolve(image, title="edited", version=image.version + 1)
+    repository.replace(edited, image.version)
+    assert repository.revision() not in (before, added)
+
+
+def test_a_refused_write_leaves_the_revision_as_it_was(
+    repository: ImageRepository, make_image: MakeImage
+) -> None:
+    image = make_image()
+    repository.add(image)
+    before = repository.revision()
+    if before is None:
+        pytest.skip("this store cannot tell its revision cheaply: no page is kept")
+    with pytest.raises(AlreadyExists):
+        repository.add(image)
+    with pytest.raises(VersionConflict):
+        repository.replace(attrs.evolve(image, title="late"), image.version + 5)
+    assert repository.revision() == before
+
+
+def test_sqlite_revision_changes_with_a_write_of_another_connection_or_thread(
+    tmp_path: Path, make_image: MakeImage
+) -> None:
+    # Another connection stands for another worker process, or `imagecore reconcile`.
+    path = tmp_path / "imagecore.sqlite3"
+    reader, writer = SqliteImageRepository(path), SqliteImageRepository(path)
+    before = reader.revision()
+    writer.add(make_image())
+    after = reader.revision()
+    assert after != before
+    # This object's own writes from another thread, whose connection is not the reader's.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(reader.add, make_image()).result()
+    assert reader.revision() not in (before, after)
+    # A thread's revisions are not comparable with another's: they never compare equal.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(reader.revision).result() != reader.revision()

@@ -175,6 +175,10 @@ class FaultyImageRepository:
         found = self._plan.call("repository.unsettled", self._inner.unsettled)
         return FaultyIterator(self._plan, "repository.unsettled:next", found)
 
+    def revision(self) -> None:
+        # Nothing is kept between reads: every list under a plan reaches the inner store.
+        return None
+
     def pending_thumbnails(self, created_before: datetime) -> Iterator[Image]:
         found = self._plan.call(
             "repository.pending_thumbnails",

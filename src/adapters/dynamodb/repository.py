@@ -253,6 +253,10 @@ class DynamoDbImageRepository:
             },
         )
 
+    def revision(self) -> None:
+        """DynamoDB has no cheap change counter: every list is read afresh."""
+        return
+
     def pending_thumbnails(self, created_before: datetime) -> Iterator[Image]:
         # created_at is stored fixed-width (format_instant), so text order is time order.
         return self._scan(
