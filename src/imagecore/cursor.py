@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -25,6 +26,7 @@ MAX_CURSOR_LENGTH = 512
 _VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_EXPIRY_STEP_SECONDS = 60
 
 
 def _b64encode(data: bytes) -> str:
@@ -48,14 +50,23 @@ class CursorCodec:
     def _sign(self, payload: str) -> str:
         return _b64encode(hmac.new(self.secret, payload.encode("ascii"), hashlib.sha256).digest())
 
-    def encode(self, position: Position, query: ListQuery, caller: str) -> str:
-        expires = self.clock.now() + self.lifetime
+    def expiry(self) -> int:
+        """When a cursor made now expires, in seconds since the epoch: ``lifetime`` from now,
+        rounded up to the minute, so that the cursors made in one minute for one place in one
+        list are one string (and a page kept for reuse stays exactly what a new read gives)."""
+        deadline = (self.clock.now() + self.lifetime).timestamp()
+        return math.ceil(deadline / _EXPIRY_STEP_SECONDS) * _EXPIRY_STEP_SECONDS
+
+    def encode(
+        self, position: Position, query: ListQuery, caller: str, expires: int | None = None
+    ) -> str:
+        """The cursor to ``position``, expiring at ``expires`` (by default, ``expiry()``)."""
         body = {
             "v": _VERSION,
             "t": (position.created_at - _EPOCH) // _MICROSECOND,
             "i": position.image_id,
             "f": self._fingerprint(query, caller),
-            "e": int(expires.timestamp()),
+            "e": self.expiry() if expires is None else expires,
         }
         payload = _b64encode(json.dumps(body, separators=(",", ":")).encode())
         return f"{payload}.{self._sign(payload)}"

@@ -13,6 +13,7 @@ from imagecore.lookups import visible_image
 from imagecore.model import Image, ThumbnailStatus
 from imagecore.ports import BlobStore, ImageRepository
 from imagecore.query import ListQuery
+from imagecore.recent_pages import RecentPages
 from imagecore.results import Download, Page
 from imagecore.thumbnails import thumbnail_content_type, thumbnail_filename
 
@@ -24,17 +25,31 @@ class Reads:
     cursors: CursorCodec
     url_ttl: timedelta
     thumbnail_side: int
+    recent_pages: RecentPages = attrs.field(factory=RecentPages)
 
     def list_images(self, caller: str, query: ListQuery, cursor: str | None = None) -> Page:
         """One page of the images the caller may see that match the query, and a cursor to the
-        next page while there is one."""
+        next page while there is one. A page read again while no write was committed is the
+        one kept from before (see recent_pages)."""
         after = self.cursors.decode(cursor, query, caller) if cursor else None
+        expires = self.cursors.expiry()
+        # Read before the list: a write committed meanwhile changes the revision the page is
+        # kept under, so it is never served after the write.
+        revision = self.repository.revision()
+        key = None if revision is None else (revision, caller, query, after, expires)
+        if key is not None:
+            kept = self.recent_pages.get(key)
+            if kept is not None:
+                return kept
         found = self.repository.list(query, caller, after, query.limit + 1)
         images = list(found[: query.limit])
         next_cursor = None
         if len(found) > query.limit:
-            next_cursor = self.cursors.encode(images[-1].position, query, caller)
-        return Page(images, next_cursor)
+            next_cursor = self.cursors.encode(images[-1].position, query, caller, expires)
+        page = Page(images, next_cursor)
+        if key is not None:
+            self.recent_pages.put(key, page)
+        return page
 
     def get(self, caller: str, image_id: str) -> Image:
         """The image, if the caller may see it: its owner always, anyone if it is public."""

@@ -3,8 +3,11 @@ cursors bound to the caller and the filters."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from imagecore.commands import UpdateCommand
 from imagecore.errors import InvalidCursor
 from imagecore.model import Image, SortOrder
 from imagecore.query import ListQuery, build_list_query
@@ -140,3 +143,51 @@ def test_a_title_prefix_finds_the_title_in_any_case_or_compatibility_spelling(
 
     for prefix in ("beach", "BEA", "\uff42\uff45\uff41"):
         assert list_ids(service, "alice", build_list_query(title=prefix)) == [image.image_id]
+
+
+# --- pages kept while nothing changes ---------------------------------------------------------
+
+
+def test_a_page_read_again_while_nothing_changed_is_the_one_kept(
+    service: ImageService, seven: list[Image]
+) -> None:
+    query = ListQuery(limit=3)
+    first = service.list_images("alice", query)
+    assert service.list_images("alice", query) is first
+    # Another caller, other filters or another position are other pages.
+    assert service.list_images("bob", query) is not first
+    assert service.list_images("alice", ListQuery(limit=4)) is not first
+    assert service.list_images("alice", query, first.next_cursor) is not first
+
+
+def test_every_write_is_seen_by_the_next_read_of_a_kept_page(
+    service: ImageService, seven: list[Image], png: bytes
+) -> None:
+    query = ListQuery(limit=3)
+    service.list_images("alice", query)
+    newest = upload(service, "alice", png, title="newer")
+    assert service.list_images("alice", query).images[0].image_id == newest.image_id
+    service.update("alice", newest.image_id, UpdateCommand(title="renamed"))
+    assert service.list_images("alice", query).images[0].title == "renamed"
+    service.delete("alice", newest.image_id)
+    assert newest.image_id not in list_ids(service, "alice", query)
+
+
+def test_cursors_made_in_one_minute_are_one_string_and_a_kept_one_expires_on_time(
+    service: ImageService, seven: list[Image], clock: FakeClock
+) -> None:
+    query = ListQuery(limit=3)
+    clock.advance(timedelta(seconds=61 - clock.now().second))  # a second past a whole minute
+    first = service.list_images("alice", query)
+    clock.advance(timedelta(seconds=59))  # the next whole minute
+    assert service.list_images("alice", query).next_cursor == first.next_cursor
+    clock.advance(timedelta(seconds=1))
+    later = service.list_images("alice", query)
+    assert later.next_cursor != first.next_cursor
+    assert [image.image_id for image in later.images] == [image.image_id for image in first.images]
+    # Made a second past a minute, the first cursor lasts until a day after the next minute.
+    clock.advance(timedelta(hours=24) - timedelta(seconds=2))
+    service.list_images("alice", query, first.next_cursor)
+    clock.advance(timedelta(seconds=1))
+    with pytest.raises(InvalidCursor, match="expired"):
+        service.list_images("alice", query, first.next_cursor)

@@ -296,7 +296,7 @@ class HttpApi:
         cursor = present.pop("cursor", None)
         query = build_list_query(**present)
         page = await self._read(self.images.list_images, caller, query, cursor)
-        return page_response(page.images, page.next_cursor)
+        return page_response(page)
 
     async def get_image(self, request: Request) -> Response:
         caller = self._caller(request)

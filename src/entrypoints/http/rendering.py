@@ -4,7 +4,6 @@ or its thumbnail, in the fastest way the blob store allows."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from imagecore.convert import format_instant, image_to_resource
 from imagecore.disposition import attachment_disposition
 from imagecore.errors import NotFound
 from imagecore.model import Image
-from imagecore.results import Download, UploadSlot
+from imagecore.results import Download, Page, UploadSlot
 
 
 class RenderedImages:
@@ -64,16 +63,44 @@ def resource_response(image: Image, status: int = 200, **headers: str) -> Respon
     )
 
 
-def page_response(images: Sequence[Image], next_cursor: str | None) -> Response:
-    body = orjson.dumps(
-        {
-            "images": [orjson.Fragment(rendered_images.json(image)) for image in images],
-            "count": len(images),
-            "next_cursor": next_cursor,
-        }
-    )
+class RenderedPages:
+    """The JSON of the pages rendered last: the reads hand out a page they kept (see
+    imagecore.recent_pages) as the same object until the store changes, so it is rendered once.
+    Kept by the page's identity, holding the page so that its id is not reused meanwhile; the
+    first rendered goes first."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[int, tuple[Page, bytes]] = OrderedDict()
+
+    def json(self, page: Page) -> bytes:
+        kept = self._entries.get(id(page))
+        if kept is not None and kept[0] is page:
+            return kept[1]
+        rendered = orjson.dumps(
+            {
+                "images": [orjson.Fragment(rendered_images.json(image)) for image in page.images],
+                "count": len(page.images),
+                "next_cursor": page.next_cursor,
+            }
+        )
+        self._entries[id(page)] = (page, rendered)
+        while len(self._entries) > self._capacity:
+            try:
+                self._entries.popitem(last=False)
+            except KeyError:  # emptied by another thread meanwhile
+                break
+        return rendered
+
+
+rendered_pages = RenderedPages(capacity=64)
+
+
+def page_response(page: Page) -> Response:
     return Response(
-        body, headers={"Cache-Control": "private, no-cache"}, media_type="application/json"
+        rendered_pages.json(page),
+        headers={"Cache-Control": "private, no-cache"},
+        media_type="application/json",
     )
 
 
