@@ -15,8 +15,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from entrypoints.cli import main
+from entrypoints.client import commands
 from entrypoints.client.api import ClientError, ImagecoreClient
 from entrypoints.client.files import DestinationExists, filename_in, safe_filename, save
+from entrypoints.client.retry import RetryPolicy
 from tests.support.api_client import Api
 from tests.support.backend_server import running_server
 from tests.support.http_server import ServerProcess, free_port
@@ -124,8 +126,9 @@ def test_a_file_the_server_refuses_fails_alone_and_is_summarised(
 def test_uploads_run_on_as_many_threads_as_jobs_asks(
     api: Api, user: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    files = [str(write_image(tmp_path / f"{index}.png")) for index in range(6)]
-    upload = ImagecoreClient.upload
+    # Six different images: the same bytes would be sent once.
+    files = [str(write_image(tmp_path / f"{index}.png", width=8 + index)) for index in range(6)]
+    upload = ImagecoreClient.post_image
     in_flight = peak = 0
     lock = threading.Lock()
 
@@ -141,7 +144,7 @@ def test_uploads_run_on_as_many_threads_as_jobs_asks(
             with lock:
                 in_flight -= 1
 
-    monkeypatch.setattr(ImagecoreClient, "upload", counted)
+    monkeypatch.setattr(ImagecoreClient, "post_image", counted)
 
     result = run(api, user, "upload", "--jobs", "3", *files)
 
@@ -190,12 +193,18 @@ def test_ls_shows_one_page_as_a_table(
 
     assert result.exit_code == 0, result.output
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["ID", "CREATED", "SIZE", "WxH", "VISIBILITY", "TITLE"]
+    assert header.split() == [
+        "ID", "CREATED", "SIZE", "WxH", "VISIBILITY", "OWNER", "FILE", "TITLE"
+    ]  # fmt: skip
     newest = five_images[-1]
     assert [row.split()[0] for row in rows] == [newest["image_id"], five_images[-2]["image_id"]]
     assert f"{newest['width']}x{newest['height']}" in rows[0]
     assert rows[0].endswith("blue 4")
-    assert "private" in rows[0]
+    columns = {
+        name: rows[0][header.index(name) :].split()[0]
+        for name in ("VISIBILITY", "OWNER", "FILE", "TITLE")
+    }
+    assert columns == {"VISIBILITY": "private", "OWNER": user, "FILE": "4.img", "TITLE": "blue"}
     assert "--all" in result.stderr
 
 
@@ -363,13 +372,15 @@ def test_a_bad_token_is_explained_with_a_hint(api: Api) -> None:
         assert "imagecore token USER" in result.stderr
 
 
-def test_a_server_that_is_down_is_named(tmp_path: Path) -> None:
+def test_a_server_that_is_down_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(commands, "RETRY", RetryPolicy(backoff=0.01, max_backoff=0.02))
     url = f"http://127.0.0.1:{free_port()}"
     image = write_image(tmp_path / "a.png")
     for args in (["ls"], ["upload", str(image)], ["rm", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]):
         result = CliRunner().invoke(main, [*args, "--url", url, "--token", "t"])
         assert result.exit_code == 1, result.output
-        assert f"cannot connect to the imagecore server at {url}" in result.stderr
+        assert f"cannot connect to the imagecore server at {url} (5 tries)" in result.stderr
+        assert result.stderr.count("cannot connect") == 1
 
 
 def test_errors_without_a_server_body_still_read_well() -> None:
