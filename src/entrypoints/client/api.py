@@ -168,14 +168,16 @@ class ImagecoreClient:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.subject = token_subject(token)
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not secrets)
-        self._throttle = Throttle(sleep=sleep)
+        self._throttle = Throttle(clock, sleep)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         # httpx drops Authorization on a redirect to another origin, so a presigned download
         # URL never sees the token.
@@ -275,7 +277,7 @@ class ImagecoreClient:
 
     def wait_for_image(self, slot: Slot, timeout: float) -> Resource:
         """The image a direct upload becomes, once the server has made it (404 until then)."""
-        deadline = time.monotonic() + timeout
+        deadline = self._clock() + timeout
         pause = 0.25
         while True:
             try:
@@ -283,7 +285,7 @@ class ImagecoreClient:
             except ClientError as exc:
                 if exc.status != 404:
                     raise
-            if time.monotonic() + pause > deadline:
+            if self._clock() + pause > deadline:
                 raise ClientError(
                     f"the upload {slot.upload_id} arrived, but no image came of it within "
                     f"{timeout:g} s: the server may have refused its bytes, or be slow to "
@@ -414,7 +416,8 @@ class ImagecoreClient:
                     self._throttle.hold_off(delay)
                     continue
             if response.is_error and not stream:
-                raise _error_from(response, tries=busy_tries + 1)
+                gave_up = response.status_code in RETRIED_STATUSES
+                raise _error_from(response, tries=busy_tries if gave_up else 1)
             return response
 
     def _transport_error(
