@@ -216,6 +216,10 @@ def test_a_field_refused_for_every_file_stops_the_run_naming_the_flag(
     summary = result.stderr.split("error: --title", 1)[1]
     assert summary.count("--title") == 0
     assert "not tried of 40 files" in result.stderr
+    # A line per file that failed before the run stopped: the first 3 and those under way.
+    failed_lines = [line for line in result.stderr.splitlines() if "] failed  " in line]
+    assert 3 <= len(failed_lines) <= 4
+    assert all(": 400 --title " in line for line in failed_lines)
     assert api.list_all(user, user_id=user) == []
     api.client.close()
 

@@ -4,9 +4,10 @@ early when going on cannot help (the server is gone, or refuses what every file 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import partial
 from pathlib import Path
@@ -84,6 +85,32 @@ def _reason_to_stop(error: ClientError, failures: Sequence[Failure], any_done: b
     return ""
 
 
+class _Verdict:
+    """Whether the run goes on, decided in the upload threads as each file ends, so that once
+    it must stop no thread starts another file."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.stopped_by: ClientError | None = None
+        self.why = ""
+        self._failures: list[Failure] = []
+        self._any_done = False
+        self._lock = threading.Lock()
+
+    def done(self) -> None:
+        with self._lock:
+            self._any_done = True
+
+    def failed(self, failure: Failure) -> None:
+        with self._lock:
+            self._failures.append(failure)
+            if self.stopped_by is None and (
+                why := _reason_to_stop(failure.error, self._failures, self._any_done)
+            ):
+                self.stopped_by, self.why = failure.error, why
+                self.stop.set()
+
+
 def upload_batch(
     uploader: Uploader,
     files: Sequence[Path],
@@ -91,27 +118,31 @@ def upload_batch(
     jobs: int,
     progress: Progress,
     on_done: Callable[[Uploaded], None],
+    shown: Callable[[ClientError], ClientError] = lambda error: error,
 ) -> BatchReport:
     """Upload ``files`` on ``jobs`` threads, calling ``on_done`` (in this thread) for each
-    file that is on the server, as it lands."""
-    stop = threading.Event()
+    file that is on the server, as it lands; errors are shown as ``shown`` puts them."""
+    verdict = _Verdict()
     uploaded: list[Uploaded] = []
     failures: list[Failure] = []
     not_tried: list[Path] = []
-    stopped_by: ClientError | None = None
-    why = ""
 
-    def one(path: Path) -> Uploaded | ClientError | None:
-        if stop.is_set():
+    def one(path: Path) -> Uploaded | Failure | None:
+        if verdict.stop.is_set():
             return None
         try:
-            return uploader.upload(path, progress.sent)
+            result = uploader.upload(path, progress.sent)
         except ClientError as exc:
-            return exc
+            failure = Failure(path, exc)
         except OSError as exc:  # the file went away or cannot be read
-            return ClientError(f"cannot read it: {exc}")
+            failure = Failure(path, ClientError(f"cannot read it: {exc}"))
+        else:
+            verdict.done()
+            return result
+        verdict.failed(failure)
+        return failure
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=jobs) as pool, _stopped_on_interrupt(verdict.stop):
         pending = {
             pool.submit(one, path): (path, size) for path, size in zip(files, sizes, strict=True)
         }
@@ -121,19 +152,25 @@ def upload_batch(
             if result is None:
                 not_tried.append(path)
                 progress.finished(str(path), size, NOT_TRIED)
-            elif isinstance(result, ClientError):
-                failures.append(Failure(path, result))
-                progress.finished(str(path), size, FAILED, describe(result))
-                if stopped_by is None and (
-                    why := _reason_to_stop(result, failures, bool(uploaded))
-                ):
-                    stopped_by = result
-                    stop.set()
+            elif isinstance(result, Failure):
+                failures.append(result)
+                progress.finished(str(path), size, FAILED, describe(shown(result.error)))
             else:
                 uploaded.append(result)
                 outcome = UPLOADED if result.created else ALREADY_THERE
                 progress.finished(str(path), size, outcome, stdout_line=partial(on_done, result))
-    return BatchReport(uploaded, failures, not_tried, stopped_by, why)
+    return BatchReport(uploaded, failures, not_tried, verdict.stopped_by, verdict.why)
+
+
+@contextlib.contextmanager
+def _stopped_on_interrupt(stop: threading.Event) -> Iterator[None]:
+    """On Ctrl-C, the files not started yet are not started: the pool's exit waits only for
+    those under way."""
+    try:
+        yield
+    except BaseException:
+        stop.set()
+        raise
 
 
 def describe(error: ClientError) -> str:

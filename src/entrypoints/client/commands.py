@@ -223,7 +223,15 @@ def upload(
             click.echo(f"{uploaded.image['image_id']}  {uploaded.file.path}")
 
         try:
-            report = upload_batch(uploader, files, sizes, jobs, progress, done)
+            report = upload_batch(
+                uploader,
+                files,
+                sizes,
+                jobs,
+                progress,
+                done,
+                lambda error: _named_as_typed(error, UPLOAD_FLAGS),
+            )
         finally:
             progress.close()
     _report_upload(report, len(files))
