@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -13,10 +15,13 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from PIL import Image
 
 from entrypoints.cli import main
+from entrypoints.client import commands
 from entrypoints.client.api import ClientError, ImagecoreClient
 from entrypoints.client.files import DestinationExists, filename_in, safe_filename, save
+from entrypoints.client.retry import RetryPolicy
 from tests.support.api_client import Api
 from tests.support.backend_server import running_server
 from tests.support.http_server import ServerProcess, free_port
@@ -124,8 +129,9 @@ def test_a_file_the_server_refuses_fails_alone_and_is_summarised(
 def test_uploads_run_on_as_many_threads_as_jobs_asks(
     api: Api, user: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    files = [str(write_image(tmp_path / f"{index}.png")) for index in range(6)]
-    upload = ImagecoreClient.upload
+    # Six different images: the same bytes would be sent once.
+    files = [str(write_image(tmp_path / f"{index}.png", width=8 + index)) for index in range(6)]
+    upload = ImagecoreClient.post_image
     in_flight = peak = 0
     lock = threading.Lock()
 
@@ -141,7 +147,7 @@ def test_uploads_run_on_as_many_threads_as_jobs_asks(
             with lock:
                 in_flight -= 1
 
-    monkeypatch.setattr(ImagecoreClient, "upload", counted)
+    monkeypatch.setattr(ImagecoreClient, "post_image", counted)
 
     result = run(api, user, "upload", "--jobs", "3", *files)
 
@@ -190,12 +196,18 @@ def test_ls_shows_one_page_as_a_table(
 
     assert result.exit_code == 0, result.output
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["ID", "CREATED", "SIZE", "WxH", "VISIBILITY", "TITLE"]
+    assert header.split() == [
+        "ID", "CREATED", "SIZE", "WxH", "VISIBILITY", "OWNER", "FILE", "TITLE"
+    ]  # fmt: skip
     newest = five_images[-1]
     assert [row.split()[0] for row in rows] == [newest["image_id"], five_images[-2]["image_id"]]
     assert f"{newest['width']}x{newest['height']}" in rows[0]
     assert rows[0].endswith("blue 4")
-    assert "private" in rows[0]
+    columns = {
+        name: rows[0][header.index(name) :].split()[0]
+        for name in ("VISIBILITY", "OWNER", "FILE", "TITLE")
+    }
+    assert columns == {"VISIBILITY": "private", "OWNER": user, "FILE": "4.img", "TITLE": "blue"}
     assert "--all" in result.stderr
 
 
@@ -334,7 +346,183 @@ def test_a_redirected_download_does_not_carry_the_token_and_its_name_is_made_saf
         save(iter([b"other"]), target, overwrite=False)
 
 
+# -- edit, thumbnail, stdout, --mine, umask, flag names -----------------------------------
+
+
+def test_edit_changes_the_fields_asked_and_keeps_the_rest(api: Api, user: str) -> None:
+    image = api.uploaded(user, title="Old", tags="beach,dusk", description="kept")
+
+    result = run(
+        api,
+        user,
+        "edit",
+        image["image_id"],
+        "--title",
+        "New",
+        "--add-tag",
+        "Sunset",
+        "--remove-tag",
+        "BEACH",
+        "--metadata",
+        '{"camera": "X100"}',
+        "--visibility",
+        "public",
+        "--json",
+    )
+
+    assert result.exit_code == 0, result.output
+    edited = json.loads(result.stdout)
+    assert edited == api.client.get(f"/images/{image['image_id']}", headers=api.auth(user)).json()
+    assert edited["title"] == "New"
+    assert edited["description"] == "kept"
+    assert edited["tags"] == ["dusk", "sunset"]
+    assert edited["metadata"] == {"camera": "X100"}
+    assert edited["visibility"] == "public"
+    assert edited["version"] == image["version"] + 1
+
+
+def test_edit_of_a_version_no_longer_current_is_a_clear_conflict(api: Api, user: str) -> None:
+    image = api.uploaded(user, title="Mine")
+    first = run(api, user, "edit", image["image_id"], "--title", "Theirs")
+    assert first.exit_code == 0, first.output
+
+    stale = run(
+        api,
+        user,
+        "edit",
+        image["image_id"],
+        "--title",
+        "Lost",
+        "--if-version",
+        str(image["version"]),
+    )
+
+    assert stale.exit_code == 1
+    assert f"is no longer at version {image['version']}" in stale.stderr
+    assert f"(it is at version {image['version'] + 1})" in stale.stderr
+    assert "nothing was changed" in stale.stderr
+    now = api.client.get(f"/images/{image['image_id']}", headers=api.auth(user)).json()
+    assert now["title"] == "Theirs"
+
+
+def test_edit_needs_something_to_change_and_names_its_flags_in_errors(api: Api, user: str) -> None:
+    image_id = api.upload(user).json()["image_id"]
+    nothing = run(api, user, "edit", image_id)
+    assert nothing.exit_code == 2
+    assert "nothing to change" in nothing.stderr
+    both = run(api, user, "edit", image_id, "--add-tag", "a", "--remove-tag", "A")
+    assert both.exit_code == 2
+    too_long = run(api, user, "edit", image_id, "--title", "t" * 201)
+    assert too_long.exit_code == 1
+    assert too_long.stderr.startswith("error: --title ")
+
+
+def test_thumbnail_writes_the_thumbnail_to_a_file_or_stdout(
+    api: Api, user: str, tmp_path: Path
+) -> None:
+    image = api.uploaded(user, data=image_bytes("image/png", width=300, height=200))
+    assert image["thumbnail_status"] == "ready"
+    served = api.client.get(f"/images/{image['image_id']}/thumbnail", headers=api.auth(user))
+
+    to_file = run(api, user, "thumbnail", image["image_id"], "-o", str(tmp_path / "t.webp"))
+    to_stdout = run(api, user, "thumbnail", image["image_id"], "-o", "-")
+
+    assert to_file.exit_code == to_stdout.exit_code == 0, to_file.output + to_stdout.output
+    assert (tmp_path / "t.webp").read_bytes() == served.content
+    assert to_stdout.stdout_bytes == served.content
+    assert max(Image.open(tmp_path / "t.webp").size) == 256
+
+
+def test_thumbnail_of_an_image_that_is_gone_fails(api: Api, user: str) -> None:
+    image_id = api.upload(user).json()["image_id"]
+    api.client.delete(f"/images/{image_id}", headers=api.auth(user))
+
+    result = run(api, user, "thumbnail", image_id)
+
+    assert result.exit_code == 1
+    assert f"error: {image_id}: no such image (NotFound" in result.stderr
+
+
+def test_download_to_stdout_writes_only_the_bytes(api: Api, user: str, tmp_path: Path) -> None:
+    original = image_bytes("image/gif", width=12)
+    image_id = api.upload(user, data=original, filename="anim.gif").json()["image_id"]
+
+    result = run(api, user, "download", image_id, "-o", "-")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == original
+    assert not Path("-").exists()
+    several = run(api, user, "download", image_id, image_id, "-o", "-")
+    assert several.exit_code == 2
+    assert "one id" in several.stderr
+
+
+def test_ls_mine_shows_only_the_callers_images_with_owner_and_file_name(
+    api: Api, user: str
+) -> None:
+    other = f"{user}-friend"
+    theirs = api.upload(other, filename="theirs.png", visibility="public").json()
+    mine = api.upload(user, data=image_bytes(width=9), filename="mine.png").json()
+
+    everyone = run(api, user, "ls", "--json", "--limit", "100")
+    only_mine = run(api, user, "ls", "--mine")
+
+    assert everyone.exit_code == only_mine.exit_code == 0, everyone.output + only_mine.output
+    assert theirs["image_id"] in everyone.stdout
+    header, *rows = only_mine.stdout.splitlines()
+    assert [row.split()[0] for row in rows] == [mine["image_id"]]
+    assert rows[0][header.index("OWNER") :].split()[0] == user
+    assert rows[0][header.index("FILE") :].split()[0] == "mine.png"
+    twice = run(api, user, "ls", "--mine", "--user-id", other)
+    assert twice.exit_code == 2
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_downloaded_files_are_created_as_the_umask_says(
+    api: Api, user: str, tmp_path: Path, umask: int, mode: int
+) -> None:
+    image_id = api.upload(user, data=image_bytes(width=umask + 10)).json()["image_id"]
+    previous = os.umask(umask)
+    try:
+        result = run(api, user, "download", image_id, "-o", str(tmp_path / "copy.png"))
+    finally:
+        os.umask(previous)
+
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE((tmp_path / "copy.png").stat().st_mode) == mode
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "api_name"),
+    [
+        (["--since", "junk"], "--since", "start_date"),
+        (["--until", "junk"], "--until", "end_date"),
+        (["--content-type", "text/plain"], "--content-type", "content_type"),
+    ],
+)
+def test_ls_errors_name_the_flags_typed(
+    api: Api, user: str, args: list[str], flag: str, api_name: str
+) -> None:
+    result = run(api, user, "ls", *args)
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {flag} ")
+    assert api_name not in result.stderr
+
+
 # -- rm and errors -------------------------------------------------------------------------
+
+
+def test_rm_of_an_image_deleted_before_is_a_failure(api: Api, user: str) -> None:
+    image_id = api.upload(user, data=image_bytes(width=41)).json()["image_id"]
+    first = run(api, user, "rm", image_id)
+    assert first.exit_code == 0, first.output
+
+    again = run(api, user, "rm", image_id)
+
+    assert again.exit_code == 1
+    assert again.stdout == ""
+    assert f"error: {image_id}: no such image (NotFound, request " in again.stderr
 
 
 def test_rm_deletes_and_a_missing_id_is_a_failure(api: Api, user: str) -> None:
@@ -363,13 +551,15 @@ def test_a_bad_token_is_explained_with_a_hint(api: Api) -> None:
         assert "imagecore token USER" in result.stderr
 
 
-def test_a_server_that_is_down_is_named(tmp_path: Path) -> None:
+def test_a_server_that_is_down_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(commands, "RETRY", RetryPolicy(backoff=0.01, max_backoff=0.02))
     url = f"http://127.0.0.1:{free_port()}"
     image = write_image(tmp_path / "a.png")
     for args in (["ls"], ["upload", str(image)], ["rm", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]):
         result = CliRunner().invoke(main, [*args, "--url", url, "--token", "t"])
         assert result.exit_code == 1, result.output
-        assert f"cannot connect to the imagecore server at {url}" in result.stderr
+        assert f"cannot connect to the imagecore server at {url} (5 tries)" in result.stderr
+        assert result.stderr.count("cannot connect") == 1
 
 
 def test_errors_without_a_server_body_still_read_well() -> None:

@@ -6,16 +6,20 @@ JSON the server sent.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
-import mimetypes
+import random
+import time
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 import httpx
+
+from entrypoints.client.bodies import FileForm
+from entrypoints.client.retry import RETRIED_STATUSES, RetryPolicy, Throttle, retry_after_seconds
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 _TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -33,12 +37,15 @@ class ClientError(Exception):
         status: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
         self.request_id = request_id
+        self.unreachable = unreachable
+        """No connection could be made: the server is down, or --url is wrong."""
 
     @property
     def unauthenticated(self) -> bool:
@@ -75,6 +82,21 @@ class UploadFields:
             form["visibility"] = self.visibility
         return form
 
+    def json(self) -> dict[str, object]:
+        """The fields as a JSON body takes them (POST /uploads)."""
+        body: dict[str, object] = {}
+        if self.title is not None:
+            body["title"] = self.title
+        if self.description is not None:
+            body["description"] = self.description
+        if self.tags:
+            body["tags"] = list(self.tags)
+        if self.metadata is not None:
+            body["metadata"] = dict(self.metadata)
+        if self.visibility is not None:
+            body["visibility"] = self.visibility
+        return body
+
 
 @attrs.frozen
 class ListFilters:
@@ -109,8 +131,34 @@ class Page:
     next_cursor: str | None
 
 
+@attrs.frozen
+class Sent:
+    """The answer to an upload: the image, and whether this upload made it (False: the caller
+    had one with those bytes already)."""
+
+    image: Resource
+    created: bool
+
+
+@attrs.frozen
+class Slot:
+    """A direct upload slot (POST /uploads): where to post the file, with which fields, and
+    where the image appears once its bytes have been checked."""
+
+    upload_id: str
+    url: str
+    fields: Mapping[str, str]
+    image_url: str
+
+
 class ImagecoreClient:
-    """One server, one token. Safe to share between threads (httpx.Client is)."""
+    """One server, one token. Safe to share between threads (httpx.Client is, and so are the
+    throttle and the counters here).
+
+    Every request goes through ``_send``, which tries it again as ``retry`` allows: after a 429
+    or 503 once Retry-After has passed (every thread holds off meanwhile), and after a
+    connection that failed, with backoff. A request that may have reached the server is sent
+    again only when doing so twice is harmless (``repeatable``)."""
 
     def __init__(
         self,
@@ -118,14 +166,27 @@ class ImagecoreClient:
         token: str | None = None,
         *,
         transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.subject = token_subject(token)
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not secrets)
+        self._throttle = Throttle(clock, sleep)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         # httpx drops Authorization on a redirect to another origin, so a presigned download
         # URL never sees the token.
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=_TIMEOUT, transport=transport
         )
+        # Upload links (an S3 presigned POST, or the server's own signed link) carry their own
+        # credential in their fields: the token is not theirs to see.
+        self._bare = httpx.Client(timeout=_TIMEOUT, transport=transport)
 
     def __enter__(self) -> ImagecoreClient:
         return self
@@ -135,14 +196,105 @@ class ImagecoreClient:
 
     def close(self) -> None:
         self._http.close()
+        self._bare.close()
 
-    def upload(self, path: Path, fields: UploadFields) -> Resource:
-        """POST /images as multipart; the file is read in chunks as it is sent."""
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        with path.open("rb") as file:
-            files = {"file": (path.name, file, content_type)}
-            response = self._request("POST", "/images", files=files, data=fields.form())
+    # -- uploads -------------------------------------------------------------------------
+
+    def post_image(self, form: FileForm, sha256: str) -> Sent:
+        """POST /images with the file's SHA-256 declared: an image of the caller's with those
+        bytes is the answer (200, ``created`` False) and the body is not read; otherwise 201
+        and the new image. Sent again after a failure, the same bytes never make two images."""
+        response = self._send(
+            lambda: self._http.build_request(
+                "POST",
+                "/images",
+                content=form,
+                headers={**form.headers(), "X-Content-SHA256": sha256},
+            ),
+            repeatable=True,
+        )
+        return Sent(_json_object(response), created=response.status_code == 201)
+
+    def find_content(self, sha256: str, content_type: str) -> Resource | None:
+        """The caller's image with these bytes, if there is one, asked without sending them:
+        POST /images with the hash and an empty body is answered 200 with that image, or 400
+        (the empty body cannot have the hash) when there is none."""
+        try:
+            response = self._send(
+                lambda: self._http.build_request(
+                    "POST",
+                    "/images",
+                    content=b"",
+                    headers={"Content-Type": content_type, "X-Content-SHA256": sha256},
+                ),
+                repeatable=True,
+            )
+        except ClientError as exc:
+            if exc.status == 400:
+                return None
+            raise
         return _json_object(response)
+
+    def create_slot(
+        self, fields: UploadFields, filename: str, content_type: str, size: int
+    ) -> Slot:
+        """POST /uploads: a slot for a direct upload of ``size`` bytes. Asking twice leaves an
+        unused slot, which expires: harmless, so it is retried like a read."""
+        body = {
+            **fields.json(),
+            "filename": filename,
+            "content_type": content_type,
+            "size": size,
+        }
+        answer = _json_object(self._request("POST", "/uploads", json=body))
+        try:
+            return Slot(
+                upload_id=str(answer["upload_id"]),
+                url=str(answer["url"]),
+                fields={str(name): str(value) for name, value in answer["fields"].items()},
+                image_url=str(answer.get("image_url") or f"/images/{answer['upload_id']}"),
+            )
+        except (KeyError, AttributeError, TypeError):
+            raise ClientError("the server's upload slot lacks upload_id, url or fields") from None
+
+    def post_to_slot(self, slot: Slot, form: FileForm) -> Resource | None:
+        """Send the file to the slot's link, without the token. The embedded server answers
+        with the image; S3 answers with no image (204), and the image appears once the worker
+        has checked the bytes (``wait_for_image``). A link is good for one upload, so the body
+        is sent again only when it cannot have arrived."""
+        response = self._send(
+            lambda: self._bare.build_request(
+                "POST", slot.url, content=form, headers=form.headers()
+            ),
+            repeatable=False,
+            via=self._bare,
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) and "image_id" in body else None
+
+    def wait_for_image(self, slot: Slot, timeout: float) -> Resource:
+        """The image a direct upload becomes, once the server has made it (404 until then)."""
+        deadline = self._clock() + timeout
+        pause = 0.25
+        while True:
+            try:
+                return _json_object(self._request("GET", slot.image_url))
+            except ClientError as exc:
+                if exc.status != 404:
+                    raise
+            if self._clock() + pause > deadline:
+                raise ClientError(
+                    f"the upload {slot.upload_id} arrived, but no image came of it within "
+                    f"{timeout:g} s: the server may have refused its bytes, or be slow to "
+                    f"check them (look for it later: imagecore get {slot.upload_id})"
+                )
+            self._sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    # -- reads, edits, deletes -----------------------------------------------------------
 
     def page(self, filters: ListFilters, cursor: str | None = None) -> Page:
         params = filters.params() | ({"cursor": cursor} if cursor else {})
@@ -159,7 +311,23 @@ class ImagecoreClient:
             cursor = page.next_cursor
 
     def get(self, image_id: str) -> Resource:
-        return _json_object(self._request("GET", f"/images/{_segment(image_id)}"))
+        return self.get_with_etag(image_id)[0]
+
+    def get_with_etag(self, image_id: str) -> tuple[Resource, str | None]:
+        """The resource and its ETag, the version an edit names in If-Match."""
+        response = self._request("GET", f"/images/{_segment(image_id)}")
+        return _json_object(response), response.headers.get("etag")
+
+    def update(
+        self, image_id: str, changes: Mapping[str, object], if_match: str | None = None
+    ) -> Resource:
+        """PATCH the fields in ``changes``; with ``if_match``, only if the image is still at
+        that version (else ClientError 412). Setting fields to values is harmless twice."""
+        headers = {"If-Match": if_match} if if_match else {}
+        response = self._request(
+            "PATCH", f"/images/{_segment(image_id)}", json=dict(changes), headers=headers
+        )
+        return _json_object(response)
 
     def delete(self, image_id: str) -> None:
         self._request("DELETE", f"/images/{_segment(image_id)}")
@@ -167,38 +335,127 @@ class ImagecoreClient:
     @contextlib.contextmanager
     def download(self, image_id: str) -> Iterator[httpx.Response]:
         """The streamed answer with the bytes, after any redirect to a presigned URL."""
-        path = f"/images/{_segment(image_id)}/download"
-        with (
-            self._translated_errors(),
-            self._http.stream("GET", path, follow_redirects=True) as response,
-        ):
+        with self._streamed(f"/images/{_segment(image_id)}/download") as response:
+            yield response
+
+    @contextlib.contextmanager
+    def thumbnail(self, image_id: str) -> Iterator[httpx.Response]:
+        """The streamed thumbnail (404 until it is ready), after any redirect."""
+        with self._streamed(f"/images/{_segment(image_id)}/thumbnail") as response:
+            yield response
+
+    @contextlib.contextmanager
+    def _streamed(self, path: str) -> Iterator[httpx.Response]:
+        response = self._send(
+            lambda: self._http.build_request("GET", path),
+            repeatable=True,
+            stream=True,
+            follow_redirects=True,
+        )
+        try:
             if response.is_error:
                 response.read()
                 raise _error_from(response)
-            yield response
+            with self._translated_errors(response.request):
+                yield response
+        finally:
+            response.close()
+
+    # -- sending -------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        with self._translated_errors():
-            response = self._http.request(method, path, **kwargs)
-        if response.is_error:
-            raise _error_from(response)
-        return response
+        """A request whose body (if any) is small and may be sent twice."""
+        return self._send(lambda: self._http.build_request(method, path, **kwargs), repeatable=True)
+
+    def _send(
+        self,
+        build: Callable[[], httpx.Request],
+        *,
+        repeatable: bool,
+        stream: bool = False,
+        follow_redirects: bool = False,
+        via: httpx.Client | None = None,
+    ) -> httpx.Response:
+        """Send the request ``build`` makes (afresh for each try), ``via`` the API's own client
+        unless another is named, until it is answered with
+        something other than 429 or 503, or the policy gives up; an error answer raises."""
+        policy = self.retry
+        waited = 0.0
+        busy_tries = connection_tries = 0
+        while True:
+            waited += self._throttle.wait()
+            request = build()
+            try:
+                response = (via or self._http).send(
+                    request, stream=stream, follow_redirects=follow_redirects
+                )
+            except httpx.TransportError as exc:
+                connection_tries += 1
+                error = self._transport_error(exc, request, connection_tries)
+                unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                delay = policy.backoff_delay(connection_tries - 1, self._rng)
+                if (
+                    (not repeatable and not unsent)
+                    or connection_tries >= policy.connection_attempts
+                    or waited + delay > policy.max_total_wait
+                ):
+                    raise error from None
+                self._sleep(delay)
+                waited += delay
+                continue
+            if response.status_code in RETRIED_STATUSES:
+                busy_tries += 1
+                retry_after = retry_after_seconds(response.headers.get("retry-after"))
+                delay = policy.busy_delay(busy_tries - 1, retry_after, self._rng)
+                if (
+                    busy_tries < policy.busy_attempts
+                    and (retry_after is None or retry_after <= policy.max_retry_after)
+                    and waited + delay <= policy.max_total_wait
+                ):
+                    response.close()
+                    self._throttle.hold_off(delay)
+                    continue
+            if response.is_error and not stream:
+                gave_up = response.status_code in RETRIED_STATUSES
+                raise _error_from(response, tries=busy_tries if gave_up else 1)
+            return response
+
+    def _transport_error(
+        self, exc: httpx.TransportError, request: httpx.Request, tries: int
+    ) -> ClientError:
+        origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        ours = request.url.netloc == self._http.base_url.netloc
+        where = f"the imagecore server at {self.base_url}" if ours else origin
+        times = f" ({tries} tries)" if tries > 1 else ""
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            hint = ": is it running? Set --url or IMAGECORE_URL to its address" if ours else ""
+            return ClientError(f"cannot connect to {where}{times} ({exc}){hint}", unreachable=True)
+        if isinstance(exc, httpx.TimeoutException):
+            return ClientError(f"{where} did not answer in time{times} ({exc})")
+        return ClientError(f"the request to {where} failed{times}: {exc}")
 
     @contextlib.contextmanager
-    def _translated_errors(self) -> Iterator[None]:
+    def _translated_errors(self, request: httpx.Request) -> Iterator[None]:
+        """Errors while a streamed body is read, as ClientErrors."""
         try:
             yield
-        except httpx.ConnectError as exc:
-            raise ClientError(
-                f"cannot connect to the imagecore server at {self.base_url} ({exc}): is it "
-                "running? Set --url or IMAGECORE_URL to its address"
-            ) from None
-        except httpx.TimeoutException as exc:
-            raise ClientError(
-                f"the server at {self.base_url} did not answer in time ({exc})"
-            ) from None
         except httpx.TransportError as exc:
-            raise ClientError(f"the request to {self.base_url} failed: {exc}") from None
+            raise self._transport_error(exc, request, 1) from None
+
+
+def token_subject(token: str | None) -> str | None:
+    """The user a bearer token names (its JWT ``sub`` claim), read without checking the
+    signature: the server checks it; the client only needs the name (for --mine), and gets
+    None from a token that is not a JWT."""
+    if not token:
+        return None
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) and subject else None
 
 
 def _segment(image_id: str) -> str:
@@ -218,21 +475,24 @@ def _json_object(response: httpx.Response) -> Resource:
     return body
 
 
-def _error_from(response: httpx.Response) -> ClientError:
+def _error_from(response: httpx.Response, tries: int = 1) -> ClientError:
+    """The error an answer stands for; ``tries`` of the request were answered 429 or 503
+    before it, when it is one of those."""
     try:
         body = response.json()
     except ValueError:
         body = None
     request_id = response.headers.get("x-request-id")
+    gave_up = f"; gave up after {tries} tries" if tries > 1 else ""
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return ClientError(
-            body["message"],
+            body["message"] + gave_up,
             status=response.status_code,
             code=str(body.get("error") or f"HTTP {response.status_code}"),
             request_id=str(body.get("request_id") or request_id or "") or None,
         )
     return ClientError(
-        response.reason_phrase or "the request failed",
+        (response.reason_phrase or "the request failed") + gave_up,
         status=response.status_code,
         code=f"HTTP {response.status_code}",
         request_id=request_id,

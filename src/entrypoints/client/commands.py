@@ -1,20 +1,21 @@
-"""The client commands of `imagecore`: upload, ls, get, download and rm, over HTTP."""
+"""The client commands of `imagecore`: upload, ls, get, edit, download, thumbnail and rm, over
+HTTP."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-import attrs
 import click
-from click._termui_impl import ProgressBar
+import httpx
 
 from entrypoints.client.api import (
     DEFAULT_URL,
@@ -24,7 +25,11 @@ from entrypoints.client.api import (
     Resource,
     UploadFields,
 )
-from entrypoints.client.files import filename_in, image_files, save
+from entrypoints.client.batch import BatchReport, describe, known_images, upload_batch
+from entrypoints.client.files import filename_in, image_files, save, write_to
+from entrypoints.client.progress import Progress, human_bytes
+from entrypoints.client.retry import RetryPolicy
+from entrypoints.client.uploads import DEFAULT_DIRECT_ABOVE, Uploaded, Uploader
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
@@ -32,6 +37,8 @@ UNAUTHENTICATED_HINT = (
     "hint: set IMAGECORE_TOKEN (or --token) to a token from `imagecore token USER`, "
     "run where the server's data dir is"
 )
+RETRY = RetryPolicy()
+"""How the commands' requests are tried again (tests make it quicker)."""
 
 
 def server_options(command: _Command) -> _Command:
@@ -50,6 +57,10 @@ def server_options(command: _Command) -> _Command:
     )(command)
 
 
+def _client(url: str, token: str | None) -> ImagecoreClient:
+    return ImagecoreClient(url, token, retry=RETRY)
+
+
 def _fail(error: ClientError | str) -> NoReturn:
     click.echo(f"error: {error}", err=True)
     if isinstance(error, ClientError) and error.unauthenticated:
@@ -63,13 +74,16 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
-# -- upload --------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class UploadFailure:
-    path: Path
-    error: ClientError
+def _named_as_typed(error: ClientError, flags: Mapping[str, str]) -> ClientError:
+    """The server's refusal of a field, naming the option the user typed instead of the API's
+    name for it (``--since``, not ``start_date``)."""
+    if error.status != 400 or not flags:
+        return error
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, flags)) + r")\b")
+    message = pattern.sub(lambda match: flags[match.group(1)], error.message)
+    if message == error.message:
+        return error
+    return ClientError(message, status=error.status, code=error.code, request_id=error.request_id)
 
 
 def _metadata(_context: click.Context, _param: click.Parameter, value: str | None) -> Any:
@@ -82,6 +96,30 @@ def _metadata(_context: click.Context, _param: click.Parameter, value: str | Non
     if not isinstance(metadata, dict):
         raise click.BadParameter('must be a JSON object, such as \'{"camera": "X100"}\'')
     return metadata
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*", re.IGNORECASE)
+
+
+def _byte_size(_context: click.Context, _param: click.Parameter, value: str | int) -> int:
+    if isinstance(value, int):
+        return value
+    match = _SIZE.fullmatch(value)
+    if match is None:
+        raise click.BadParameter("a size in bytes, or with K, M or G (binary: 4M is 4 MiB)")
+    scale = 1024 ** " kmg".index(match.group(2).lower() or " ")
+    return int(float(match.group(1)) * scale)
+
+
+# -- upload --------------------------------------------------------------------------------
+
+UPLOAD_FLAGS = {
+    "title": "--title",
+    "description": "--description",
+    "tags": "--tag",
+    "metadata": "--metadata",
+    "visibility": "--visibility",
+}
 
 
 def files_to_upload(paths: Iterable[Path], recursive: bool) -> list[Path]:
@@ -97,59 +135,28 @@ def files_to_upload(paths: Iterable[Path], recursive: bool) -> list[Path]:
     return files
 
 
-class _Progress:
-    """Counts finished uploads on a bar on stderr when someone watches it there, and keeps the
-    bar off the lines printed on stdout."""
-
-    def __init__(self, bar: ProgressBar[int] | None) -> None:
-        self._bar = bar
-
-    def done(self, line: str | None) -> None:
-        if line is not None:
-            if self._bar is not None:
-                click.echo("\r\x1b[K", nl=False, err=True)  # clear the bar; update redraws it
-            click.echo(line)
-        if self._bar is not None:
-            self._bar.update(1)
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # its upload says why it cannot be read
 
 
-@contextlib.contextmanager
-def _progress(total: int) -> Iterator[_Progress]:
-    if not sys.stderr.isatty():
-        yield _Progress(None)
-        return
-    with click.progressbar(length=total, label="uploading", file=sys.stderr, show_pos=True) as bar:
-        yield _Progress(bar)
-
-
-def upload_all(
-    client: ImagecoreClient, files: list[Path], fields: UploadFields, jobs: int
-) -> list[UploadFailure]:
-    """Upload ``files`` on ``jobs`` threads, printing each success as it lands."""
-    failures: list[UploadFailure] = []
-    with ThreadPoolExecutor(max_workers=jobs) as pool, _progress(len(files)) as progress:
-        pending: dict[Future[Resource], Path] = {
-            pool.submit(client.upload, path, fields): path for path in files
-        }
-        for future in as_completed(pending):
-            path = pending[future]
-            line = None
-            try:
-                line = f"{future.result()['image_id']}  {path}"
-            except ClientError as exc:
-                failures.append(UploadFailure(path, exc))
-            except OSError as exc:  # the file went away or cannot be read
-                failures.append(UploadFailure(path, ClientError(f"cannot read it: {exc}")))
-            progress.done(line)
-    return failures
-
-
-def _report_upload_failures(failures: list[UploadFailure], total: int) -> None:
-    click.echo(f"{len(failures)} of {total} uploads failed:", err=True)
-    for failure in sorted(failures, key=lambda failure: str(failure.path)):
-        status = f"{failure.error.status} " if failure.error.status else ""
-        click.echo(f"  {failure.path}: {status}{failure.error}", err=True)
-    if any(failure.error.unauthenticated for failure in failures):
+def _report_upload(report: BatchReport, total: int) -> None:
+    failures = report.failures
+    if report.stopped_by is not None and report.not_tried:
+        click.echo(f"error: {_named_as_typed(report.stopped_by, UPLOAD_FLAGS)}", err=True)
+        click.echo(
+            f"stopped early: {report.why}; {len(report.not_tried)} of {total} files not tried",
+            err=True,
+        )
+        failures = [f for f in failures if f.error.code != report.stopped_by.code]
+    if failures:
+        click.echo(f"{len(failures)} of {total} uploads failed:", err=True)
+        for failure in sorted(failures, key=lambda failure: str(failure.path)):
+            error = _named_as_typed(failure.error, UPLOAD_FLAGS)
+            click.echo(f"  {failure.path}: {describe(error)}", err=True)
+    if any(failure.error.unauthenticated for failure in report.failures):
         click.echo(UNAUTHENTICATED_HINT, err=True)
 
 
@@ -169,6 +176,17 @@ def _report_upload_failures(failures: list[UploadFailure], total: int) -> None:
 @click.option(
     "-j", "--jobs", type=click.IntRange(1, 64), default=4, show_default=True, help="Uploads at once"
 )
+@click.option(
+    "--direct-above",
+    envvar="IMAGECORE_DIRECT_ABOVE",
+    default=DEFAULT_DIRECT_ABOVE,
+    callback=_byte_size,
+    metavar="SIZE",
+    help=(
+        "Send files larger than this through a direct upload link (POST /uploads); a file "
+        "the server finds too large goes that way too [default: 4M] [env IMAGECORE_DIRECT_ABOVE]"
+    ),
+)
 @server_options
 def upload(
     paths: tuple[Path, ...],
@@ -179,52 +197,114 @@ def upload(
     metadata: dict[str, object] | None,
     visibility: str | None,
     jobs: int,
+    direct_above: int,
     url: str,
     token: str | None,
 ) -> None:
     """Upload image files, and with --recursive the .jpg, .jpeg, .png, .gif and .webp files
-    in folders. Prints `IMAGE_ID  PATH` for each image uploaded."""
+    in folders. Prints `IMAGE_ID  PATH` for each file on the server, whether this run or an
+    earlier one sent it: files the server has already (by their SHA-256) are not sent again."""
     files = files_to_upload(paths, recursive)
     if not files:
         _fail("no image files to upload (.jpg, .jpeg, .png, .gif or .webp)")
     fields = UploadFields(
         title=title, description=description, tags=tags, metadata=metadata, visibility=visibility
     )
-    with ImagecoreClient(url, token) as client:
-        failures = upload_all(client, files, fields, jobs)
-    if failures:
-        _report_upload_failures(failures, len(files))
+    sizes = [_size_of(path) for path in files]
+    with _client(url, token) as client:
+        try:
+            known = known_images(client, len(files))
+        except ClientError as exc:
+            _fail(exc)
+        uploader = Uploader(client, fields, direct_above=direct_above, known=known)
+        progress = Progress(len(files), sum(sizes), sys.stderr, live=sys.stderr.isatty())
+
+        def done(uploaded: Uploaded) -> None:
+            click.echo(f"{uploaded.image['image_id']}  {uploaded.file.path}")
+
+        try:
+            report = upload_batch(
+                uploader,
+                files,
+                sizes,
+                jobs,
+                progress,
+                done,
+                lambda error: _named_as_typed(error, UPLOAD_FLAGS),
+            )
+        finally:
+            progress.close()
+    _report_upload(report, len(files))
+    click.echo(progress.summary(), err=True)
+    if report.failures or report.not_tried:
         sys.exit(1)
 
 
 # -- ls and get ----------------------------------------------------------------------------
 
-_TABLE_ROW = "{:<26}  {:<19}  {:>9}  {:>11}  {:<10}  {}"
+LIST_FLAGS = {
+    "user_id": "--user-id",
+    "tags": "--tag",
+    "content_type": "--content-type",
+    "title": "--title",
+    "start_date": "--since",
+    "end_date": "--until",
+    "order": "--order",
+    "limit": "--limit",
+}
+_COLUMNS = (
+    ("ID", 26, "<"),
+    ("CREATED", 19, "<"),
+    ("SIZE", 9, ">"),
+    ("WxH", 11, ">"),
+    ("VISIBILITY", 10, "<"),
+    ("OWNER", 16, "<"),
+    ("FILE", 24, "<"),
+)
 
 
 def _size(size: int) -> str:
-    amount = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if amount < 1024 or unit == "GiB":
-            return f"{size} B" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    raise AssertionError("unreachable")
+    return human_bytes(size)
+
+
+def _fit(text: str, width: int, align: str) -> str:
+    """``text`` in a column: cut (with an ellipsis) when too wide, padded otherwise."""
+    shown = _printable(text)
+    if len(shown) > width:
+        shown = shown[: width - 1] + "…"
+    return f"{shown:{align}{width}}"
+
+
+def _row(cells: Iterable[str], last: str) -> str:
+    fitted = [
+        _fit(cell, width, align) for cell, (_, width, align) in zip(cells, _COLUMNS, strict=True)
+    ]
+    return "  ".join([*fitted, last]).rstrip()
+
+
+def table_header() -> str:
+    return _row((name for name, _, _ in _COLUMNS), "TITLE")
 
 
 def table_row(image: Resource) -> str:
     created = str(image["created_at"]).replace("T", " ")[:19]
-    return _TABLE_ROW.format(
-        image["image_id"],
-        created,
-        _size(int(image["size"])),
-        f"{image['width']}x{image['height']}",
-        image["visibility"],
+    return _row(
+        (
+            str(image["image_id"]),
+            created,
+            _size(int(image["size"])),
+            f"{image['width']}x{image['height']}",
+            str(image["visibility"]),
+            str(image.get("user_id") or ""),
+            str(image.get("filename") or ""),
+        ),
         _printable(str(image.get("title") or "")),
     )
 
 
 @click.command("ls")
 @click.option("--user-id", help="Only this user's images")
+@click.option("--mine", is_flag=True, help="Only your own images (the token's user)")
 @click.option(
     "--tag", "tags", multiple=True, help="Only images with this tag (repeat: all of them)"
 )
@@ -239,6 +319,7 @@ def table_row(image: Resource) -> str:
 @server_options
 def list_images(
     user_id: str | None,
+    mine: bool,
     tags: tuple[str, ...],
     content_type: str | None,
     title: str | None,
@@ -251,22 +332,31 @@ def list_images(
     url: str,
     token: str | None,
 ) -> None:
-    """List the images you can see: yours and everyone's public ones, newest first."""
-    filters = ListFilters(
-        user_id=user_id,
-        tags=tags,
-        content_type=content_type,
-        title=title,
-        since=since,
-        until=until,
-        order=order,
-        limit=limit,
-    )
-    with ImagecoreClient(url, token) as client:
+    """List the images you can see: yours and everyone's public ones, newest first. The table
+    shows id, creation time, size, dimensions, visibility, owner, file name and title."""
+    if mine and user_id is not None:
+        raise click.UsageError("--mine and --user-id name the owner twice: give one")
+    with _client(url, token) as client:
+        flags = LIST_FLAGS
+        if mine:
+            if client.subject is None:
+                _fail("--mine needs a token that names its user (a JWT with a sub claim)")
+            user_id = client.subject
+            flags = {**LIST_FLAGS, "user_id": "--mine"}
+        filters = ListFilters(
+            user_id=user_id,
+            tags=tags,
+            content_type=content_type,
+            title=title,
+            since=since,
+            until=until,
+            order=order,
+            limit=limit,
+        )
         try:
             _print_images(_listed(client, filters, every_page), as_json)
         except ClientError as exc:
-            _fail(exc)
+            _fail(_named_as_typed(exc, flags))
 
 
 def _listed(client: ImagecoreClient, filters: ListFilters, every_page: bool) -> Iterator[Resource]:
@@ -285,9 +375,13 @@ def _print_images(images: Iterator[Resource], as_json: bool) -> None:
         for image in images:
             click.echo(json.dumps(image))
         return
-    click.echo(_TABLE_ROW.format("ID", "CREATED", "SIZE", "WxH", "VISIBILITY", "TITLE"))
+    click.echo(table_header())
     for image in images:
         click.echo(table_row(image))
+
+
+def _print_resource(image: Resource, as_json: bool) -> None:
+    click.echo(json.dumps(image) if as_json else json.dumps(image, indent=2, ensure_ascii=False))
 
 
 @click.command()
@@ -296,28 +390,173 @@ def _print_images(images: Iterator[Resource], as_json: bool) -> None:
 @server_options
 def get(image_id: str, as_json: bool, url: str, token: str | None) -> None:
     """Print an image's metadata as JSON (indented, unless --json)."""
-    with ImagecoreClient(url, token) as client:
+    with _client(url, token) as client:
         try:
             image = client.get(image_id)
         except ClientError as exc:
             _fail(exc)
-    click.echo(json.dumps(image) if as_json else json.dumps(image, indent=2, ensure_ascii=False))
+    _print_resource(image, as_json)
 
 
-# -- download and rm -----------------------------------------------------------------------
+# -- edit ----------------------------------------------------------------------------------
+
+EDIT_FLAGS = {**UPLOAD_FLAGS, "tags": "--add-tag/--remove-tag"}
+EDIT_TRIES = 3
+"""Reads and writes of an edit whose image changed between them (its thumbnail settling
+changes its version too): each try applies the edit to what it read."""
 
 
-def _download_one(
-    client: ImagecoreClient, image_id: str, output: Path, into_folder: bool, force: bool
-) -> Path:
-    with client.download(image_id) as response:
-        target = filename_in(output, response, image_id) if into_folder else output
-        save(response.iter_bytes(), target, overwrite=force)
+def _folded(tag: str) -> str:
+    """A tag as the server keeps it, near enough to match: NFKC, case-folded, single spaces."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", tag).casefold())
+    return " ".join(folded.split())
+
+
+def _edited_tags(
+    current: list[str], add: tuple[str, ...], remove: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
+    """The tags after the edit, and the tags asked removed that the image did not have."""
+    removed = {_folded(tag) for tag in remove}
+    kept = [tag for tag in current if _folded(tag) not in removed]
+    present = {_folded(tag) for tag in kept}
+    for tag in add:
+        if _folded(tag) not in present:
+            kept.append(tag)
+            present.add(_folded(tag))
+    had = {_folded(tag) for tag in current}
+    absent = [tag for tag in remove if _folded(tag) not in had]
+    return kept, absent
+
+
+def _version_of(etag: str | None) -> str:
+    return (etag or "").strip('"').removeprefix("W/").strip('"').removeprefix("v") or "?"
+
+
+@click.command()
+@click.argument("image_id", metavar="ID")
+@click.option("--title", help="The new title")
+@click.option("--description", help="The new description")
+@click.option("--add-tag", "add_tags", multiple=True, help="Add this tag (repeat for more)")
+@click.option("--remove-tag", "remove_tags", multiple=True, help="Remove this tag (repeat)")
+@click.option(
+    "--metadata", callback=_metadata, help="The new metadata: a flat JSON object (replaces it)"
+)
+@click.option("--visibility", type=click.Choice(["private", "public"]))
+@click.option(
+    "--if-version",
+    type=click.IntRange(1),
+    help="Change it only if it is still at this version (from `imagecore get`), else fail",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result compact, on one line")
+@server_options
+def edit(
+    image_id: str,
+    title: str | None,
+    description: str | None,
+    add_tags: tuple[str, ...],
+    remove_tags: tuple[str, ...],
+    metadata: dict[str, object] | None,
+    visibility: str | None,
+    if_version: int | None,
+    as_json: bool,
+    url: str,
+    token: str | None,
+) -> None:
+    """Change an image's title, description, tags, metadata or visibility (yours only), and
+    print it as it is then. The image is read first, and written only if it is still as read
+    (If-Match): nobody's change in between is lost."""
+    changes: dict[str, object] = {
+        name: value
+        for name, value in (
+            ("title", title),
+            ("description", description),
+            ("metadata", metadata),
+            ("visibility", visibility),
+        )
+        if value is not None
+    }
+    if not changes and not add_tags and not remove_tags:
+        raise click.UsageError(
+            "nothing to change: give --title, --description, --add-tag, --remove-tag, "
+            "--metadata or --visibility"
+        )
+    if both := {_folded(tag) for tag in add_tags} & {_folded(tag) for tag in remove_tags}:
+        raise click.UsageError(f"--add-tag and --remove-tag both name {', '.join(sorted(both))}")
+    with _client(url, token) as client:
+        try:
+            image = _edit(client, image_id, changes, add_tags, remove_tags, if_version)
+        except ClientError as exc:
+            _fail(_named_as_typed(exc, EDIT_FLAGS))
+    _print_resource(image, as_json)
+
+
+def _edit(
+    client: ImagecoreClient,
+    image_id: str,
+    changes: dict[str, object],
+    add_tags: tuple[str, ...],
+    remove_tags: tuple[str, ...],
+    if_version: int | None,
+) -> Resource:
+    for attempt in range(1, EDIT_TRIES + 1):
+        current, etag = client.get_with_etag(image_id)
+        if if_version is not None and str(if_version) != _version_of(etag):
+            raise _conflict(image_id, if_version, etag)
+        wanted = dict(changes)
+        if add_tags or remove_tags:
+            wanted["tags"], absent = _edited_tags(list(current["tags"]), add_tags, remove_tags)
+            if absent and attempt == 1:
+                click.echo(f"note: {image_id} has no tag {', '.join(absent)}", err=True)
+        try:
+            return client.update(image_id, wanted, if_match=etag)
+        except ClientError as exc:
+            if exc.status != 412:
+                raise
+            if if_version is not None:
+                raise _conflict(image_id, if_version, None) from None
+    raise ClientError(
+        f"{image_id} changed each time between reading and writing it ({EDIT_TRIES} tries): "
+        "nothing was changed; try again",
+        status=412,
+        code="PreconditionFailed",
+    )
+
+
+def _conflict(image_id: str, expected: int, etag: str | None) -> ClientError:
+    now = f" (it is at version {_version_of(etag)})" if etag else ""
+    return ClientError(
+        f"{image_id} is no longer at version {expected}{now}: someone changed it since; "
+        "nothing was changed. Read it again (imagecore get) and edit that version",
+        status=412,
+        code="PreconditionFailed",
+    )
+
+
+# -- download, thumbnail and rm ------------------------------------------------------------
+
+STDOUT = "-"
+
+
+def _save_answer(
+    response: httpx.Response, image_id: str, output: str, into_folder: bool, force: bool
+) -> Path | None:
+    """Write a streamed answer's bytes: to stdout (``-``, and then None), into a folder under
+    the server's file name made safe, or to the file named."""
+    if output == STDOUT:
+        with click.open_file(STDOUT, "wb") as stdout:  # kept open: it is stdout
+            write_to(stdout, response.iter_bytes())
+        return None
+    target = filename_in(Path(output), response, image_id) if into_folder else Path(output)
+    save(response.iter_bytes(), target, overwrite=force)
     return target
 
 
-def _download_folder(output: str | None, image_ids: tuple[str, ...]) -> bool:
-    """Whether the downloads go into a folder (named by the server) rather than to one file."""
+def _into_folder(output: str | None, image_ids: tuple[str, ...]) -> bool:
+    """Whether the files go into a folder (named by the server) rather than to one file."""
+    if output == STDOUT:
+        if len(image_ids) > 1:
+            raise click.UsageError("-o - writes one image to stdout: give one id")
+        return False
     if output is None or output.endswith(("/", os.sep)) or Path(output).is_dir():
         return True
     if len(image_ids) == 1:
@@ -327,46 +566,71 @@ def _download_folder(output: str | None, image_ids: tuple[str, ...]) -> bool:
     return True
 
 
+def _fetch_all(
+    image_ids: tuple[str, ...],
+    fetch: Callable[[ImagecoreClient, str], AbstractContextManager[httpx.Response]],
+    output: str | None,
+    force: bool,
+    url: str,
+    token: str | None,
+) -> None:
+    into_folder = _into_folder(output, image_ids)
+    if into_folder:
+        Path(output or ".").mkdir(parents=True, exist_ok=True)
+
+    def one(image_id: str, client: ImagecoreClient) -> Path | None:
+        with fetch(client, image_id) as response:
+            return _save_answer(response, image_id, output or ".", into_folder, force)
+
+    if _each(image_ids, one, url, token, quiet=output == STDOUT):
+        sys.exit(1)
+
+
+_OUTPUT_HELP = (
+    "A file (one id), - for stdout (one id), or a folder (one that exists, a name ending in /, "
+    "or any name with several ids) where files get the server's name for them [default: .]"
+)
+
+
 @click.command()
 @click.argument("image_ids", metavar="ID...", nargs=-1, required=True)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(),
-    help=(
-        "A file (one id), or a folder (one that exists, a name ending in /, or any name with "
-        "several ids) where files get the image's name [default: .]"
-    ),
-)
+@click.option("-o", "--output", help=_OUTPUT_HELP)
 @click.option("-f", "--force", is_flag=True, help="Overwrite files that exist")
 @server_options
 def download(
     image_ids: tuple[str, ...], output: str | None, force: bool, url: str, token: str | None
 ) -> None:
     """Download images' original bytes. Prints `IMAGE_ID  PATH` for each file written."""
-    into_folder = _download_folder(output, image_ids)
-    folder_or_file = Path(output or ".")
-    if into_folder:
-        folder_or_file.mkdir(parents=True, exist_ok=True)
-    failed = _each(
-        image_ids,
-        lambda image_id, client: _download_one(
-            client, image_id, folder_or_file, into_folder, force
-        ),
-        url,
-        token,
-    )
-    if failed:
-        sys.exit(1)
+    _fetch_all(image_ids, ImagecoreClient.download, output, force, url, token)
+
+
+@click.command()
+@click.argument("image_ids", metavar="ID...", nargs=-1, required=True)
+@click.option("-o", "--output", help=_OUTPUT_HELP)
+@click.option("-f", "--force", is_flag=True, help="Overwrite files that exist")
+@server_options
+def thumbnail(
+    image_ids: tuple[str, ...], output: str | None, force: bool, url: str, token: str | None
+) -> None:
+    """Download images' thumbnails (once the server has made them). Prints `IMAGE_ID  PATH`
+    for each file written."""
+    _fetch_all(image_ids, ImagecoreClient.thumbnail, output, force, url, token)
+
+
+def _delete(image_id: str, client: ImagecoreClient) -> None:
+    """Delete an image that is there. The server's DELETE answers an image deleted before
+    as it answers the first time (it is idempotent), so the image is looked up first: an id
+    that is not there (or not yours to see) is a failure, as it is for every other command."""
+    client.get(image_id)
+    client.delete(image_id)
 
 
 @click.command("rm")
 @click.argument("image_ids", metavar="ID...", nargs=-1, required=True)
 @server_options
 def remove(image_ids: tuple[str, ...], url: str, token: str | None) -> None:
-    """Delete images (yours only)."""
-    failed = _each(image_ids, lambda image_id, client: client.delete(image_id), url, token)
-    if failed:
+    """Delete images (yours only); an id that is not there is a failure."""
+    if _each(image_ids, _delete, url, token):
         sys.exit(1)
 
 
@@ -375,22 +639,27 @@ def _each(
     action: Callable[[str, ImagecoreClient], Path | None],
     url: str,
     token: str | None,
+    *,
+    quiet: bool = False,
 ) -> bool:
-    """Run ``action`` on each id, printing `ID  RESULT` or the error; whether any failed."""
+    """Run ``action`` on each id, printing `ID  RESULT` (unless ``quiet``) or the error;
+    whether any failed. A server that cannot be reached or refuses the token ends it at once:
+    every other id would fail the same way."""
     failures: list[ClientError] = []
-    with ImagecoreClient(url, token) as client:
+    with _client(url, token) as client:
         for image_id in image_ids:
             try:
                 result = action(image_id, client)
             except (ClientError, OSError) as exc:
                 error = exc if isinstance(exc, ClientError) else ClientError(str(exc))
                 failures.append(error)
+                if error.unreachable or error.unauthenticated:
+                    _fail(error)
                 click.echo(f"error: {image_id}: {error}", err=True)
             else:
-                click.echo(f"{image_id}  {result or 'deleted'}")
-    if any(failure.unauthenticated for failure in failures):
-        click.echo(UNAUTHENTICATED_HINT, err=True)
+                if not quiet:
+                    click.echo(f"{image_id}  {result or 'deleted'}")
     return bool(failures)
 
 
-CLIENT_COMMANDS = (upload, list_images, get, download, remove)
+CLIENT_COMMANDS = (upload, list_images, get, edit, download, thumbnail, remove)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 import unicodedata
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -87,20 +88,29 @@ def filename_in(folder: Path, response: httpx.Response, image_id: str) -> Path:
     return target
 
 
+def _scratch_file(folder: Path) -> tuple[int, Path]:
+    """A new file in ``folder`` for a download under way, created with the mode the user's
+    umask allows (as any program's new file is; mkstemp would make it 0600 whatever the umask),
+    under a name that is not taken (O_EXCL)."""
+    for _ in range(100):
+        path = folder / f".imagecore-{secrets.token_hex(8)}.part"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free name for a temporary file in {folder}")
+
+
 def save(chunks: Iterator[bytes], target: Path, *, overwrite: bool) -> int:
     """Write ``chunks`` to ``target`` through a temporary file beside it, so that a failed
     download leaves nothing and an existing file is replaced only when ``overwrite`` says so
     (checked atomically: a link fails if the name is taken). The bytes written are returned."""
     if not overwrite and target.exists():
         raise DestinationExists(f"{target} exists: use --force to overwrite it")
-    descriptor, scratch = tempfile.mkstemp(prefix=".imagecore-", dir=target.parent)
-    scratch_path = Path(scratch)
+    descriptor, scratch_path = _scratch_file(target.parent)
     try:
-        written = 0
         with os.fdopen(descriptor, "wb") as file:
-            for chunk in chunks:
-                file.write(chunk)
-                written += len(chunk)
+            written = write_to(file, chunks)
         if overwrite:
             scratch_path.replace(target)
         else:
@@ -111,3 +121,27 @@ def save(chunks: Iterator[bytes], target: Path, *, overwrite: bool) -> int:
         return written
     finally:
         scratch_path.unlink(missing_ok=True)
+
+
+def write_to(file: IO[bytes], chunks: Iterator[bytes]) -> int:
+    """Write ``chunks`` to an open binary file (stdout for ``-o -``); the bytes written."""
+    written = 0
+    for chunk in chunks:
+        file.write(chunk)
+        written += len(chunk)
+    file.flush()
+    return written
+
+
+def sniff_content_type(head: bytes) -> str | None:
+    """The image type the first bytes of a file announce, as the server decides it from the
+    bytes too; None for anything else."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None

@@ -1,0 +1,170 @@
+"""How one file becomes an image on the server.
+
+Each file is hashed first, and its SHA-256 goes with it, so a file the server already has is
+never sent again: the server answers with the image it has. A file then takes one of the
+routes, by its size:
+
+- ``PostRoute``: POST /images, the file in the request (up to the server's upload limit);
+- ``DirectRoute``: POST /uploads for a slot, then the file to the slot's link (the server's
+  own signed link, or an S3 presigned POST on AWS), then the image once the server has checked
+  the bytes.
+
+The limit of POST /images is not published by the server, so files above ``direct_above``
+take the direct route, and a file POST /images refuses as too large (413) takes it too, and
+lowers the threshold for the files after it. A resumable route (for files too large to send in
+one request) joins as one more ``Route``, chosen above a threshold of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import attrs
+
+from entrypoints.client.api import ClientError, ImagecoreClient, Resource, Sent, UploadFields
+from entrypoints.client.bodies import Counter, FileForm
+from entrypoints.client.files import sniff_content_type
+
+DEFAULT_DIRECT_ABOVE = 4 * 1024 * 1024
+"""Files larger than this go through POST /uploads: API Gateway's requests take 4 MiB at most
+(the embedded server's own limit is 50 MiB by default, and it takes direct uploads too)."""
+DIRECT_IMAGE_WAIT_SECONDS = 300.0
+"""How long a direct upload may take to become an image once its bytes have arrived (on AWS,
+the worker checks and copies them)."""
+_HASH_CHUNK = 1024 * 1024
+_UNKNOWN_TYPE = "application/octet-stream"
+
+
+@attrs.frozen
+class LocalFile:
+    """A file to upload, as read once: its size, SHA-256 and the image type of its bytes."""
+
+    path: Path
+    size: int
+    sha256: str
+    content_type: str | None
+
+    @classmethod
+    def read(cls, path: Path) -> LocalFile:
+        digest = hashlib.sha256()
+        size = 0
+        head = b""
+        with path.open("rb") as file:
+            while chunk := file.read(_HASH_CHUNK):
+                if not head:
+                    head = chunk[:16]
+                digest.update(chunk)
+                size += len(chunk)
+        return cls(path, size, digest.hexdigest(), sniff_content_type(head))
+
+    def form(self, fields: Mapping[str, str], count: Counter | None) -> FileForm:
+        return FileForm(
+            fields, self.path, self.size, self.path.name, self.content_type or _UNKNOWN_TYPE, count
+        )
+
+
+@attrs.frozen
+class Uploaded:
+    """A file that is on the server: ``created`` by this upload, or there already."""
+
+    file: LocalFile
+    image: Resource
+    created: bool
+
+
+class Route(Protocol):
+    """One way of getting a file's bytes to the server."""
+
+    def send(self, file: LocalFile, count: Counter | None) -> Sent: ...
+
+
+@attrs.frozen
+class PostRoute:
+    """POST /images, the file's hash in X-Content-SHA256."""
+
+    client: ImagecoreClient
+    fields: UploadFields
+
+    def send(self, file: LocalFile, count: Counter | None) -> Sent:
+        form = file.form(self.fields.form(), count)
+        with _uncounted_on_failure(form):
+            return self.client.post_image(form, file.sha256)
+
+
+@attrs.frozen
+class DirectRoute:
+    """A direct upload slot. The server keeps no hash with a slot, so the hash is asked about
+    first, with no bytes sent (``find_content``)."""
+
+    client: ImagecoreClient
+    fields: UploadFields
+    wait_seconds: float = DIRECT_IMAGE_WAIT_SECONDS
+
+    def send(self, file: LocalFile, count: Counter | None) -> Sent:
+        if file.content_type is not None:
+            existing = self.client.find_content(file.sha256, file.content_type)
+            if existing is not None:
+                return Sent(existing, created=False)
+        # A file that is no image is asked a slot all the same: the server says why not.
+        content_type = file.content_type or _UNKNOWN_TYPE
+        slot = self.client.create_slot(self.fields, file.path.name, content_type, file.size)
+        form = file.form({**slot.fields, "Content-Type": content_type}, count)
+        with _uncounted_on_failure(form):
+            image = self.client.post_to_slot(slot, form)
+        if image is None:
+            image = self.client.wait_for_image(slot, self.wait_seconds)
+        return Sent(image, created=True)
+
+
+@contextlib.contextmanager
+def _uncounted_on_failure(form: FileForm) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        form.take_back()
+        raise
+
+
+class Uploader:
+    """Uploads files one by one, from any number of threads, each by the route its size
+    calls for; ``known`` holds images of the caller's by their SHA-256, whose files need no
+    request at all."""
+
+    def __init__(
+        self,
+        client: ImagecoreClient,
+        fields: UploadFields,
+        *,
+        direct_above: int = DEFAULT_DIRECT_ABOVE,
+        known: Mapping[str, Resource] | None = None,
+        direct_wait_seconds: float = DIRECT_IMAGE_WAIT_SECONDS,
+    ) -> None:
+        self.post = PostRoute(client, fields)
+        self.direct = DirectRoute(client, fields, direct_wait_seconds)
+        self.direct_above = direct_above
+        self._known = dict(known or {})
+        self._lock = threading.Lock()
+
+    def upload(self, path: Path, count: Counter | None = None) -> Uploaded:
+        file = LocalFile.read(path)
+        if (image := self._known.get(file.sha256)) is not None:
+            return Uploaded(file, image, created=False)
+        if file.size > self.direct_above:
+            sent = self.direct.send(file, count)
+        else:
+            try:
+                sent = self.post.send(file, count)
+            except ClientError as exc:
+                if exc.status != 413:
+                    raise
+                with self._lock:  # the server's limit is below this size: learn it
+                    self.direct_above = min(self.direct_above, file.size - 1)
+                sent = self.direct.send(file, count)
+        with self._lock:  # the same bytes twice in one run: the second is there already
+            self._known.setdefault(file.sha256, sent.image)
+        return Uploaded(file, sent.image, sent.created)
