@@ -63,3 +63,22 @@ def test_docs_page_shows_every_operation_under_its_tag_in_a_browser(
         for method, operation in item.items():
             if method != "parameters":
                 assert f'id="operations-{operation["tags"][0]}-{operation["operationId"]}"' in dom
+
+
+def test_favicon_is_an_icon_cached_for_a_week_and_both_pages_link_it(api: Api) -> None:
+    import io
+
+    from PIL import Image
+
+    icon = api.client.get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"] == "image/x-icon"
+    assert icon.headers["cache-control"] == "public, max-age=604800"
+    with Image.open(io.BytesIO(icon.content)) as image:
+        assert image.format == "ICO"
+        assert {(16, 16), (32, 32)} <= image.info["sizes"]
+    again = api.client.get("/favicon.ico", headers={"If-None-Match": icon.headers["etag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+    for page in ("/docs", "/"):
+        assert '<link rel="icon" href="/favicon.ico">' in api.client.get(page).text

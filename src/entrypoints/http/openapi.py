@@ -33,7 +33,7 @@ TAGS = [
     {"name": HEALTH, "description": "Whether the service and its stores answer"},
     {
         "name": PAGES,
-        "description": "This document, the docs page and the gallery: no token needed",
+        "description": "This document, the docs page, the gallery and their icon: no token needed",
     },
 ]
 """The groups of operations the docs page shows, in this order: every operation has one."""
@@ -840,6 +840,30 @@ def _paths() -> dict[str, Any]:
                 # bucket's CORS) do not let it fetch: the page is the embedded server's.
                 "x-imagecore-embedded-only": True,
                 "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+            }
+        },
+        "/favicon.ico": {
+            "get": {
+                "operationId": "favicon",
+                "tags": [PAGES],
+                "summary": "The icon of the gallery and the docs page",
+                "parameters": [
+                    _header_parameter("If-None-Match", "304 if the ETag is one of these")
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The icon, cacheable for a week",
+                        "headers": {
+                            "ETag": _header("The icon's entity tag"),
+                            "Cache-Control": _header("public, max-age=604800"),
+                        },
+                        "content": {"image/x-icon": {"schema": _BINARY}},
+                    },
+                    "304": {
+                        "description": "Not modified since the ETag in If-None-Match",
+                        "headers": {"ETag": _header("The icon's entity tag")},
+                    },
+                },
             }
         },
     }
