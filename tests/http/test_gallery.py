@@ -1,5 +1,6 @@
-"""The gallery page at / in headless Chromium, driven through the Chrome DevTools Protocol:
-sign in, upload, browse, filter, view and delete, under the page's strict CSP."""
+"""The gallery page at / in headless Chromium, driven through the Chrome DevTools Protocol with
+real mouse clicks and key presses: sign in, upload, browse, filter, view and delete, under the
+page's strict CSP. One Chromium serves the module, a tab per test."""
 
 from __future__ import annotations
 
@@ -27,11 +28,18 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TIMEOUT = 30.0
 """Generous: a loaded two-core machine starts Chromium and makes thumbnails slowly."""
 
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)"
+)
+
 T = TypeVar("T")
+
+KEY_CODES = {"ArrowLeft": 37, "ArrowRight": 39, "Escape": 27}
+"""The Windows virtual key codes Chromium needs to act on a key as a keyboard would."""
 
 
 class DevTools:
-    """A page of a Chromium, spoken to over the DevTools websocket; keeps every event."""
+    """A tab of a Chromium, spoken to over the DevTools websocket; keeps every event."""
 
     def __init__(self, browser_url: str) -> None:
         # Chromium refuses a websocket whose Origin it was not told to allow; send none.
@@ -40,12 +48,14 @@ class DevTools:
         )
         self.events: list[dict[str, Any]] = []
         self.session_id: str | None = None
+        self.target_id: str | None = None
         self._next_id = 0
 
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
+    def call(self, method: str, *, browser: bool = False, **params: Any) -> dict[str, Any]:
+        """``method`` on the open tab, or on the whole browser if ``browser``."""
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
-        if self.session_id is not None:
+        if self.session_id is not None and not browser:
             message["sessionId"] = self.session_id
         self.socket.send(json.dumps(message))
         while True:
@@ -59,18 +69,32 @@ class DevTools:
             return result
 
     def open_page(self) -> None:
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session_id = self.call("Target.attachToTarget", targetId=target, flatten=True)[
+        self.events.clear()
+        self.target_id = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session_id = self.call("Target.attachToTarget", targetId=self.target_id, flatten=True)[
             "sessionId"
         ]
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable")
+        # A fixed size, so that what fits on screen (the grid's first page) is the same anywhere.
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1280,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         # Injected by DevTools, so the page's CSP does not apply to it.
         self.call(
             "Page.addScriptToEvaluateOnNewDocument",
             source="document.addEventListener('securitypolicyviolation', (e) => "
             "console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));",
         )
+
+    def close_page(self) -> None:
+        if self.target_id is not None:
+            self.call("Target.closeTarget", browser=True, targetId=self.target_id)
+        self.session_id = self.target_id = None
 
     def evaluate(self, expression: str) -> Any:
         result = self.call(
@@ -94,10 +118,72 @@ class DevTools:
         """The value of ``expression`` once it is truthy."""
         return poll(lambda: self.evaluate(expression), what)
 
-    def problems(self) -> list[dict[str, Any]]:
-        """JS errors, console errors and log errors (CSP violations among them) seen so far."""
+    def visible(self, selector: str) -> bool:
+        return bool(
+            self.evaluate(
+                f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+                " return Boolean(e && e.getClientRects().length); })()"
+            )
+        )
+
+    def text(self, selector: str) -> str:
+        return str(self.evaluate(f"document.querySelector({json.dumps(selector)}).textContent"))
+
+    def click(self, selector: str) -> None:
+        """A left click of the mouse in the middle of the element, as a person makes it: it
+        fails if the element is hidden or something else covers it."""
+        spot = self.evaluate(
+            f"""(() => {{
+            const element = document.querySelector({json.dumps(selector)});
+            if (!element) return null;
+            element.scrollIntoView({{block: "center", inline: "center"}});
+            const box = element.getBoundingClientRect();
+            const x = box.left + box.width / 2, y = box.top + box.height / 2;
+            const hit = document.elementFromPoint(x, y);
+            return {{x, y, shown: box.width > 0 && box.height > 0,
+                     reachable: Boolean(hit && element.contains(hit))}};
+            }})()"""
+        )
+        assert spot is not None, f"no {selector} to click"
+        assert spot["shown"], f"{selector} is not shown"
+        assert spot["reachable"], f"something covers {selector}"
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=spot["x"],
+                y=spot["y"],
+                button="none" if kind == "mouseMoved" else "left",
+                clickCount=0 if kind == "mouseMoved" else 1,
+            )
+
+    def type_into(self, selector: str, text: str) -> None:
+        """Clicks the field, selects what it holds and types ``text`` over it."""
+        self.click(selector)
+        self.evaluate("document.activeElement.select()")
+        self.call("Input.insertText", text=text)
+
+    def press(self, key: str) -> None:
+        code = KEY_CODES[key]
+        for kind in ("rawKeyDown", "keyUp"):
+            self.call(
+                "Input.dispatchKeyEvent",
+                type=kind,
+                key=key,
+                code=key,
+                windowsVirtualKeyCode=code,
+                nativeVirtualKeyCode=code,
+            )
+
+    def problems(self, *expected: str) -> list[dict[str, Any]]:
+        """JS errors, console errors and log errors (CSP violations among them) seen so far,
+        but for those whose text holds one of ``expected`` (the refusals a test provokes)."""
         self.evaluate("0")  # a round trip, so that events sent before now are read
-        return [event for event in self.events if _is_a_problem(event)]
+        return [
+            event
+            for event in self.events
+            if _is_a_problem(event) and not any(text in json.dumps(event) for text in expected)
+        ]
 
 
 def _is_a_problem(event: dict[str, Any]) -> bool:
@@ -150,6 +236,21 @@ def chromium(profile: Path) -> Iterator[DevTools]:
             process.wait()
 
 
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
+    """One Chromium for the module's tests: starting it is most of a browser test's cost."""
+    with chromium(tmp_path_factory.mktemp("chromium") / "profile") as devtools:
+        yield devtools
+
+
+@pytest.fixture
+def page(browser: DevTools) -> Iterator[DevTools]:
+    """A fresh tab: its own session storage, so no test finds another's token."""
+    browser.open_page()
+    yield browser
+    browser.close_page()
+
+
 CARDS = "Array.from(document.querySelectorAll('#grid .card'))"
 SHOWN_THUMBNAILS = f"""{CARDS}.filter((card) => {{
     const img = card.querySelector('img');
@@ -161,37 +262,37 @@ VIEW_DETAILS = """(() => {
     return Object.fromEntries(Array.from(terms, (dt) => [dt.textContent,
                                                         dt.nextElementSibling.textContent]));
 })()"""
+VIEWER_OPEN = "document.getElementById('image-view').open"
+TOKEN_KEPT = "sessionStorage.getItem('imagecore.token')"
 
 
 def fill(field_id: str, value: str) -> str:
     return f"document.getElementById({json.dumps(field_id)}).value = {json.dumps(value)};"
 
 
-def click(selector: str) -> str:
-    return f"document.querySelector({json.dumps(selector)}).click();"
+def sign_in(page: DevTools, url: str, token: str) -> None:
+    page.call("Page.navigate", url=f"{url}/")
+    page.wait_for("document.readyState === 'complete'", "the page to load")
+    page.type_into("#token-input", token)
+    page.click("#sign-in button[type=submit]")
+    page.wait_for("!document.getElementById('gallery').hidden", "the signed-in gallery")
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)"
-)
-def test_gallery_signs_in_uploads_filters_shows_and_deletes_in_a_browser(tmp_path: Path) -> None:
+def test_gallery_signs_in_uploads_filters_shows_and_deletes_in_a_browser(
+    page: DevTools, tmp_path: Path
+) -> None:
     harbour, woods = tmp_path / "harbour.png", tmp_path / "woods.png"
     harbour.write_bytes(image_bytes("image/png", 40, 30))
     woods.write_bytes(image_bytes("image/png", 20, 50))
 
-    with running_server("filesystem", tmp_path) as server, chromium(tmp_path / "profile") as page:
+    with running_server("filesystem", tmp_path) as server:
         token = TokenAuthority(load_or_create_secret(server.data_dir)).issue("gallery-user")
         home = httpx.get(f"{server.url}/", timeout=TIMEOUT)
         assert home.status_code == 200
         assert "script-src 'self';" in home.headers["content-security-policy"]
 
-        page.open_page()
-        page.call("Page.navigate", url=f"{server.url}/")
-        page.wait_for("document.readyState === 'complete'", "the page to load")
-
-        page.evaluate(fill("token-input", token) + click("#sign-in button[type=submit]"))
-        page.wait_for("!document.getElementById('gallery').hidden", "the signed-in gallery")
-        assert page.evaluate("sessionStorage.getItem('imagecore.token')") == token
+        sign_in(page, server.url, token)
+        assert page.evaluate(TOKEN_KEPT) == token
 
         # Two batches, each with its own title and tags, through the file picker.
         for path, title, tags, visibility in [
@@ -214,17 +315,18 @@ def test_gallery_signs_in_uploads_filters_shows_and_deletes_in_a_browser(tmp_pat
         alt_texts = page.evaluate(f"{CARDS}.map((card) => card.querySelector('img').alt)")
         assert sorted(alt_texts) == ["Harbour", "Woods"]
 
-        page.evaluate(fill("filter-tag", "boat") + click("#filter-form button[type=submit]"))
+        page.type_into("#filter-tag", "boat")
+        page.click("#filter-form button[type=submit]")
         page.wait_for(
             f"JSON.stringify({CARD_TITLES}) === '[\"Harbour\"]' && {SHOWN_THUMBNAILS} === 1",
             "only the image tagged boat",
         )
         image_id = page.evaluate(f"{CARDS}[0].dataset.imageId")
 
-        page.evaluate(click("#grid .card button"))
-        page.wait_for("document.getElementById('image-view').open", "the image view")
+        page.click("#grid .card button")
+        page.wait_for(VIEWER_OPEN, "the image view")
         details = page.wait_for(f"Object.keys({VIEW_DETAILS}).length && {VIEW_DETAILS}", "details")
-        assert page.evaluate("document.getElementById('view-title').textContent") == "Harbour"
+        assert page.text("#view-title") == "Harbour"
         assert details["Title"] == "Harbour"
         assert details["Tags"] == "sea, boat"
         assert details["Visibility"] == "public"
@@ -235,31 +337,22 @@ def test_gallery_signs_in_uploads_filters_shows_and_deletes_in_a_browser(tmp_pat
         assert details["Updated"]
         assert details["File"] == "harbour.png (image/png)"
 
-        page.evaluate(click("#view-delete"))
+        auth = {"Authorization": f"Bearer {token}"}
+        page.click("#view-delete")
         page.wait_for(
-            f"!document.getElementById('image-view').open && {CARDS}.length === 0",
-            "the deleted image to leave the grid",
+            f"!{VIEWER_OPEN} && {CARDS}.length === 0", "the deleted image to leave the grid"
         )
-        gone = httpx.get(
-            f"{server.url}/images/{image_id}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=TIMEOUT,
-        )
+        gone = httpx.get(f"{server.url}/images/{image_id}", headers=auth, timeout=TIMEOUT)
         assert gone.status_code == 404, gone.text
 
-        assert page.evaluate("document.getElementById('error').hidden"), page.evaluate(
-            "document.getElementById('error').textContent"
-        )
+        assert not page.visible("#error"), page.text("#error")
         assert page.problems() == []
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)"
-)
 def test_gallery_loads_the_next_page_at_the_end_of_the_grid_and_filters_by_date(
-    tmp_path: Path,
+    page: DevTools, tmp_path: Path
 ) -> None:
-    with running_server("filesystem", tmp_path) as server, chromium(tmp_path / "profile") as page:
+    with running_server("filesystem", tmp_path) as server:
         token = TokenAuthority(load_or_create_secret(server.data_dir)).issue("scroller")
         for number in range(30):  # more than one page of the gallery's 24
             uploaded = httpx.post(
@@ -270,19 +363,17 @@ def test_gallery_loads_the_next_page_at_the_end_of_the_grid_and_filters_by_date(
                 timeout=TIMEOUT,
             )
             assert uploaded.status_code == 201, uploaded.text
-        page.open_page()
-        page.call("Page.navigate", url=f"{server.url}/")
-        page.wait_for("document.readyState === 'complete'", "the page to load")
-        page.evaluate(fill("token-input", token) + click("#sign-in button[type=submit]"))
+        sign_in(page, server.url, token)
         page.wait_for(f"{CARDS}.length === 24", "the first page")
 
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
         page.wait_for(f"{CARDS}.length === 30", "the second page after scrolling")
 
-        page.evaluate(fill("filter-end", "2001-01-01") + click("#filter-form button[type=submit]"))
+        page.evaluate(fill("filter-end", "2001-01-01"))
+        page.click("#filter-form button[type=submit]")
         page.wait_for("document.getElementById('grid-status').textContent === 'No images.'",
                       "an empty grid for a range before every upload")  # fmt: skip
         assert page.evaluate(f"{CARDS}.length") == 0
-        page.evaluate(click("#filter-clear"))
+        page.click("#filter-clear")
         page.wait_for(f"{CARDS}.length === 24", "the first page again")
         assert page.problems() == []
