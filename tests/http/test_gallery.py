@@ -1,6 +1,6 @@
 """The gallery page at / in headless Chromium, driven through the Chrome DevTools Protocol with
-real mouse clicks and key presses: sign in, upload, browse, filter, view and delete, under the
-page's strict CSP. One Chromium serves the module, a tab per test."""
+real mouse clicks and key presses: sign in, upload, browse, filter, view, step through, download,
+edit and delete, under the page's strict CSP. One Chromium serves the module, a tab per test."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 
 from adapters.secret_file import load_or_create_secret
 from entrypoints.http.auth import TokenAuthority
+from tests.support.api_client import Api
 from tests.support.backend_server import running_server
 from tests.support.sample_images import image_bytes
 
@@ -263,11 +264,28 @@ VIEW_DETAILS = """(() => {
                                                         dt.nextElementSibling.textContent]));
 })()"""
 VIEWER_OPEN = "document.getElementById('image-view').open"
+FULL_IMAGE = """(() => {
+    const img = document.getElementById('view-image');
+    return img.dataset.full === 'true' && img.src.startsWith('blob:') && img.complete
+        && [document.getElementById('view-title').textContent, img.naturalWidth,
+            img.naturalHeight];
+})()"""
+"""The viewer's title and the size of the image it shows, once that is the original."""
 TOKEN_KEPT = "sessionStorage.getItem('imagecore.token')"
 
 
 def fill(field_id: str, value: str) -> str:
     return f"document.getElementById({json.dumps(field_id)}).value = {json.dumps(value)};"
+
+
+def card(title: str) -> str:
+    """The selector of the grid's card with this caption (titles are unique in these tests)."""
+    return f"#grid .card[data-title={json.dumps(title)}] button"
+
+
+MARK_CARDS = f"""{CARDS}.forEach((card) =>
+    card.dataset.title = card.querySelector('.caption').textContent)"""
+"""Names each card by its caption, for ``card``: the page itself has no use for it."""
 
 
 def sign_in(page: DevTools, url: str, token: str) -> None:
@@ -337,8 +355,19 @@ def test_gallery_signs_in_uploads_filters_shows_and_deletes_in_a_browser(
         assert details["Updated"]
         assert details["File"] == "harbour.png (image/png)"
 
-        auth = {"Authorization": f"Bearer {token}"}
+        # Delete asks first; cancelling keeps the image.
         page.click("#view-delete")
+        page.wait_for("!document.getElementById('view-confirm').hidden", "the question")
+        assert "Harbour" in page.text("#view-confirm-text")
+        page.click("#view-confirm-cancel")
+        assert not page.visible("#view-confirm")
+        assert page.evaluate(f"{VIEWER_OPEN} && {CARDS}.length") == 1
+        auth = {"Authorization": f"Bearer {token}"}
+        kept = httpx.get(f"{server.url}/images/{image_id}", headers=auth, timeout=TIMEOUT)
+        assert kept.status_code == 200, kept.text
+
+        page.click("#view-delete")
+        page.click("#view-confirm-delete")
         page.wait_for(
             f"!{VIEWER_OPEN} && {CARDS}.length === 0", "the deleted image to leave the grid"
         )
@@ -377,3 +406,197 @@ def test_gallery_loads_the_next_page_at_the_end_of_the_grid_and_filters_by_date(
         page.click("#filter-clear")
         page.wait_for(f"{CARDS}.length === 24", "the first page again")
         assert page.problems() == []
+
+
+def test_gallery_takes_only_a_valid_token_offers_owner_actions_to_the_owner_and_filters(
+    page: DevTools, tmp_path: Path
+) -> None:
+    with running_server("filesystem", tmp_path) as server:
+        api = Api(server)
+        alice, bob = "alice", "bob"
+        for user, title, content_type, tags, visibility in [
+            (alice, "Sunset", "image/jpeg", "beach, sunset", "private"),
+            (alice, "Sunrise", "image/png", "beach", "public"),
+            (alice, "Harbour", "image/png", "sea", "private"),
+            (bob, "Boat", "image/webp", "beach, boat", "public"),
+            (bob, "Bob's secret", "image/png", "beach", "private"),
+        ]:
+            api.uploaded(
+                user,
+                data=image_bytes(content_type, 32, 24),
+                filename=f"{title}.img",
+                title=title,
+                tags=tags,
+                visibility=visibility,
+            )
+        page.call("Page.navigate", url=f"{server.url}/")
+        page.wait_for("document.readyState === 'complete'", "the page to load")
+
+        # A well-formed token the server did not sign: refused at the form, nothing kept.
+        forged = TokenAuthority(b"not this server's secret, 32 byte").issue(alice)
+        page.type_into("#token-input", forged)
+        page.click("#sign-in button[type=submit]")
+        refusal = page.wait_for(
+            "!document.getElementById('sign-in-error').hidden"
+            " && document.getElementById('sign-in-error').textContent",
+            "the refusal at the sign-in form",
+        )
+        assert "not accepted" in refusal
+        assert "not valid for this server" in refusal
+        assert page.evaluate(TOKEN_KEPT) is None
+        assert not page.visible("#gallery")
+        assert not page.visible("#signed-in")
+
+        page.type_into("#token-input", api.token(alice))
+        page.click("#sign-in button[type=submit]")
+        page.wait_for("!document.getElementById('gallery').hidden", "the signed-in gallery")
+        assert page.text("#signed-in-user") == alice
+        assert not page.visible("#sign-in-error")
+        assert page.evaluate(TOKEN_KEPT) == api.token(alice)
+
+        everything = ["Boat", "Harbour", "Sunrise", "Sunset"]  # not Bob's private one
+        page.wait_for(f"{SHOWN_THUMBNAILS} === 4", "the four images alice may see")
+        assert sorted(page.evaluate(CARD_TITLES)) == everything
+        page.evaluate(MARK_CARDS)
+        owners = page.evaluate(f"{CARDS}.map((card) => card.querySelector('.owner').textContent)")
+        assert sorted(owners) == ["by bob", "yours, private", "yours, private", "yours, public"]
+
+        # Someone else's image: no edit, no delete.
+        page.click(card("Boat"))
+        page.wait_for(f"{FULL_IMAGE}", "Boat in the viewer")
+        assert not page.visible("#view-edit")
+        assert not page.visible("#view-delete")
+        assert page.visible("#view-download")
+        page.press("Escape")
+        page.wait_for(f"!{VIEWER_OPEN}", "Escape to close the viewer")
+        # One's own: both.
+        page.click(card("Harbour"))
+        page.wait_for(f"{FULL_IMAGE}", "Harbour in the viewer")
+        assert page.visible("#view-edit")
+        assert page.visible("#view-delete")
+        page.click("#view-close")
+        page.wait_for(f"!{VIEWER_OPEN}", "the close button to close the viewer")
+
+        def filtered(change: Callable[[], None], titles: list[str]) -> None:
+            change()
+            page.click("#filter-form button[type=submit]")
+            shown = f"!grid.loading && {CARD_TITLES}.sort()"
+            poll(lambda: page.evaluate(shown) == titles, f"the grid to show {titles}")
+
+        filtered(lambda: page.click("#filter-mine"), ["Harbour", "Sunrise", "Sunset"])
+        filtered(lambda: page.type_into("#filter-title", "SUN"), ["Sunrise", "Sunset"])
+        filtered(lambda: page.evaluate(fill("filter-type", "image/png")), ["Sunrise"])
+        page.click("#filter-clear")
+        page.wait_for(f"{CARDS}.length === 4", "every image again")
+        filtered(lambda: page.type_into("#filter-tag", "boat, BEACH"), ["Boat"])
+        filtered(lambda: page.type_into("#filter-tag", "beach"), ["Boat", "Sunrise", "Sunset"])
+        filtered(lambda: page.evaluate(fill("filter-type", "image/jpeg")), ["Sunset"])
+
+        page.click("#sign-out")
+        page.wait_for("!document.getElementById('sign-in').hidden", "the sign-in form")
+        assert page.evaluate(TOKEN_KEPT) is None
+        assert page.evaluate(f"{CARDS}.length") == 0
+        assert page.problems("status of 401") == []
+
+
+def test_gallery_viewer_shows_the_original_steps_with_the_keys_downloads_and_edits(
+    page: DevTools, tmp_path: Path
+) -> None:
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    originals = {  # uploaded in this order: the grid shows the newest first
+        "First": ("first.png", image_bytes("image/png", 640, 480)),
+        "Second": ("second.jpg", image_bytes("image/jpeg", 300, 500)),
+        "Third": ("third.png", image_bytes("image/png", 700, 300)),
+    }
+    with running_server("filesystem", tmp_path) as server:
+        api = Api(server)
+        user = "viewer"
+        ids = {
+            title: api.uploaded(user, data=data, filename=name, title=title)["image_id"]
+            for title, (name, data) in originals.items()
+        }
+        page.call(
+            "Browser.setDownloadBehavior", browser=True, behavior="allow",
+            downloadPath=str(downloads),
+        )  # fmt: skip
+        sign_in(page, server.url, api.token(user))
+        page.wait_for(f"{SHOWN_THUMBNAILS} === 3", "the three thumbnails")
+        assert page.evaluate(CARD_TITLES) == ["Third", "Second", "First"]
+
+        # The original's pixels, not the 256 px thumbnail's.
+        page.click("#grid .card button")
+        assert page.wait_for(FULL_IMAGE, "the full-size image") == ["Third", 700, 300]
+        assert page.text("#view-position") == "1 of 3"
+        assert page.evaluate("document.getElementById('view-previous').disabled")
+        page.press("ArrowRight")
+        assert page.wait_for(FULL_IMAGE, "the second image") == ["Second", 300, 500]
+        page.press("ArrowRight")
+        assert page.wait_for(FULL_IMAGE, "the third image") == ["First", 640, 480]
+        assert page.text("#view-position") == "3 of 3"
+        assert page.evaluate("document.getElementById('view-next').disabled")
+        page.press("ArrowRight")  # the last one: stays
+        page.press("ArrowLeft")
+        assert page.wait_for(FULL_IMAGE, "the second image again") == ["Second", 300, 500]
+        page.click("#view-previous")
+        assert page.wait_for(FULL_IMAGE, "the first image again") == ["Third", 700, 300]
+
+        page.click("#view-download")
+        saved = poll(
+            lambda: [path for path in downloads.iterdir() if path.suffix == ".png"],
+            "the download",
+        )
+        assert [path.name for path in saved] == ["third.png"]
+        assert poll(lambda: saved[0].read_bytes() == originals["Third"][1], "the whole file")
+
+        # Edit in place: the change is sent against the version shown.
+        page.click("#view-edit")
+        assert page.evaluate("document.activeElement.id") == "edit-title"
+        page.type_into("#edit-title", "Third, renamed")
+        page.type_into("#edit-tags", "night, city")
+        page.evaluate(fill("edit-visibility", "public"))
+        page.click("#edit-form button[type=submit]")
+        page.wait_for("document.getElementById('view-status').textContent === 'Saved.'", "saving")
+        assert page.text("#view-title") == "Third, renamed"
+        assert page.evaluate(f"{VIEW_DETAILS}")["Tags"] == "night, city"
+        assert page.evaluate(CARD_TITLES)[0] == "Third, renamed"
+        stored = api.client.get(f"/images/{ids['Third']}", headers=api.auth(user)).json()
+        assert (stored["title"], stored["tags"], stored["visibility"]) == (
+            "Third, renamed", ["night", "city"], "public"
+        )  # fmt: skip
+
+        # Someone changes it while the form is open: the save is refused, and said so in the
+        # viewer, with the way out.
+        page.click("#view-edit")
+        elsewhere = api.client.patch(
+            f"/images/{ids['Third']}", headers=api.auth(user), json={"description": "elsewhere"}
+        )
+        assert elsewhere.status_code == 200, elsewhere.text
+        page.type_into("#edit-title", "Mine wins?")
+        page.click("#edit-form button[type=submit]")
+        conflict = page.wait_for(
+            "!document.getElementById('view-error').hidden"
+            " && document.getElementById('view-error').textContent",
+            "the conflict message",
+        )
+        assert "someone changed this image" in conflict
+        assert page.evaluate("document.getElementById('view-error').closest('dialog') !== null")
+        assert not page.visible("#error")
+        stored = api.client.get(f"/images/{ids['Third']}", headers=api.auth(user)).json()
+        assert (stored["title"], stored["description"]) == ("Third, renamed", "elsewhere")
+
+        page.click("#view-reload")
+        page.wait_for(
+            "document.getElementById('edit-description').value === 'elsewhere'"
+            " && document.getElementById('view-error').hidden",
+            "the current version in the form",
+        )
+        page.type_into("#edit-title", "Mine, after all")
+        page.click("#edit-form button[type=submit]")
+        page.wait_for("document.getElementById('view-status').textContent === 'Saved.'", "saving")
+        stored = api.client.get(f"/images/{ids['Third']}", headers=api.auth(user)).json()
+        assert (stored["title"], stored["description"]) == ("Mine, after all", "elsewhere")
+
+        page.press("Escape")
+        page.wait_for(f"!{VIEWER_OPEN}", "Escape to close the viewer")
+        assert page.problems("status of 412") == []

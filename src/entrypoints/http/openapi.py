@@ -835,7 +835,10 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "gallery",
                 "tags": [PAGES],
-                "summary": "A gallery page: sign in with a token, upload, browse, filter, delete",
+                "summary": (
+                    "A gallery page: sign in with a token, upload, browse, filter, view, "
+                    "download, edit and delete"
+                ),
                 # On AWS thumbnails and downloads redirect to S3, which the page's policy (and the
                 # bucket's CORS) do not let it fetch: the page is the embedded server's.
                 "x-imagecore-embedded-only": True,
