@@ -1,5 +1,6 @@
-"""The gallery page at / in headless Chromium, driven through the Chrome DevTools Protocol:
-sign in, upload, browse, filter, view and delete, under the page's strict CSP."""
+"""The gallery page at / in headless Chromium, driven through the Chrome DevTools Protocol with
+real mouse clicks and key presses: sign in, upload, browse, filter, view, step through, download,
+edit and delete, under the page's strict CSP. One Chromium serves the module, a tab per test."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 from adapters.secret_file import load_or_create_secret
 from entrypoints.http.auth import TokenAuthority
+from tests.support.api_client import Api
 from tests.support.backend_server import running_server
 from tests.support.sample_images import image_bytes
 
@@ -27,11 +29,18 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TIMEOUT = 30.0
 """Generous: a loaded two-core machine starts Chromium and makes thumbnails slowly."""
 
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)"
+)
+
 T = TypeVar("T")
+
+KEY_CODES = {"ArrowLeft": 37, "ArrowRight": 39, "Escape": 27}
+"""The Windows virtual key codes Chromium needs to act on a key as a keyboard would."""
 
 
 class DevTools:
-    """A page of a Chromium, spoken to over the DevTools websocket; keeps every event."""
+    """A tab of a Chromium, spoken to over the DevTools websocket; keeps every event."""
 
     def __init__(self, browser_url: str) -> None:
         # Chromium refuses a websocket whose Origin it was not told to allow; send none.
@@ -40,12 +49,14 @@ class DevTools:
         )
         self.events: list[dict[str, Any]] = []
         self.session_id: str | None = None
+        self.target_id: str | None = None
         self._next_id = 0
 
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
+    def call(self, method: str, *, browser: bool = False, **params: Any) -> dict[str, Any]:
+        """``method`` on the open tab, or on the whole browser if ``browser``."""
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
-        if self.session_id is not None:
+        if self.session_id is not None and not browser:
             message["sessionId"] = self.session_id
         self.socket.send(json.dumps(message))
         while True:
@@ -59,18 +70,32 @@ class DevTools:
             return result
 
     def open_page(self) -> None:
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session_id = self.call("Target.attachToTarget", targetId=target, flatten=True)[
+        self.events.clear()
+        self.target_id = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session_id = self.call("Target.attachToTarget", targetId=self.target_id, flatten=True)[
             "sessionId"
         ]
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable")
+        # A fixed size, so that what fits on screen (the grid's first page) is the same anywhere.
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1280,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         # Injected by DevTools, so the page's CSP does not apply to it.
         self.call(
             "Page.addScriptToEvaluateOnNewDocument",
             source="document.addEventListener('securitypolicyviolation', (e) => "
             "console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));",
         )
+
+    def close_page(self) -> None:
+        if self.target_id is not None:
+            self.call("Target.closeTarget", browser=True, targetId=self.target_id)
+        self.session_id = self.target_id = None
 
     def evaluate(self, expression: str) -> Any:
         result = self.call(
@@ -94,10 +119,72 @@ class DevTools:
         """The value of ``expression`` once it is truthy."""
         return poll(lambda: self.evaluate(expression), what)
 
-    def problems(self) -> list[dict[str, Any]]:
-        """JS errors, console errors and log errors (CSP violations among them) seen so far."""
+    def visible(self, selector: str) -> bool:
+        return bool(
+            self.evaluate(
+                f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+                " return Boolean(e && e.getClientRects().length); })()"
+            )
+        )
+
+    def text(self, selector: str) -> str:
+        return str(self.evaluate(f"document.querySelector({json.dumps(selector)}).textContent"))
+
+    def click(self, selector: str) -> None:
+        """A left click of the mouse in the middle of the element, as a person makes it: it
+        fails if the element is hidden or something else covers it."""
+        spot = self.evaluate(
+            f"""(() => {{
+            const element = document.querySelector({json.dumps(selector)});
+            if (!element) return null;
+            element.scrollIntoView({{block: "center", inline: "center"}});
+            const box = element.getBoundingClientRect();
+            const x = box.left + box.width / 2, y = box.top + box.height / 2;
+            const hit = document.elementFromPoint(x, y);
+            return {{x, y, shown: box.width > 0 && box.height > 0,
+                     reachable: Boolean(hit && element.contains(hit))}};
+            }})()"""
+        )
+        assert spot is not None, f"no {selector} to click"
+        assert spot["shown"], f"{selector} is not shown"
+        assert spot["reachable"], f"something covers {selector}"
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=spot["x"],
+                y=spot["y"],
+                button="none" if kind == "mouseMoved" else "left",
+                clickCount=0 if kind == "mouseMoved" else 1,
+            )
+
+    def type_into(self, selector: str, text: str) -> None:
+        """Clicks the field, selects what it holds and types ``text`` over it."""
+        self.click(selector)
+        self.evaluate("document.activeElement.select()")
+        self.call("Input.insertText", text=text)
+
+    def press(self, key: str) -> None:
+        code = KEY_CODES[key]
+        for kind in ("rawKeyDown", "keyUp"):
+            self.call(
+                "Input.dispatchKeyEvent",
+                type=kind,
+                key=key,
+                code=key,
+                windowsVirtualKeyCode=code,
+                nativeVirtualKeyCode=code,
+            )
+
+    def problems(self, *expected: str) -> list[dict[str, Any]]:
+        """JS errors, console errors and log errors (CSP violations among them) seen so far,
+        but for those whose text holds one of ``expected`` (the refusals a test provokes)."""
         self.evaluate("0")  # a round trip, so that events sent before now are read
-        return [event for event in self.events if _is_a_problem(event)]
+        return [
+            event
+            for event in self.events
+            if _is_a_problem(event) and not any(text in json.dumps(event) for text in expected)
+        ]
 
 
 def _is_a_problem(event: dict[str, Any]) -> bool:
@@ -150,6 +237,21 @@ def chromium(profile: Path) -> Iterator[DevTools]:
             process.wait()
 
 
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
+    """One Chromium for the module's tests: starting it is most of a browser test's cost."""
+    with chromium(tmp_path_factory.mktemp("chromium") / "profile") as devtools:
+        yield devtools
+
+
+@pytest.fixture
+def page(browser: DevTools) -> Iterator[DevTools]:
+    """A fresh tab: its own session storage, so no test finds another's token."""
+    browser.open_page()
+    yield browser
+    browser.close_page()
+
+
 CARDS = "Array.from(document.querySelectorAll('#grid .card'))"
 SHOWN_THUMBNAILS = f"""{CARDS}.filter((card) => {{
     const img = card.querySelector('img');
@@ -161,37 +263,54 @@ VIEW_DETAILS = """(() => {
     return Object.fromEntries(Array.from(terms, (dt) => [dt.textContent,
                                                         dt.nextElementSibling.textContent]));
 })()"""
+VIEWER_OPEN = "document.getElementById('image-view').open"
+FULL_IMAGE = """(() => {
+    const img = document.getElementById('view-image');
+    return img.dataset.full === 'true' && img.src.startsWith('blob:') && img.complete
+        && [document.getElementById('view-title').textContent, img.naturalWidth,
+            img.naturalHeight];
+})()"""
+"""The viewer's title and the size of the image it shows, once that is the original."""
+TOKEN_KEPT = "sessionStorage.getItem('imagecore.token')"
 
 
 def fill(field_id: str, value: str) -> str:
     return f"document.getElementById({json.dumps(field_id)}).value = {json.dumps(value)};"
 
 
-def click(selector: str) -> str:
-    return f"document.querySelector({json.dumps(selector)}).click();"
+def card(title: str) -> str:
+    """The selector of the grid's card with this caption (titles are unique in these tests)."""
+    return f"#grid .card[data-title={json.dumps(title)}] button"
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)"
-)
-def test_gallery_signs_in_uploads_filters_shows_and_deletes_in_a_browser(tmp_path: Path) -> None:
+MARK_CARDS = f"""{CARDS}.forEach((card) =>
+    card.dataset.title = card.querySelector('.caption').textContent)"""
+"""Names each card by its caption, for ``card``: the page itself has no use for it."""
+
+
+def sign_in(page: DevTools, url: str, token: str) -> None:
+    page.call("Page.navigate", url=f"{url}/")
+    page.wait_for("document.readyState === 'complete'", "the page to load")
+    page.type_into("#token-input", token)
+    page.click("#sign-in button[type=submit]")
+    page.wait_for("!document.getElementById('gallery').hidden", "the signed-in gallery")
+
+
+def test_gallery_signs_in_uploads_filters_shows_and_deletes_in_a_browser(
+    page: DevTools, tmp_path: Path
+) -> None:
     harbour, woods = tmp_path / "harbour.png", tmp_path / "woods.png"
     harbour.write_bytes(image_bytes("image/png", 40, 30))
     woods.write_bytes(image_bytes("image/png", 20, 50))
 
-    with running_server("filesystem", tmp_path) as server, chromium(tmp_path / "profile") as page:
+    with running_server("filesystem", tmp_path) as server:
         token = TokenAuthority(load_or_create_secret(server.data_dir)).issue("gallery-user")
         home = httpx.get(f"{server.url}/", timeout=TIMEOUT)
         assert home.status_code == 200
         assert "script-src 'self';" in home.headers["content-security-policy"]
 
-        page.open_page()
-        page.call("Page.navigate", url=f"{server.url}/")
-        page.wait_for("document.readyState === 'complete'", "the page to load")
-
-        page.evaluate(fill("token-input", token) + click("#sign-in button[type=submit]"))
-        page.wait_for("!document.getElementById('gallery').hidden", "the signed-in gallery")
-        assert page.evaluate("sessionStorage.getItem('imagecore.token')") == token
+        sign_in(page, server.url, token)
+        assert page.evaluate(TOKEN_KEPT) == token
 
         # Two batches, each with its own title and tags, through the file picker.
         for path, title, tags, visibility in [
@@ -214,17 +333,18 @@ def test_gallery_signs_in_uploads_filters_shows_and_deletes_in_a_browser(tmp_pat
         alt_texts = page.evaluate(f"{CARDS}.map((card) => card.querySelector('img').alt)")
         assert sorted(alt_texts) == ["Harbour", "Woods"]
 
-        page.evaluate(fill("filter-tag", "boat") + click("#filter-form button[type=submit]"))
+        page.type_into("#filter-tag", "boat")
+        page.click("#filter-form button[type=submit]")
         page.wait_for(
             f"JSON.stringify({CARD_TITLES}) === '[\"Harbour\"]' && {SHOWN_THUMBNAILS} === 1",
             "only the image tagged boat",
         )
         image_id = page.evaluate(f"{CARDS}[0].dataset.imageId")
 
-        page.evaluate(click("#grid .card button"))
-        page.wait_for("document.getElementById('image-view').open", "the image view")
+        page.click("#grid .card button")
+        page.wait_for(VIEWER_OPEN, "the image view")
         details = page.wait_for(f"Object.keys({VIEW_DETAILS}).length && {VIEW_DETAILS}", "details")
-        assert page.evaluate("document.getElementById('view-title').textContent") == "Harbour"
+        assert page.text("#view-title") == "Harbour"
         assert details["Title"] == "Harbour"
         assert details["Tags"] == "sea, boat"
         assert details["Visibility"] == "public"
@@ -235,31 +355,33 @@ def test_gallery_signs_in_uploads_filters_shows_and_deletes_in_a_browser(tmp_pat
         assert details["Updated"]
         assert details["File"] == "harbour.png (image/png)"
 
-        page.evaluate(click("#view-delete"))
+        # Delete asks first; cancelling keeps the image.
+        page.click("#view-delete")
+        page.wait_for("!document.getElementById('view-confirm').hidden", "the question")
+        assert "Harbour" in page.text("#view-confirm-text")
+        page.click("#view-confirm-cancel")
+        assert not page.visible("#view-confirm")
+        assert page.evaluate(f"{VIEWER_OPEN} && {CARDS}.length") == 1
+        auth = {"Authorization": f"Bearer {token}"}
+        kept = httpx.get(f"{server.url}/images/{image_id}", headers=auth, timeout=TIMEOUT)
+        assert kept.status_code == 200, kept.text
+
+        page.click("#view-delete")
+        page.click("#view-confirm-delete")
         page.wait_for(
-            f"!document.getElementById('image-view').open && {CARDS}.length === 0",
-            "the deleted image to leave the grid",
+            f"!{VIEWER_OPEN} && {CARDS}.length === 0", "the deleted image to leave the grid"
         )
-        gone = httpx.get(
-            f"{server.url}/images/{image_id}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=TIMEOUT,
-        )
+        gone = httpx.get(f"{server.url}/images/{image_id}", headers=auth, timeout=TIMEOUT)
         assert gone.status_code == 404, gone.text
 
-        assert page.evaluate("document.getElementById('error').hidden"), page.evaluate(
-            "document.getElementById('error').textContent"
-        )
+        assert not page.visible("#error"), page.text("#error")
         assert page.problems() == []
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)"
-)
 def test_gallery_loads_the_next_page_at_the_end_of_the_grid_and_filters_by_date(
-    tmp_path: Path,
+    page: DevTools, tmp_path: Path
 ) -> None:
-    with running_server("filesystem", tmp_path) as server, chromium(tmp_path / "profile") as page:
+    with running_server("filesystem", tmp_path) as server:
         token = TokenAuthority(load_or_create_secret(server.data_dir)).issue("scroller")
         for number in range(30):  # more than one page of the gallery's 24
             uploaded = httpx.post(
@@ -270,19 +392,211 @@ def test_gallery_loads_the_next_page_at_the_end_of_the_grid_and_filters_by_date(
                 timeout=TIMEOUT,
             )
             assert uploaded.status_code == 201, uploaded.text
-        page.open_page()
-        page.call("Page.navigate", url=f"{server.url}/")
-        page.wait_for("document.readyState === 'complete'", "the page to load")
-        page.evaluate(fill("token-input", token) + click("#sign-in button[type=submit]"))
+        sign_in(page, server.url, token)
         page.wait_for(f"{CARDS}.length === 24", "the first page")
 
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
         page.wait_for(f"{CARDS}.length === 30", "the second page after scrolling")
 
-        page.evaluate(fill("filter-end", "2001-01-01") + click("#filter-form button[type=submit]"))
+        page.evaluate(fill("filter-end", "2001-01-01"))
+        page.click("#filter-form button[type=submit]")
         page.wait_for("document.getElementById('grid-status').textContent === 'No images.'",
                       "an empty grid for a range before every upload")  # fmt: skip
         assert page.evaluate(f"{CARDS}.length") == 0
-        page.evaluate(click("#filter-clear"))
+        page.click("#filter-clear")
         page.wait_for(f"{CARDS}.length === 24", "the first page again")
         assert page.problems() == []
+
+
+def test_gallery_takes_only_a_valid_token_offers_owner_actions_to_the_owner_and_filters(
+    page: DevTools, tmp_path: Path
+) -> None:
+    with running_server("filesystem", tmp_path) as server:
+        api = Api(server)
+        alice, bob = "alice", "bob"
+        for user, title, content_type, tags, visibility in [
+            (alice, "Sunset", "image/jpeg", "beach, sunset", "private"),
+            (alice, "Sunrise", "image/png", "beach", "public"),
+            (alice, "Harbour", "image/png", "sea", "private"),
+            (bob, "Boat", "image/webp", "beach, boat", "public"),
+            (bob, "Bob's secret", "image/png", "beach", "private"),
+        ]:
+            api.uploaded(
+                user,
+                data=image_bytes(content_type, 32, 24),
+                filename=f"{title}.img",
+                title=title,
+                tags=tags,
+                visibility=visibility,
+            )
+        page.call("Page.navigate", url=f"{server.url}/")
+        page.wait_for("document.readyState === 'complete'", "the page to load")
+
+        # A well-formed token the server did not sign: refused at the form, nothing kept.
+        forged = TokenAuthority(b"not this server's secret, 32 byte").issue(alice)
+        page.type_into("#token-input", forged)
+        page.click("#sign-in button[type=submit]")
+        refusal = page.wait_for(
+            "!document.getElementById('sign-in-error').hidden"
+            " && document.getElementById('sign-in-error').textContent",
+            "the refusal at the sign-in form",
+        )
+        assert "not accepted" in refusal
+        assert "not valid for this server" in refusal
+        assert page.evaluate(TOKEN_KEPT) is None
+        assert not page.visible("#gallery")
+        assert not page.visible("#signed-in")
+
+        page.type_into("#token-input", api.token(alice))
+        page.click("#sign-in button[type=submit]")
+        page.wait_for("!document.getElementById('gallery').hidden", "the signed-in gallery")
+        assert page.text("#signed-in-user") == alice
+        assert not page.visible("#sign-in-error")
+        assert page.evaluate(TOKEN_KEPT) == api.token(alice)
+
+        everything = ["Boat", "Harbour", "Sunrise", "Sunset"]  # not Bob's private one
+        page.wait_for(f"{SHOWN_THUMBNAILS} === 4", "the four images alice may see")
+        assert sorted(page.evaluate(CARD_TITLES)) == everything
+        page.evaluate(MARK_CARDS)
+        owners = page.evaluate(f"{CARDS}.map((card) => card.querySelector('.owner').textContent)")
+        assert sorted(owners) == ["by bob", "yours, private", "yours, private", "yours, public"]
+
+        # Someone else's image: no edit, no delete.
+        page.click(card("Boat"))
+        page.wait_for(f"{FULL_IMAGE}", "Boat in the viewer")
+        assert not page.visible("#view-edit")
+        assert not page.visible("#view-delete")
+        assert page.visible("#view-download")
+        page.press("Escape")
+        page.wait_for(f"!{VIEWER_OPEN}", "Escape to close the viewer")
+        # One's own: both.
+        page.click(card("Harbour"))
+        page.wait_for(f"{FULL_IMAGE}", "Harbour in the viewer")
+        assert page.visible("#view-edit")
+        assert page.visible("#view-delete")
+        page.click("#view-close")
+        page.wait_for(f"!{VIEWER_OPEN}", "the close button to close the viewer")
+
+        def filtered(change: Callable[[], None], titles: list[str]) -> None:
+            change()
+            page.click("#filter-form button[type=submit]")
+            shown = f"!grid.loading && {CARD_TITLES}.sort()"
+            poll(lambda: page.evaluate(shown) == titles, f"the grid to show {titles}")
+
+        filtered(lambda: page.click("#filter-mine"), ["Harbour", "Sunrise", "Sunset"])
+        filtered(lambda: page.type_into("#filter-title", "SUN"), ["Sunrise", "Sunset"])
+        filtered(lambda: page.evaluate(fill("filter-type", "image/png")), ["Sunrise"])
+        page.click("#filter-clear")
+        page.wait_for(f"{CARDS}.length === 4", "every image again")
+        filtered(lambda: page.type_into("#filter-tag", "boat, BEACH"), ["Boat"])
+        filtered(lambda: page.type_into("#filter-tag", "beach"), ["Boat", "Sunrise", "Sunset"])
+        filtered(lambda: page.evaluate(fill("filter-type", "image/jpeg")), ["Sunset"])
+
+        page.click("#sign-out")
+        page.wait_for("!document.getElementById('sign-in').hidden", "the sign-in form")
+        assert page.evaluate(TOKEN_KEPT) is None
+        assert page.evaluate(f"{CARDS}.length") == 0
+        assert page.problems("status of 401") == []
+
+
+def test_gallery_viewer_shows_the_original_steps_with_the_keys_downloads_and_edits(
+    page: DevTools, tmp_path: Path
+) -> None:
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    originals = {  # uploaded in this order: the grid shows the newest first
+        "First": ("first.png", image_bytes("image/png", 640, 480)),
+        "Second": ("second.jpg", image_bytes("image/jpeg", 300, 500)),
+        "Third": ("third.png", image_bytes("image/png", 700, 300)),
+    }
+    with running_server("filesystem", tmp_path) as server:
+        api = Api(server)
+        user = "viewer"
+        ids = {
+            title: api.uploaded(user, data=data, filename=name, title=title)["image_id"]
+            for title, (name, data) in originals.items()
+        }
+        page.call(
+            "Browser.setDownloadBehavior", browser=True, behavior="allow",
+            downloadPath=str(downloads),
+        )  # fmt: skip
+        sign_in(page, server.url, api.token(user))
+        page.wait_for(f"{SHOWN_THUMBNAILS} === 3", "the three thumbnails")
+        assert page.evaluate(CARD_TITLES) == ["Third", "Second", "First"]
+
+        # The original's pixels, not the 256 px thumbnail's.
+        page.click("#grid .card button")
+        assert page.wait_for(FULL_IMAGE, "the full-size image") == ["Third", 700, 300]
+        assert page.text("#view-position") == "1 of 3"
+        assert page.evaluate("document.getElementById('view-previous').disabled")
+        page.press("ArrowRight")
+        assert page.wait_for(FULL_IMAGE, "the second image") == ["Second", 300, 500]
+        page.press("ArrowRight")
+        assert page.wait_for(FULL_IMAGE, "the third image") == ["First", 640, 480]
+        assert page.text("#view-position") == "3 of 3"
+        assert page.evaluate("document.getElementById('view-next').disabled")
+        page.press("ArrowRight")  # the last one: stays
+        page.press("ArrowLeft")
+        assert page.wait_for(FULL_IMAGE, "the second image again") == ["Second", 300, 500]
+        page.click("#view-previous")
+        assert page.wait_for(FULL_IMAGE, "the first image again") == ["Third", 700, 300]
+
+        page.click("#view-download")
+        saved = poll(
+            lambda: [path for path in downloads.iterdir() if path.suffix == ".png"],
+            "the download",
+        )
+        assert [path.name for path in saved] == ["third.png"]
+        assert poll(lambda: saved[0].read_bytes() == originals["Third"][1], "the whole file")
+
+        # Edit in place: the change is sent against the version shown.
+        page.click("#view-edit")
+        assert page.evaluate("document.activeElement.id") == "edit-title"
+        page.type_into("#edit-title", "Third, renamed")
+        page.type_into("#edit-tags", "night, city")
+        page.evaluate(fill("edit-visibility", "public"))
+        page.click("#edit-form button[type=submit]")
+        page.wait_for("document.getElementById('view-status').textContent === 'Saved.'", "saving")
+        assert page.text("#view-title") == "Third, renamed"
+        assert page.evaluate(f"{VIEW_DETAILS}")["Tags"] == "night, city"
+        assert page.evaluate(CARD_TITLES)[0] == "Third, renamed"
+        stored = api.client.get(f"/images/{ids['Third']}", headers=api.auth(user)).json()
+        assert (stored["title"], stored["tags"], stored["visibility"]) == (
+            "Third, renamed", ["night", "city"], "public"
+        )  # fmt: skip
+
+        # Someone changes it while the form is open: the save is refused, and said so in the
+        # viewer, with the way out.
+        page.click("#view-edit")
+        elsewhere = api.client.patch(
+            f"/images/{ids['Third']}", headers=api.auth(user), json={"description": "elsewhere"}
+        )
+        assert elsewhere.status_code == 200, elsewhere.text
+        page.type_into("#edit-title", "Mine wins?")
+        page.click("#edit-form button[type=submit]")
+        conflict = page.wait_for(
+            "!document.getElementById('view-error').hidden"
+            " && document.getElementById('view-error').textContent",
+            "the conflict message",
+        )
+        assert "someone changed this image" in conflict
+        assert page.evaluate("document.getElementById('view-error').closest('dialog') !== null")
+        assert not page.visible("#error")
+        stored = api.client.get(f"/images/{ids['Third']}", headers=api.auth(user)).json()
+        assert (stored["title"], stored["description"]) == ("Third, renamed", "elsewhere")
+
+        page.click("#view-reload")
+        page.wait_for(
+            "document.getElementById('edit-description').value === 'elsewhere'"
+            " && document.getElementById('view-error').hidden",
+            "the current version in the form",
+        )
+        page.type_into("#edit-title", "Mine, after all")
+        page.click("#edit-form button[type=submit]")
+        page.wait_for("document.getElementById('view-status').textContent === 'Saved.'", "saving")
+        stored = api.client.get(f"/images/{ids['Third']}", headers=api.auth(user)).json()
+        assert (stored["title"], stored["description"]) == ("Mine, after all", "elsewhere")
+
+        page.press("Escape")
+        page.wait_for(f"!{VIEWER_OPEN}", "Escape to close the viewer")
+        assert page.problems("status of 412") == []

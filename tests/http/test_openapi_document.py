@@ -35,3 +35,24 @@ def test_openapi_document_describes_exactly_the_served_routes(api: Api) -> None:
         for method in (route.methods or set()) - {"HEAD"}
     }
     assert documented == served
+
+
+def test_every_operation_is_in_one_tag_declared_with_a_description(api: Api) -> None:
+    document = api.client.get("/openapi.json").json()
+    declared = [tag["name"] for tag in document["tags"]]
+    assert len(set(declared)) == len(declared)
+    assert all(tag["description"].strip() for tag in document["tags"])
+    tag_of = {
+        operation["operationId"]: operation.get("tags")
+        for item in document["paths"].values()
+        for method, operation in item.items()
+        if method != "parameters"
+    }
+    assert {operation: tags for operation, tags in tag_of.items() if len(tags or []) != 1} == {}
+    used = {tags[0] for tags in tag_of.values()}
+    assert used == set(declared), "a declared tag groups nothing, or a used one is undeclared"
+    # The groups say what an operation works on.
+    assert tag_of["listImages"] == tag_of["deleteImage"] == ["images"]
+    assert tag_of["imageThumbnail"] == ["thumbnails"]
+    assert tag_of["createUpload"] == tag_of["sendUpload"] == ["uploads"]
+    assert tag_of["health"] == ["health"]

@@ -24,6 +24,7 @@ def test_every_kind_of_response_carries_the_security_headers(api: Api, alice: st
         api.client.get("/health"),
         api.client.get("/openapi.json"),
         api.client.get("/docs"),
+        api.client.get("/favicon.ico"),
         api.list(alice),
         api.client.get(f"/images/{image['image_id']}", headers=api.auth(alice)),
         api.client.get("/images/nope", headers=api.auth(alice)),

@@ -19,6 +19,25 @@ from imagecore.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from imagecore.thumbnails import THUMBNAIL_CONTENT_TYPES
 from imagecore.validation import CONTENT_SHA256, DEFAULT_LIMITS, IMAGE_ID, USER_ID
 
+IMAGES, THUMBNAILS, UPLOADS, HEALTH, PAGES = "images", "thumbnails", "uploads", "health", "pages"
+TAGS = [
+    {
+        "name": IMAGES,
+        "description": "Upload, list, read, download, change and delete images and their metadata",
+    },
+    {"name": THUMBNAILS, "description": "The small renditions made in the background"},
+    {
+        "name": UPLOADS,
+        "description": "Direct uploads of large files: a slot, then the bytes sent to its URL",
+    },
+    {"name": HEALTH, "description": "Whether the service and its stores answer"},
+    {
+        "name": PAGES,
+        "description": "This document, the docs page, the gallery and their icon: no token needed",
+    },
+]
+"""The groups of operations the docs page shows, in this order: every operation has one."""
+
 
 def _whole(pattern: re.Pattern[str]) -> str:
     """A validation regex (matched whole, with fullmatch) as a JSON Schema pattern."""
@@ -436,6 +455,7 @@ def _paths() -> dict[str, Any]:
         "/health": {
             "get": {
                 "operationId": "health",
+                "tags": [HEALTH],
                 "summary": "Whether the service is up",
                 "responses": {
                     "200": _health("ok", "Every store the service needs answers"),
@@ -449,6 +469,7 @@ def _paths() -> dict[str, Any]:
         "/images": {
             "post": {
                 "operationId": "uploadImage",
+                "tags": [IMAGES],
                 "summary": "Upload an image with its metadata",
                 "description": (
                     "As multipart/form-data, or as the raw bytes with an image/* Content-Type "
@@ -499,6 +520,7 @@ def _paths() -> dict[str, Any]:
             },
             "get": {
                 "operationId": "listImages",
+                "tags": [IMAGES],
                 "summary": "List the caller's images and everyone's public ones, newest first",
                 "security": secured,
                 "parameters": [
@@ -562,6 +584,7 @@ def _paths() -> dict[str, Any]:
             "parameters": [_IMAGE_ID],
             "get": {
                 "operationId": "getImage",
+                "tags": [IMAGES],
                 "summary": "An image's metadata",
                 "security": secured,
                 "parameters": [
@@ -579,6 +602,7 @@ def _paths() -> dict[str, Any]:
             },
             "patch": {
                 "operationId": "updateImage",
+                "tags": [IMAGES],
                 "summary": "Change an image's metadata (owner only)",
                 "security": secured,
                 "parameters": [
@@ -611,6 +635,7 @@ def _paths() -> dict[str, Any]:
             },
             "delete": {
                 "operationId": "deleteImage",
+                "tags": [IMAGES],
                 "summary": "Delete an image (owner only); repeating it succeeds too",
                 "security": secured,
                 "responses": {
@@ -627,6 +652,7 @@ def _paths() -> dict[str, Any]:
             "parameters": [_IMAGE_ID],
             "get": {
                 "operationId": "downloadImage",
+                "tags": [IMAGES],
                 "summary": "The original bytes; Range and If-None-Match are honoured",
                 "security": secured,
                 "parameters": conditional_download,
@@ -656,6 +682,7 @@ def _paths() -> dict[str, Any]:
             "parameters": [_IMAGE_ID],
             "get": {
                 "operationId": "imageThumbnail",
+                "tags": [THUMBNAILS],
                 "summary": "The thumbnail (JPEG for JPEG photos, else WebP) once it is ready",
                 "security": secured,
                 "parameters": conditional_download,
@@ -689,6 +716,7 @@ def _paths() -> dict[str, Any]:
         "/uploads": {
             "post": {
                 "operationId": "createUpload",
+                "tags": [UPLOADS],
                 "summary": "A slot for a direct upload of a large file",
                 "description": (
                     "Returns a URL and form fields: POST them with the file (multipart/form-"
@@ -741,6 +769,7 @@ def _paths() -> dict[str, Any]:
             ],
             "post": {
                 "operationId": "sendUpload",
+                "tags": [UPLOADS],
                 "summary": "The embedded server's upload URL: the file of a direct upload",
                 "description": (
                     "Only the embedded server has it (on AWS the file goes to S3). The fields "
@@ -784,6 +813,7 @@ def _paths() -> dict[str, Any]:
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",
+                "tags": [PAGES],
                 "summary": "This document",
                 "responses": {
                     "200": {
@@ -796,6 +826,7 @@ def _paths() -> dict[str, Any]:
         "/docs": {
             "get": {
                 "operationId": "docs",
+                "tags": [PAGES],
                 "summary": "An interactive page for this document",
                 "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
             }
@@ -803,11 +834,39 @@ def _paths() -> dict[str, Any]:
         "/": {
             "get": {
                 "operationId": "gallery",
-                "summary": "A gallery page: sign in with a token, upload, browse, filter, delete",
+                "tags": [PAGES],
+                "summary": (
+                    "A gallery page: sign in with a token, upload, browse, filter, view, "
+                    "download, edit and delete"
+                ),
                 # On AWS thumbnails and downloads redirect to S3, which the page's policy (and the
                 # bucket's CORS) do not let it fetch: the page is the embedded server's.
                 "x-imagecore-embedded-only": True,
                 "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+            }
+        },
+        "/favicon.ico": {
+            "get": {
+                "operationId": "favicon",
+                "tags": [PAGES],
+                "summary": "The icon of the gallery and the docs page",
+                "parameters": [
+                    _header_parameter("If-None-Match", "304 if the ETag is one of these")
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The icon, cacheable for a week",
+                        "headers": {
+                            "ETag": _header("The icon's entity tag"),
+                            "Cache-Control": _header("public, max-age=604800"),
+                        },
+                        "content": {"image/x-icon": {"schema": _BINARY}},
+                    },
+                    "304": {
+                        "description": "Not modified since the ETag in If-None-Match",
+                        "headers": {"ETag": _header("The icon's entity tag")},
+                    },
+                },
             }
         },
     }
@@ -826,6 +885,7 @@ def openapi_document() -> dict[str, Any]:
                 "always have the body `{error, message, request_id}`."
             ),
         },
+        "tags": TAGS,
         "paths": _paths(),
         "components": _components(),
     }

@@ -1,8 +1,10 @@
 """The pages a person opens in a browser: the interactive API docs at /docs (Swagger UI, served
-from the installed assets) and the gallery at /, with the OpenAPI document they read."""
+from the installed assets) and the gallery at /, with the OpenAPI document they read and the
+icon they show."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from entrypoints.http.conditional import etag_matches
 
 DOCS_CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -29,6 +33,7 @@ DOCS_HTML = """<!doctype html>
 <head>
   <meta charset="utf-8">
   <title>imagecore API</title>
+  <link rel="icon" href="/favicon.ico">
   <link rel="stylesheet" href="/docs/static/swagger-ui.css">
 </head>
 <body>
@@ -52,7 +57,11 @@ def _package_directory(package: str) -> Path:
 
 SWAGGER_UI_ASSETS = str(_package_directory("swagger_ui") / "static")
 DOCS_JS = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});\n"""
-GALLERY_ASSETS = Path(__file__).resolve().parent / "static" / "gallery"
+STATIC = Path(__file__).resolve().parent / "static"
+GALLERY_ASSETS = STATIC / "gallery"
+FAVICON_CACHE_CONTROL = "public, max-age=604800"
+"""A week: the icon changes only with a release, and a browser asking again costs a request
+per page otherwise. Not ``immutable``: its URL is fixed, so a new icon must replace it."""
 
 
 def page_routes(document: Mapping[str, Any]) -> list[BaseRoute]:
@@ -70,6 +79,17 @@ def page_routes(document: Mapping[str, Any]) -> list[BaseRoute]:
         return Response(DOCS_JS, media_type="text/javascript")
 
     gallery_html = (GALLERY_ASSETS / "index.html").read_text(encoding="utf-8")
+    # A few kilobytes, read once: every page of every browser asks for it.
+    favicon_bytes = (STATIC / "favicon.ico").read_bytes()
+    favicon_headers = {
+        "ETag": f'"{hashlib.sha256(favicon_bytes).hexdigest()[:32]}"',
+        "Cache-Control": FAVICON_CACHE_CONTROL,
+    }
+
+    async def favicon(request: Request) -> Response:
+        if etag_matches(request.headers.get("if-none-match"), favicon_headers["ETag"]):
+            return Response(status_code=304, headers=favicon_headers)
+        return Response(favicon_bytes, media_type="image/x-icon", headers=favicon_headers)
 
     async def gallery(request: Request) -> Response:
         return HTMLResponse(
@@ -82,5 +102,6 @@ def page_routes(document: Mapping[str, Any]) -> list[BaseRoute]:
         Route("/docs/static/docs.js", docs_js, methods=["GET"]),
         Mount("/docs/static", StaticFiles(directory=SWAGGER_UI_ASSETS)),
         Route("/", gallery, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         Mount("/gallery", StaticFiles(directory=str(GALLERY_ASSETS))),
     ]

@@ -17,14 +17,15 @@ locals {
     "POST /uploads",
   ])
 
-  # Open by design: health, the API's own documentation, and $default, so that a wrong method
-  # or path reaches the app and gets its 404/405 in the service's error format (the app answers
-  # nothing else without the authorizer's claims).
+  # Open by design: health, the API's own documentation and its icon, and $default, so that a
+  # wrong method or path reaches the app and gets its 404/405 in the service's error format (the
+  # app answers nothing else without the authorizer's claims).
   public_routes = toset([
     "GET /health",
     "GET /openapi.json",
     "GET /docs",
     "GET /docs/{proxy+}",
+    "GET /favicon.ico",
     "$default",
   ])
 }
@@ -124,7 +125,7 @@ resource "aws_apigatewayv2_route" "protected" {
 }
 
 resource "aws_apigatewayv2_route" "public" {
-  #checkov:skip=CKV_AWS_309: Public on purpose: GET /health, the OpenAPI document and its docs page, and $default (wrong method or path, answered 404/405 by the app). The app trusts only the authorizer's claims, so nothing on these routes reads or changes an image.
+  #checkov:skip=CKV_AWS_309: Public on purpose: GET /health, the OpenAPI document, its docs page and their icon, and $default (wrong method or path, answered 404/405 by the app). The app trusts only the authorizer's claims, so nothing on these routes reads or changes an image.
   for_each = local.public_routes
 
   api_id             = aws_apigatewayv2_api.http.id

@@ -9,14 +9,31 @@ const THUMBNAIL_POLL_ATTEMPTS = 60;
 
 const byId = (id) => document.getElementById(id);
 
+const session = {
+  // The token's subject, read from its payload without checking it: only to show who is signed
+  // in and which actions to offer. The server checks the token on every request.
+  user: null,
+};
+
 const grid = {
   filters: {},
   cursor: null,
   exhausted: false,
-  loading: false,
+  loading: null, // the page on its way, as a promise
   // Bumped on every reset, so that a page that arrives for an older grid is dropped.
   generation: 0,
-  cards: new Map(), // image_id -> {item, image, objectUrl}
+  cards: new Map(), // image_id -> {item, image, objectUrl}, in the grid's order
+};
+
+const viewer = {
+  imageId: null,
+  image: null,
+  etag: null, // of the metadata shown: the version an edit applies to
+  original: null, // the original's bytes as a blob: URL, once they are here (a promise)
+  originalUrl: null,
+  fetches: null, // aborts the last image's requests when another is shown
+  // Bumped whenever another image is shown, so that a late answer for the last one is dropped.
+  generation: 0,
 };
 
 // --- the API ---------------------------------------------------------------------------------
@@ -26,6 +43,7 @@ class ApiError extends Error {
     const known = body && typeof body === "object" && body.error;
     super(known ? `${body.error}: ${body.message}` : `the server answered ${status}`);
     this.status = status;
+    this.code = known ? body.error : null;
     this.requestId = known ? body.request_id : null;
   }
 }
@@ -34,10 +52,15 @@ function savedToken() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-async function callApi(path, options = {}) {
+async function callApi(path, options = {}, token = savedToken()) {
   const headers = new Headers(options.headers);
-  headers.set("Authorization", `Bearer ${savedToken()}`);
-  const response = await fetch(path, { ...options, headers });
+  headers.set("Authorization", `Bearer ${token}`);
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers });
+  } catch (error) {
+    throw new Error(`the server could not be reached (${error.message})`);
+  }
   if (!response.ok) {
     const body = await response.json().catch(() => null);
     throw new ApiError(response.status, body);
@@ -45,12 +68,26 @@ async function callApi(path, options = {}) {
   return response;
 }
 
-function showError(error) {
-  const message = byId("error");
+function describe(error) {
   let text = error instanceof Error ? error.message : String(error);
   if (error instanceof ApiError && error.requestId) text += ` (request ${error.requestId})`;
-  if (error instanceof ApiError && error.status === 401) text += " - sign in again with a valid token";
-  message.textContent = text;
+  return text;
+}
+
+// Where the user is looking: inside the viewer while it is open, else above the grid. A token
+// the server no longer takes ends the session, and the sign-in form says why.
+function showError(error) {
+  if (error instanceof ApiError && error.status === 401 && savedToken()) {
+    signOut();
+    showSignInError(`Signed out: the server no longer accepts the token (${describe(error)}).`);
+    return;
+  }
+  if (byId("image-view").open) {
+    showViewError(describe(error));
+    return;
+  }
+  const message = byId("error");
+  message.textContent = describe(error);
   message.hidden = false;
 }
 
@@ -61,16 +98,58 @@ function clearError() {
 
 // --- signing in --------------------------------------------------------------------------------
 
+function tokenSubject(token) {
+  try {
+    const part = token.split(".")[1];
+    const base64 = part.replace(/-/g, "+").replace(/_/g, "/");
+    const binary = atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "="));
+    const bytes = Uint8Array.from(binary, (character) => character.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes));
+    return typeof claims.sub === "string" && claims.sub ? claims.sub : null;
+  } catch {
+    return null;
+  }
+}
+
+function showSignInError(text) {
+  const message = byId("sign-in-error");
+  message.textContent = text;
+  message.hidden = false;
+}
+
 function showSignedIn(signedIn) {
   byId("sign-in").hidden = signedIn;
   byId("signed-in").hidden = !signedIn;
   byId("gallery").hidden = !signedIn;
+  session.user = signedIn ? tokenSubject(savedToken()) : null;
+  byId("signed-in-user").textContent = session.user || "a user the token does not name";
+  // Without a name, "mine" cannot be asked for; the server still decides what is allowed.
+  byId("filter-mine").disabled = !session.user;
 }
 
-function signIn(event) {
+async function signIn(event) {
   event.preventDefault();
   const input = byId("token-input");
-  sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+  const submit = byId("sign-in").querySelector("button[type=submit]");
+  const token = input.value.trim();
+  byId("sign-in-error").hidden = true;
+  submit.disabled = true;
+  try {
+    // The cheapest request that needs a valid token: the token is kept only if it passes.
+    await callApi("/images?limit=1", {}, token);
+  } catch (error) {
+    const refused = error instanceof ApiError && error.status === 401;
+    showSignInError(
+      refused
+        ? `This token is not accepted: ${describe(error)}. Paste the output of: imagecore token NAME`
+        : `Could not sign in: ${describe(error)}`,
+    );
+    input.focus();
+    return;
+  } finally {
+    submit.disabled = false;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
   input.value = "";
   clearError();
   showSignedIn(true);
@@ -79,9 +158,13 @@ function signIn(event) {
 
 function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
+  if (byId("image-view").open) byId("image-view").close();
   grid.generation += 1;
+  grid.loading = null;
   removeAllCards();
   byId("upload-list").replaceChildren();
+  byId("filter-form").reset();
+  grid.filters = {};
   clearError();
   showSignedIn(false);
 }
@@ -177,15 +260,27 @@ function resetGrid() {
   grid.generation += 1;
   grid.cursor = null;
   grid.exhausted = false;
-  grid.loading = false;
+  grid.loading = null;
   removeAllCards();
   loadNextPage();
 }
 
-async function loadNextPage() {
-  if (grid.loading || grid.exhausted || !savedToken()) return;
-  grid.loading = true;
+// The next page, or the one already on its way: the viewer waits for it to step past the end.
+function loadNextPage() {
+  if (grid.loading) return grid.loading;
+  if (grid.exhausted || !savedToken()) return Promise.resolve();
   const generation = grid.generation;
+  grid.loading = fetchPage(generation).finally(() => {
+    if (generation !== grid.generation) return;
+    grid.loading = null;
+    // The observer only reports changes: if the end is still in view, ask again.
+    endObserver.unobserve(byId("grid-end"));
+    endObserver.observe(byId("grid-end"));
+  });
+  return grid.loading;
+}
+
+async function fetchPage(generation) {
   byId("grid-status").textContent = "Loading...";
   try {
     const query = new URLSearchParams({ limit: String(PAGE_SIZE), ...grid.filters });
@@ -196,18 +291,12 @@ async function loadNextPage() {
     grid.cursor = page.next_cursor;
     grid.exhausted = !page.next_cursor;
     updateGridStatus();
+    updatePosition();
   } catch (error) {
     if (generation !== grid.generation) return;
     grid.exhausted = true; // do not retry in a loop; a new filter or sign-in starts over
     byId("grid-status").textContent = "Could not load the images.";
     showError(error);
-  } finally {
-    if (generation === grid.generation) {
-      grid.loading = false;
-      // The observer only reports changes: if the end is still in view, ask again.
-      endObserver.unobserve(byId("grid-end"));
-      endObserver.observe(byId("grid-end"));
-    }
   }
 }
 
@@ -221,6 +310,10 @@ function updateGridStatus() {
 const endObserver = new IntersectionObserver((entries) => {
   if (entries.some((entry) => entry.isIntersecting)) loadNextPage();
 });
+
+function ownerText(image) {
+  return image.user_id === session.user ? `yours, ${image.visibility}` : `by ${image.user_id}`;
+}
 
 function addCard(image) {
   if (grid.cards.has(image.image_id)) return;
@@ -237,15 +330,24 @@ function addCard(image) {
   placeholder.textContent = "Thumbnail pending";
   const caption = document.createElement("span");
   caption.className = "caption";
-  caption.textContent = image.title || image.filename;
-  open.append(thumbnail, placeholder, caption);
-  open.addEventListener("click", () => openImage(image.image_id));
+  const owner = document.createElement("span");
+  owner.className = "owner";
+  open.append(thumbnail, placeholder, caption, owner);
+  open.addEventListener("click", () => showImage(image.image_id));
   item.append(open);
   byId("grid").append(item);
 
   const card = { item, image, objectUrl: null };
   grid.cards.set(image.image_id, card);
+  showCardText(card);
   showThumbnail(card, 0);
+}
+
+function showCardText(card) {
+  const { image } = card;
+  card.item.querySelector(".caption").textContent = image.title || image.filename;
+  card.item.querySelector(".owner").textContent = ownerText(image);
+  card.item.querySelector("img").alt = image.title || image.filename;
 }
 
 async function showThumbnail(card, attempt) {
@@ -289,12 +391,24 @@ function removeAllCards() {
   for (const imageId of Array.from(grid.cards.keys())) removeCard(imageId);
 }
 
+function splitTags(text) {
+  return text
+    .split(",")
+    .map((tag) => tag.trim())
+    .filter(Boolean);
+}
+
 function applyFilters(event) {
   event.preventDefault();
+  const order = byId("filter-order").value;
   const filters = {
-    tags: byId("filter-tag").value.trim(),
+    user_id: byId("filter-mine").checked && session.user ? session.user : "",
+    title: byId("filter-title").value.trim(),
+    content_type: byId("filter-type").value,
+    tags: splitTags(byId("filter-tag").value).join(","),
     start_date: byId("filter-start").value,
     end_date: byId("filter-end").value,
+    order: order === "desc" ? "" : order,
   };
   grid.filters = Object.fromEntries(Object.entries(filters).filter(([, value]) => value));
   clearError();
@@ -308,7 +422,7 @@ function clearFilters() {
   resetGrid();
 }
 
-// --- one image ---------------------------------------------------------------------------------
+// --- the viewer --------------------------------------------------------------------------------
 
 function formatBytes(size) {
   if (size < 1024) return `${size} bytes`;
@@ -334,48 +448,315 @@ function imageDetails(image) {
   ];
 }
 
-let viewedImageId = null;
+function isMine(image) {
+  return Boolean(session.user) && image.user_id === session.user;
+}
 
-async function openImage(imageId) {
+function showViewError(text, offerReload = false) {
+  byId("view-error-text").textContent = text;
+  byId("view-reload").hidden = !offerReload;
+  byId("view-error").hidden = false;
+}
+
+function clearViewError() {
+  byId("view-error").hidden = true;
+  byId("view-error-text").textContent = "";
+  byId("view-reload").hidden = true;
+}
+
+function renderViewer(image) {
+  byId("view-title").textContent = image.title || image.filename;
+  const details = byId("view-details");
+  details.replaceChildren();
+  for (const [term, value] of imageDetails(image)) {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.append(value);
+    details.append(dt, dd);
+  }
+  // Offered to the owner only; the server refuses everyone else regardless.
+  byId("view-edit").hidden = !isMine(image);
+  byId("view-delete").hidden = !isMine(image);
+  byId("view-image").alt = image.title || image.filename;
+}
+
+function updatePosition() {
+  if (!viewer.imageId) return;
+  const ids = Array.from(grid.cards.keys());
+  const index = ids.indexOf(viewer.imageId);
+  const more = grid.exhausted ? "" : "+";
+  byId("view-position").textContent = index === -1 ? "" : `${index + 1} of ${ids.length}${more}`;
+  byId("view-previous").disabled = index <= 0;
+  byId("view-next").disabled = index === -1 || (index === ids.length - 1 && grid.exhausted);
+}
+
+function forgetOriginal() {
+  if (viewer.fetches) viewer.fetches.abort();
+  if (viewer.originalUrl) URL.revokeObjectURL(viewer.originalUrl);
+  viewer.fetches = null;
+  viewer.original = null;
+  viewer.originalUrl = null;
+}
+
+// The original's bytes as a blob: URL (fetching them needs the token, so an <img> cannot); null
+// if another image is shown by the time they arrive.
+function fetchOriginal(imageId, generation, signal) {
+  return callApi(`/images/${imageId}/download`, { signal })
+    .then((response) => response.blob())
+    .then((blob) => {
+      if (generation !== viewer.generation) return null;
+      viewer.originalUrl = URL.createObjectURL(blob);
+      return viewer.originalUrl;
+    });
+}
+
+// Shows the image at once with what the grid has (its metadata and thumbnail), then its current
+// metadata and, in place of the thumbnail, the original's bytes. ``edit`` opens the edit form
+// on the current metadata, for the owner.
+async function showImage(imageId, { edit = false } = {}) {
+  const generation = ++viewer.generation;
+  forgetOriginal();
+  viewer.imageId = imageId;
+  viewer.etag = null;
+  clearViewError();
+  closeConfirmation();
+  byId("edit-form").hidden = true;
+  byId("view-details").hidden = false;
+  byId("view-status").textContent = "";
+
+  const card = grid.cards.get(imageId);
+  const picture = byId("view-image");
+  picture.dataset.full = "false";
+  if (card && card.objectUrl) picture.src = card.objectUrl;
+  else picture.removeAttribute("src");
+  byId("view-image-status").textContent = "Loading the full-size image...";
+  if (card) {
+    viewer.image = card.image;
+    renderViewer(card.image);
+  }
+  updatePosition();
+  const dialog = byId("image-view");
+  if (!dialog.open) dialog.showModal();
+
+  viewer.fetches = new AbortController();
+  const { signal } = viewer.fetches;
+  const metadata = callApi(`/images/${imageId}`, { signal });
+  viewer.original = fetchOriginal(imageId, generation, signal);
+  viewer.original.catch(() => {}); // reported below, once, when awaited
   try {
-    const image = await (await callApi(`/images/${imageId}`)).json();
-    viewedImageId = imageId;
-    byId("view-title").textContent = image.title || image.filename;
-    const details = byId("view-details");
-    details.replaceChildren();
-    for (const [term, value] of imageDetails(image)) {
-      const dt = document.createElement("dt");
-      dt.textContent = term;
-      const dd = document.createElement("dd");
-      dd.append(value);
-      details.append(dt, dd);
+    const response = await metadata;
+    const image = await response.json();
+    if (generation !== viewer.generation) return;
+    viewer.image = image;
+    viewer.etag = response.headers.get("ETag");
+    renderViewer(image);
+    if (card) {
+      card.image = image;
+      showCardText(card);
     }
-    const preview = byId("view-preview");
-    const card = grid.cards.get(imageId);
-    preview.alt = image.title || image.filename;
-    preview.hidden = !(card && card.objectUrl);
-    if (card && card.objectUrl) preview.src = card.objectUrl;
-    else preview.removeAttribute("src");
-    byId("image-view").showModal();
+    if (edit && isMine(image)) startEditing();
+    const url = await viewer.original;
+    if (generation !== viewer.generation) return;
+    picture.src = url;
+    await picture.decode();
+    if (generation !== viewer.generation) return;
+    picture.dataset.full = "true";
+    byId("view-image-status").textContent =
+      `Full size: ${picture.naturalWidth} × ${picture.naturalHeight}`;
+  } catch (error) {
+    if (generation !== viewer.generation) return;
+    byId("view-image-status").textContent = "The full-size image could not be shown.";
+    showError(error);
+  }
+}
+
+async function step(delta) {
+  const from = viewer.imageId;
+  if (!from || !byId("image-view").open) return;
+  let ids = Array.from(grid.cards.keys());
+  if (ids.indexOf(from) + delta >= ids.length && !grid.exhausted) {
+    byId("view-status").textContent = "Loading more images...";
+    await loadNextPage();
+    if (viewer.imageId !== from) return;
+    byId("view-status").textContent = "";
+    ids = Array.from(grid.cards.keys());
+  }
+  const index = ids.indexOf(from);
+  const target = index + delta;
+  if (index === -1 || target < 0 || target >= ids.length) return;
+  showImage(ids[target]);
+  // Keep the grid where the viewer is, so that closing it lands on the image last seen.
+  grid.cards.get(ids[target]).item.scrollIntoView({ block: "nearest" });
+}
+
+function onKey(event) {
+  if (!byId("image-view").open || event.altKey || event.ctrlKey || event.metaKey) return;
+  // Arrows move the caret in a text field, and choose in a select: leave them alone there.
+  if (event.target instanceof Element && event.target.closest("input, textarea, select")) return;
+  if (event.key === "ArrowLeft") {
+    event.preventDefault();
+    step(-1);
+  } else if (event.key === "ArrowRight") {
+    event.preventDefault();
+    step(1);
+  }
+}
+
+// The bytes the viewer shows, saved under the image's file name.
+async function downloadViewed() {
+  const { generation } = viewer;
+  if (!viewer.original) return;
+  try {
+    const url = await viewer.original;
+    if (generation !== viewer.generation || !url) return;
+    // Inside the dialog: the page behind a modal dialog is inert.
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = viewer.image.filename;
+    link.hidden = true;
+    byId("image-view").append(link);
+    link.click();
+    link.remove();
   } catch (error) {
     showError(error);
   }
 }
 
+// --- deleting ----------------------------------------------------------------------------------
+
+function askToDelete() {
+  const { image } = viewer;
+  if (!image) return;
+  byId("view-confirm-text").textContent =
+    `Delete “${image.title || image.filename}”? This cannot be undone.`;
+  byId("view-confirm").hidden = false;
+  byId("view-delete").disabled = true;
+  byId("view-confirm-cancel").focus();
+}
+
+function closeConfirmation() {
+  byId("view-confirm").hidden = true;
+  byId("view-delete").disabled = false;
+}
+
 async function deleteViewedImage() {
-  const imageId = viewedImageId;
+  const imageId = viewer.imageId;
+  byId("view-confirm-delete").disabled = true;
   try {
     await callApi(`/images/${imageId}`, { method: "DELETE" });
+    closeConfirmation();
     byId("image-view").close();
     removeCard(imageId);
     updateGridStatus();
   } catch (error) {
     showError(error);
+  } finally {
+    byId("view-confirm-delete").disabled = false;
   }
+}
+
+// --- editing -----------------------------------------------------------------------------------
+
+function startEditing() {
+  const { image } = viewer;
+  if (!image) return;
+  closeConfirmation();
+  byId("edit-title").value = image.title;
+  byId("edit-description").value = image.description;
+  byId("edit-tags").value = image.tags.join(", ");
+  byId("edit-visibility").value = image.visibility;
+  byId("edit-form").hidden = false;
+  byId("view-details").hidden = true;
+  byId("view-status").textContent = "";
+  byId("edit-title").focus();
+}
+
+function stopEditing() {
+  byId("edit-form").hidden = true;
+  byId("view-details").hidden = false;
+}
+
+function editedFields(image) {
+  const edited = {
+    title: byId("edit-title").value.trim(),
+    description: byId("edit-description").value.trim(),
+    tags: splitTags(byId("edit-tags").value),
+    visibility: byId("edit-visibility").value,
+  };
+  const same = (name) => JSON.stringify(edited[name]) === JSON.stringify(image[name]);
+  return Object.fromEntries(Object.entries(edited).filter(([name]) => !same(name)));
+}
+
+async function saveEdit(event) {
+  event.preventDefault();
+  const { image, imageId } = viewer;
+  if (!image) return;
+  const changes = editedFields(image);
+  if (Object.keys(changes).length === 0) {
+    stopEditing();
+    return;
+  }
+  const generation = viewer.generation;
+  const save = byId("edit-form").querySelector("button[type=submit]");
+  save.disabled = true;
+  clearViewError();
+  try {
+    const response = await callApi(`/images/${imageId}`, {
+      method: "PATCH",
+      headers: {
+        "Content-Type": "application/json",
+        // The version shown: the server refuses the change if the image has moved on since.
+        "If-Match": viewer.etag || String(image.version),
+      },
+      body: JSON.stringify(changes),
+    });
+    const saved = await response.json();
+    if (generation !== viewer.generation) return;
+    viewer.image = saved;
+    viewer.etag = response.headers.get("ETag");
+    renderViewer(saved);
+    stopEditing();
+    byId("view-status").textContent = "Saved.";
+    const card = grid.cards.get(imageId);
+    if (card) {
+      card.image = saved;
+      showCardText(card);
+    }
+  } catch (error) {
+    if (generation !== viewer.generation) return;
+    if (error instanceof ApiError && error.status === 412) {
+      showViewError(
+        "Not saved: someone changed this image after you opened it. " +
+          "Reload to see the current version, then make your change again.",
+        true,
+      );
+    } else {
+      showError(error);
+    }
+  } finally {
+    save.disabled = false;
+  }
+}
+
+function reloadViewed() {
+  showImage(viewer.imageId, { edit: !byId("edit-form").hidden });
 }
 
 function closeView() {
   byId("image-view").close();
+}
+
+function viewClosed() {
+  viewer.generation += 1;
+  viewer.imageId = null;
+  viewer.image = null;
+  viewer.etag = null;
+  forgetOriginal();
+  closeConfirmation();
+  stopEditing();
+  clearViewError();
+  byId("view-image").removeAttribute("src");
 }
 
 // --- start -------------------------------------------------------------------------------------
@@ -385,12 +766,19 @@ function start() {
   byId("sign-out").addEventListener("click", signOut);
   byId("filter-form").addEventListener("submit", applyFilters);
   byId("filter-clear").addEventListener("click", clearFilters);
-  byId("view-delete").addEventListener("click", deleteViewedImage);
+  byId("view-previous").addEventListener("click", () => step(-1));
+  byId("view-next").addEventListener("click", () => step(1));
+  byId("view-download").addEventListener("click", downloadViewed);
+  byId("view-edit").addEventListener("click", startEditing);
+  byId("view-delete").addEventListener("click", askToDelete);
+  byId("view-confirm-delete").addEventListener("click", deleteViewedImage);
+  byId("view-confirm-cancel").addEventListener("click", closeConfirmation);
+  byId("edit-form").addEventListener("submit", saveEdit);
+  byId("edit-cancel").addEventListener("click", stopEditing);
+  byId("view-reload").addEventListener("click", reloadViewed);
   byId("view-close").addEventListener("click", closeView);
-  byId("image-view").addEventListener("close", () => {
-    viewedImageId = null;
-    byId("view-preview").removeAttribute("src");
-  });
+  byId("image-view").addEventListener("close", viewClosed);
+  document.addEventListener("keydown", onKey);
   byId("upload-form").addEventListener("submit", (event) => event.preventDefault());
   watchDropZone();
   endObserver.observe(byId("grid-end"));
