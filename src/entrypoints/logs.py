@@ -7,7 +7,6 @@ reach the log.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import logging.config
 import os
@@ -76,6 +75,21 @@ class JsonLinesFormatter(logging.Formatter):
 ACCESS_LOGGER = "imagecore.access"
 
 
+class _Process:
+    """This process's id, read once and again after a fork: getpid(2) is a system call each
+    time (glibc caches it no more), and it was one per request."""
+
+    def __init__(self) -> None:
+        self.id = os.getpid()
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self.id = os.getpid()
+
+
+_process = _Process()
+
+
 class AccessLog:
     """The one line each request adds, the same JSON object JsonLinesFormatter makes of a
     record of the ``imagecore.access`` logger with these fields as extras, but written
@@ -97,12 +111,14 @@ class AccessLog:
             "logger": ACCESS_LOGGER,
             "message": message,
             "request_id": request_id.get(),
-            "process": os.getpid(),
+            "process": _process.id,
             **fields,
         }
-        # A lost log line never fails a request (as logging's own handlers behave).
-        with contextlib.suppress(OSError):
+        # A try, not contextlib.suppress: this is every request's path.
+        try:  # noqa: SIM105
             os.write(self._fd, orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE))
+        except OSError:  # a lost log line never fails a request (as logging's handlers behave)
+            pass
 
 
 LOG_CONFIG: dict[str, Any] = {
