@@ -28,6 +28,8 @@ from imagecore.commands import UploadCommand
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.http_server import ServerProcess
 
+from bench.http_reads import settle_thumbnails
+
 
 def seed(data_dir: Path, count: int) -> str:
     container = build_container(Settings(data_dir=data_dir))
@@ -52,6 +54,7 @@ def seed(data_dir: Path, count: int) -> str:
         ).image
         if user == "user0" and not first_id:
             first_id = image.image_id
+    settle_thumbnails(container)
     return first_id
 
 
