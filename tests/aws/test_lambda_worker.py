@@ -69,7 +69,9 @@ class Deployment:
     def slot(self, owner: str = "alice", **details: object) -> UploadSlot:
         """A direct upload slot, as a client gets one through the API."""
         command = DirectUploadCommand.from_mapping({"content_type": "image/png", **details})
-        return self.container.images().create_upload(owner, command)
+        slot = self.container.images().create_upload(owner, command)
+        assert isinstance(slot, UploadSlot), slot
+        return slot
 
     def land(self, data: bytes, owner: str = "alice", **details: object) -> tuple[str, str]:
         """A direct upload's bytes arriving in the bucket under a slot's key; that key and the
