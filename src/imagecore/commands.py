@@ -71,10 +71,16 @@ class UploadCommand(NewUpload):
 
 @attrs.frozen
 class DirectUploadCommand(ImageFields):
-    """A request for a direct upload slot: what the client says of the file to come."""
+    """A request for a direct upload slot: what the client says of the file to come.
+
+    ``sha256`` is the SHA-256 the client says the file has: if the caller already has an image
+    with those bytes, it is the answer and no slot is made; otherwise the bytes that fill the
+    slot must have that hash.
+    """
 
     content_type: object = None
     size: object = None
+    sha256: object = None
 
     @classmethod
     def from_mapping(cls, data: object) -> DirectUploadCommand:

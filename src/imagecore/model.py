@@ -170,7 +170,9 @@ class Image:
     """Whether this image claims its bytes for its owner: it was uploaded with their SHA-256
     declared, and while it is ACTIVE no other image of the owner claiming the same bytes may be
     stored beside it (see ImageRepository), so uploads that declare the hash never make two
-    images of one file, however many arrive at once. Never shown to clients."""
+    images of one file, however many arrive at once. A direct upload's slot (UPLOADING) asked
+    for with the file's SHA-256 claims it already: ``sha256`` is then the hash its bytes must
+    have, and the claim is checked once they make it ACTIVE. Never shown to clients."""
 
     @property
     def last_edit(self) -> int:

@@ -116,7 +116,7 @@ class ImageService:
     def store_upload(self, caller: str, command: UploadCommand) -> Stored:
         return self._uploads.store_upload(caller, command)
 
-    def create_upload(self, caller: str, command: DirectUploadCommand) -> UploadSlot:
+    def create_upload(self, caller: str, command: DirectUploadCommand) -> UploadSlot | Stored:
         return self._uploads.create_upload(caller, command)
 
     def begin_receive(self, upload_id: str) -> IncomingUpload:

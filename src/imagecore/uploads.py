@@ -115,9 +115,14 @@ class Uploads:
             raise
         return begun.finish(late)
 
-    def create_upload(self, caller: str, command: DirectUploadCommand) -> UploadSlot:
+    def create_upload(self, caller: str, command: DirectUploadCommand) -> UploadSlot | Stored:
         """A slot for a direct upload: the details are checked and kept now, and the image
-        appears under the slot's id once its bytes have arrived and passed validation."""
+        appears under the slot's id once its bytes have arrived and passed validation.
+
+        With the file's SHA-256 (``command.sha256``), an image of the caller's with those bytes
+        is the answer instead (``created`` False) and no slot is made; otherwise the slot keeps
+        the hash, the bytes that fill it must have it, and the image claims them as an upload
+        that declared its hash does (``Image.claims_content``)."""
         if self.upload_targets is None:
             raise InvalidInput("this server takes no direct uploads: POST the image to /images")
         details = ImageDetails.validated(command, self.limits)
@@ -133,6 +138,11 @@ class Uploads:
             raise PayloadTooLarge(
                 f"the file is larger than the limit of {self.max_direct_upload_bytes} bytes"
             )
+        expected_sha256 = validation.content_sha256(command.sha256)
+        if expected_sha256 is not None:
+            existing = self.repository.find_by_content(caller, expected_sha256)
+            if existing is not None:
+                return Stored(existing, created=False)
         now = self.clock.now()
         upload_id = self._unused_id(now)
         slot = Image(
@@ -143,7 +153,11 @@ class Uploads:
             size=size or 0,
             width=0,
             height=0,
-            sha256="",
+            # A slot's hash is the one its bytes must have: the slot is an UPLOADING record,
+            # which no lookup by content ever finds, and the claim it makes is checked only
+            # once it is ACTIVE.
+            sha256=expected_sha256 or "",
+            claims_content=expected_sha256 is not None,
             blob_key=blob_keys.original_key(caller, upload_id),
             created_at=now,
             updated_at=now,
@@ -237,7 +251,7 @@ class Uploads:
             image_id=slot.image_id,
             blob_key=blob_keys.claimed_original_key(slot.blob_key, claimed.version),
             max_bytes=self.max_direct_upload_bytes,
-            expected_sha256=None,
+            expected_sha256=claimed.sha256 if claimed.claims_content else None,
             slot=claimed,
         )
 
@@ -355,6 +369,7 @@ class IncomingUpload:
             raise Conflict(_CLAIMED_AGAIN) from None
         except DuplicateContent as duplicate:  # a concurrent upload of these bytes came first
             self._discard_unless_stored()
+            self._close_duplicate_slot()
             existing = uploads.repository.get(duplicate.image_id)
             if existing is None or not existing.is_active:
                 raise Conflict(
@@ -403,6 +418,12 @@ class IncomingUpload:
     def _close_refused_slot(self, error: BaseException) -> None:
         """A direct upload's file is what it is: refused once, its slot is closed for good."""
         if self._slot is not None and isinstance(error, _REFUSED_FILE):
+            finish_delete(self._uploads.repository, self._uploads.blobs, self._slot)
+
+    def _close_duplicate_slot(self) -> None:
+        """A direct upload's slot whose bytes another image holds is closed: its file is that
+        image, and the slot would take no other file of the same hash."""
+        if self._slot is not None:
             finish_delete(self._uploads.repository, self._uploads.blobs, self._slot)
 
     def _facts_of(self, head: bytes) -> ImageFacts:

@@ -5,6 +5,7 @@ on SQS, and scheduled reconciliation."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import time
@@ -29,7 +30,7 @@ from imagecore.blob_keys import upload_key
 from imagecore.commands import DirectUploadCommand, UploadCommand
 from imagecore.errors import NotFound
 from imagecore.model import THUMBNAIL_JOB, Image, ImageState, Job, ThumbnailStatus
-from imagecore.results import UploadSlot
+from imagecore.results import Stored, UploadSlot
 from tests.support.fake_aws import REGION, aws_clients, fresh_resources, moto_server, unique_name
 from tests.support.lambda_events import (
     LambdaContext,
@@ -69,7 +70,9 @@ class Deployment:
     def slot(self, owner: str = "alice", **details: object) -> UploadSlot:
         """A direct upload slot, as a client gets one through the API."""
         command = DirectUploadCommand.from_mapping({"content_type": "image/png", **details})
-        return self.container.images().create_upload(owner, command)
+        slot = self.container.images().create_upload(owner, command)
+        assert isinstance(slot, UploadSlot), slot
+        return slot
 
     def land(self, data: bytes, owner: str = "alice", **details: object) -> tuple[str, str]:
         """A direct upload's bytes arriving in the bucket under a slot's key; that key and the
@@ -284,6 +287,47 @@ def test_a_refused_upload_is_removed_and_its_slot_closed(
     # A late redelivery finds the slot closed and nothing to do.
     assert deployment.worker.handle(sqs_event(notification)) == {"batchItemFailures": []}
     assert deployment.record(upload_id) == slot
+
+
+def test_an_upload_without_the_slots_sha256_is_removed_and_its_slot_closed(
+    deployment: Deployment,
+) -> None:
+    other = image_bytes("image/png", 7, 5)
+    key, upload_id = deployment.land(other, sha256=hashlib.sha256(PNG).hexdigest())
+    notification = json.dumps({"Records": [s3_object_created(deployment.bucket, key, len(other))]})
+
+    assert deployment.worker.handle(sqs_event(notification)) == {"batchItemFailures": []}
+
+    assert deployment.object_names() == []
+    slot = deployment.record(upload_id)
+    assert slot is not None
+    assert slot.state is ImageState.DELETED
+    with pytest.raises(NotFound):
+        deployment.container.images().get("alice", upload_id)
+
+
+def test_two_slots_filled_with_the_same_bytes_make_one_image(deployment: Deployment) -> None:
+    sha256 = hashlib.sha256(PNG).hexdigest()
+    first_key, first_id = deployment.land(PNG, sha256=sha256)
+    second_key, second_id = deployment.land(PNG, sha256=sha256)
+    records = [
+        s3_object_created(deployment.bucket, key, len(PNG)) for key in (first_key, second_key)
+    ]
+
+    for record in records:
+        event = sqs_event(json.dumps({"Records": [record]}))
+        assert deployment.worker.handle(event) == {"batchItemFailures": []}
+
+    image = deployment.container.images().get("alice", first_id)
+    assert image.sha256 == sha256
+    assert deployment.object_names() == [image.blob_key]
+    second = deployment.record(second_id)
+    assert second is not None
+    assert second.state is ImageState.DELETED
+    again = deployment.container.images().create_upload(
+        "alice", DirectUploadCommand.from_mapping({"content_type": "image/png", "sha256": sha256})
+    )
+    assert again == Stored(image, created=False)
 
 
 def test_bytes_without_a_slot_are_removed_and_ignored(deployment: Deployment) -> None:

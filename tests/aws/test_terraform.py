@@ -24,6 +24,7 @@ from entrypoints.cli.aws import environment_from_terraform
 from entrypoints.cli.lambda_package import LambdaRuntime, build_lambda_package
 from imagecore.blob_keys import IMAGES_PREFIX, UPLOADS_PREFIX, upload_key
 from imagecore.commands import DirectUploadCommand
+from imagecore.results import UploadSlot
 from tests.support import terraform_harness as harness
 from tests.support.fake_aws import MotoServer
 from tests.support.lambda_events import (
@@ -479,6 +480,7 @@ def test_a_direct_upload_reaches_the_worker_through_the_deployed_queue(
     slot = images.create_upload(
         "alice", DirectUploadCommand.from_mapping({"content_type": "image/gif", "title": "tf"})
     )
+    assert isinstance(slot, UploadSlot), slot
     # As a client does: the slot's fields, then the file, to the presigned POST URL.
     posted = httpx.post(
         slot.url,

@@ -137,6 +137,7 @@ def test_a_file_above_the_upload_limit_goes_through_a_direct_upload_link(
     big = tmp_path / "big.png"
     big.write_bytes(large_png(200 * 1024))
     small = tiny_png(tmp_path / "small.png", 1)
+    before = access_log(small_limit)
 
     result = upload(small_limit, api.token(user), str(big), str(small), "--title", "Trip")
 
@@ -147,16 +148,23 @@ def test_a_file_above_the_upload_limit_goes_through_a_direct_upload_link(
     assert images["big.png"]["title"] == "Trip"
     downloaded, _ = api.download(user, images["big.png"]["image_id"])
     assert downloaded.content == big.read_bytes()
-    log = access_log(small_limit)
+    log = access_log(small_limit) - before
     assert log["POST", "/uploads", 201] == 1
     assert log["POST", "/uploads/ID", 201] == 1
+    # The slot was asked with the file's hash: nothing of this upload was an error but the
+    # 413 that sent it to the slot.
+    assert [key for key in log if key[2] >= 400] == [("POST", "/images", 413)]
 
-    # Sent again, with no list of images to go by, the big file is found by its hash alone.
+    # Sent again, with no list of images to go by, the big file is found by its hash alone:
+    # the slot's request is answered with the image, and no byte is sent.
     with ImagecoreClient(small_limit.url, api.token(user)) as client:
-        again = Uploader(client, UploadFields()).upload(big)
+        again = Uploader(client, UploadFields(), direct_above=64 * 1024).upload(big)
     assert not again.created
     assert again.image["image_id"] == images["big.png"]["image_id"]
-    assert access_log(small_limit)["POST", "/uploads", 201] == 1
+    log = access_log(small_limit) - before
+    assert (log["POST", "/uploads", 201], log["POST", "/uploads", 200]) == (1, 1)
+    assert log["POST", "/uploads/ID", 201] == 1
+    assert [key for key in log if key[2] >= 400] == [("POST", "/images", 413)]
     api.client.close()
 
 

@@ -263,16 +263,14 @@ def test_a_direct_upload_to_s3_waits_for_the_image_and_never_sends_the_token(
         request.read()
         if request.url.host == "bucket.test":
             return httpx.Response(204)
-        if request.url.path == "/images" and request.method == "POST":
-            assert request.headers["x-content-sha256"] == sha256
-            assert request.content == b""
-            return httpx.Response(400, json={"error": "InvalidInput", "message": "empty"})
+        assert request.url.path != "/images" or request.method != "POST", "no probe by POST"
         if request.url.path == "/uploads":
             assert json.loads(request.content) == {
                 "title": "Big",
                 "filename": "big.png",
                 "content_type": "image/png",
                 "size": len(data),
+                "sha256": sha256,
             }
             slot = {
                 "upload_id": "01SLOT",
@@ -315,8 +313,6 @@ def test_a_file_too_large_for_post_images_goes_direct_and_so_do_the_next(tmp_pat
         route = f"{request.method} {request.url.path}"
         routes.append(route)
         if route == "POST /images":
-            if request.content == b"":
-                return httpx.Response(400, json={"error": "InvalidInput", "message": "empty"})
             return httpx.Response(413, json={"error": "PayloadTooLarge", "message": "too big"})
         if route == "POST /uploads":
             slot = {"upload_id": "01S", "url": "http://api.test/uploads/01S", "fields": {}}
@@ -332,9 +328,53 @@ def test_a_file_too_large_for_post_images_goes_direct_and_so_do_the_next(tmp_pat
     uploader.upload(first)
     uploader.upload(second)
 
-    direct = ["POST /images", "POST /uploads", "POST /uploads/01S"]  # hash probe, slot, file
+    direct = ["POST /uploads", "POST /uploads/01S"]  # the slot (with the hash), the file
     assert routes == ["POST /images", *direct, *direct]
     assert uploader.direct_above < first.stat().st_size
+
+
+def test_a_big_file_the_server_has_is_answered_by_the_slot_request_and_not_sent(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(large_png(64 * 1024))
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    routes: list[str] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        request.read()
+        routes.append(f"{request.method} {request.url.path}")
+        assert json.loads(request.content)["sha256"] == sha256
+        return ok({**IMAGE, "image_id": "01HAD", "sha256": sha256}, 200)
+
+    counted: list[int] = []
+    uploaded = Uploader(client_of(serve, FakeTime()), UploadFields(), direct_above=10).upload(
+        path, counted.append
+    )
+
+    assert not uploaded.created, "counted as already there"
+    assert uploaded.image["image_id"] == "01HAD"
+    assert routes == ["POST /uploads"]
+    assert sum(counted) == 0
+
+
+def test_a_slot_filled_with_bytes_another_upload_made_first_is_already_there(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(large_png(64 * 1024))
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        request.read()
+        if request.url.path == "/uploads":
+            slot = {"upload_id": "01S", "url": "http://api.test/uploads/01S", "fields": {}}
+            return ok(slot, 201)
+        return ok({**IMAGE, "image_id": "01FIRST"}, 200)
+
+    uploaded = Uploader(client_of(serve, FakeTime()), UploadFields(), direct_above=10).upload(path)
+
+    assert not uploaded.created
+    assert uploaded.image["image_id"] == "01FIRST"
 
 
 def test_the_terminal_status_line_moves_during_one_big_file(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.client.api import ClientError, ImagecoreClient, UploadFields
+from entrypoints.client.api import ClientError, ImagecoreClient, Slot, UploadFields
 from entrypoints.client.uploads import LocalFile
 from tests.support.api_client import Api
 from tests.support.backend_server import running_server
@@ -29,6 +29,7 @@ def test_a_file_posted_to_an_s3_presigned_post_lands_whole_under_the_slots_key(
         with ImagecoreClient(server.url, api.token(user)) as client:
             file = LocalFile.read(path)
             slot = client.create_slot(UploadFields(title="S3"), path.name, "image/png", file.size)
+            assert isinstance(slot, Slot), slot
             assert slot.url.startswith(moto_server().url)
             counted: list[int] = []
             form = file.form({**slot.fields, "Content-Type": "image/png"}, counted.append)

@@ -4,14 +4,15 @@ worker) or to the embedded server's own link; each becomes an image once validat
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from adapters.memory import MemoryBlobStore, MemoryImageRepository
 from imagecore.blob_keys import upload_key
-from imagecore.commands import DirectUploadCommand
+from imagecore.commands import DirectUploadCommand, UploadCommand
 from imagecore.errors import (
     Conflict,
     InvalidInput,
@@ -21,9 +22,9 @@ from imagecore.errors import (
     UnsupportedMediaType,
 )
 from imagecore.lifecycle import ORPHAN_GRACE
-from imagecore.model import ImageState
+from imagecore.model import Image, ImageState
 from imagecore.query import build_list_query
-from imagecore.results import UploadSlot
+from imagecore.results import Stored, UploadSlot
 from imagecore.service import ImageService
 from tests.reliability.faults import (
     Crash,
@@ -49,7 +50,9 @@ def service(
 
 def slot_for(service: ImageService, owner: str = "alice", **details: object) -> UploadSlot:
     command = DirectUploadCommand.from_mapping({"content_type": "image/png", **details})
-    return service.create_upload(owner, command)
+    slot = service.create_upload(owner, command)
+    assert isinstance(slot, UploadSlot), slot
+    return slot
 
 
 def land(blobs: MemoryBlobStore, slot: UploadSlot, data: bytes, owner: str = "alice") -> str:
@@ -88,6 +91,9 @@ def test_a_slot_keeps_the_details_and_hides_the_image_until_its_bytes_arrive(
         ({"tags": "not a list"}, InvalidInput),
         ({"metadata": {"nested": {"no": 1}}}, InvalidInput),
         ({"owner": "bob"}, InvalidInput),
+        ({"sha256": "ab" * 31}, InvalidInput),
+        ({"sha256": "zz" * 32}, InvalidInput),
+        ({"sha256": 12}, InvalidInput),
     ],
 )
 def test_a_slot_for_what_could_never_be_stored_is_refused_at_once(
@@ -308,6 +314,133 @@ def test_of_two_files_racing_for_one_slot_one_wins_and_the_loser_leaves_nothing(
     assert image.content_type == "image/jpeg"
     assert blobs.keys() == [image.blob_key], "the losing claim's bytes are removed"
     assert b"".join(service.download("alice", image.image_id).open()) == jpeg
+
+
+# --- a slot asked for with the file's SHA-256 -----------------------------------------------------
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+Fill = Callable[[ImageService, MemoryBlobStore, UploadSlot, bytes], "Image | None"]
+
+
+def fill_through_link(
+    service: ImageService, blobs: MemoryBlobStore, slot: UploadSlot, data: bytes
+) -> Image | None:
+    return service.receive_upload(slot.upload_id, [data])
+
+
+def fill_through_object_store(
+    service: ImageService, blobs: MemoryBlobStore, slot: UploadSlot, data: bytes
+) -> Image | None:
+    return service.complete_upload(land(blobs, slot, data))
+
+
+FILLS = pytest.mark.parametrize(
+    "fill", [fill_through_link, fill_through_object_store], ids=["link", "object store"]
+)
+
+
+def test_a_slot_asked_with_the_hash_of_the_callers_image_is_that_image_and_no_slot(
+    service: ImageService, repository: MemoryImageRepository, png: bytes
+) -> None:
+    had = service.store_upload("alice", UploadCommand(chunks=[png], title="had")).image
+
+    answer = service.create_upload(
+        "alice",
+        DirectUploadCommand.from_mapping(
+            {"content_type": "image/png", "title": "other", "sha256": sha256_of(png).upper()}
+        ),
+    )
+
+    assert answer == Stored(had, created=False)
+    assert list(repository.unsettled()) == [], "no slot was made"
+    assert [i.image_id for i in service.list_images("alice", build_list_query()).images] == [
+        had.image_id
+    ]
+
+
+def test_a_slot_asked_with_a_hash_no_active_image_of_the_caller_has_is_a_slot(
+    service: ImageService, repository: MemoryImageRepository, png: bytes
+) -> None:
+    service.store_upload("bob", UploadCommand(chunks=[png]))  # another user's bytes
+    deleted = service.store_upload("alice", UploadCommand(chunks=[png])).image
+    service.delete("alice", deleted.image_id)
+
+    slot = slot_for(service, sha256=sha256_of(png))
+
+    assert [s.image_id for s in repository.unsettled()] == [slot.upload_id]
+
+
+@FILLS
+def test_a_slot_with_a_hash_becomes_the_image_of_those_bytes_and_claims_them(
+    service: ImageService, blobs: MemoryBlobStore, png: bytes, fill: Fill
+) -> None:
+    slot = slot_for(service, title="t", sha256=sha256_of(png))
+
+    image = fill(service, blobs, slot, png)
+
+    assert image is not None
+    assert (image.image_id, image.title, image.sha256) == (slot.upload_id, "t", sha256_of(png))
+    assert image.claims_content, "a later upload declaring these bytes finds this image"
+    again = service.store_upload("alice", UploadCommand(chunks=[png], content_sha256=image.sha256))
+    assert again == Stored(image, created=False)
+
+
+@FILLS
+def test_bytes_of_another_hash_are_refused_nothing_kept_and_the_slot_closed(
+    service: ImageService,
+    repository: MemoryImageRepository,
+    blobs: MemoryBlobStore,
+    png: bytes,
+    jpeg: bytes,
+    fill: Fill,
+) -> None:
+    slot = slot_for(service, sha256=sha256_of(png))
+
+    with pytest.raises(InvalidInput, match="SHA-256"):
+        fill(service, blobs, slot, jpeg)
+
+    assert blobs.keys() == []
+    stored = repository.get(slot.upload_id)
+    assert stored is not None
+    assert stored.state is ImageState.DELETED
+    assert service.list_images("alice", build_list_query()).images == []
+
+
+@FILLS
+def test_two_slots_filled_with_the_same_bytes_make_one_image(
+    service: ImageService,
+    repository: MemoryImageRepository,
+    blobs: MemoryBlobStore,
+    png: bytes,
+    fill: Fill,
+) -> None:
+    """Two slots asked for before either was filled (two clients at once): the first bytes make
+    the image, the second are that image, and their slot is closed with nothing kept."""
+    first_slot = slot_for(service, sha256=sha256_of(png))
+    second_slot = slot_for(service, sha256=sha256_of(png))
+
+    first = fill(service, blobs, first_slot, png)
+    second = fill(service, blobs, second_slot, png)
+
+    assert first is not None
+    assert second == first
+    assert [i.image_id for i in service.list_images("alice", build_list_query()).images] == [
+        first.image_id
+    ]
+    assert blobs.keys() == [first.blob_key]
+    closed = repository.get(second_slot.upload_id)
+    assert closed is not None
+    assert closed.state is ImageState.DELETED
+    assert list(repository.unsettled()) == []
+    third = service.create_upload(
+        "alice",
+        DirectUploadCommand.from_mapping({"content_type": "image/png", "sha256": first.sha256}),
+    )
+    assert third == Stored(first, created=False)
 
 
 # --- reconcile closes slots that were never used -------------------------------------------------

@@ -39,6 +39,7 @@ from imagecore.errors import ImageCoreError
 from imagecore.lifecycle import ORPHAN_GRACE
 from imagecore.model import THUMBNAIL_JOB, Image, ImageState, Job, ThumbnailStatus
 from imagecore.query import build_list_query
+from imagecore.results import UploadSlot
 from imagecore.service import ImageService
 from tests.reliability.faults import (
     FAULT_VARIANTS,
@@ -238,6 +239,7 @@ class CreateSlot:
     def run(self, world: World) -> None:
         command = DirectUploadCommand(content_type="image/png", title="Dune", tags=["sand"])
         slot = world.service.create_upload(self.owner, command)
+        assert isinstance(slot, UploadSlot), slot
         world.client.slots.append((self.owner, slot.upload_id))
 
 

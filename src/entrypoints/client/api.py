@@ -215,38 +215,30 @@ class ImagecoreClient:
         )
         return Sent(_json_object(response), created=response.status_code == 201)
 
-    def find_content(self, sha256: str, content_type: str) -> Resource | None:
-        """The caller's image with these bytes, if there is one, asked without sending them:
-        POST /images with the hash and an empty body is answered 200 with that image, or 400
-        (the empty body cannot have the hash) when there is none."""
-        try:
-            response = self._send(
-                lambda: self._http.build_request(
-                    "POST",
-                    "/images",
-                    content=b"",
-                    headers={"Content-Type": content_type, "X-Content-SHA256": sha256},
-                ),
-                repeatable=True,
-            )
-        except ClientError as exc:
-            if exc.status == 400:
-                return None
-            raise
-        return _json_object(response)
-
     def create_slot(
-        self, fields: UploadFields, filename: str, content_type: str, size: int
-    ) -> Slot:
-        """POST /uploads: a slot for a direct upload of ``size`` bytes. Asking twice leaves an
-        unused slot, which expires: harmless, so it is retried like a read."""
-        body = {
+        self,
+        fields: UploadFields,
+        filename: str,
+        content_type: str,
+        size: int,
+        sha256: str | None = None,
+    ) -> Slot | Sent:
+        """POST /uploads: a slot for a direct upload of ``size`` bytes. With the file's
+        ``sha256``, the caller's image with those bytes is the answer instead (200, ``created``
+        False), and otherwise the slot takes only those bytes. Asking twice leaves an unused
+        slot, which expires: harmless, so it is retried like a read."""
+        body: dict[str, object] = {
             **fields.json(),
             "filename": filename,
             "content_type": content_type,
             "size": size,
         }
-        answer = _json_object(self._request("POST", "/uploads", json=body))
+        if sha256 is not None:
+            body["sha256"] = sha256
+        response = self._request("POST", "/uploads", json=body)
+        answer = _json_object(response)
+        if response.status_code == 200:
+            return Sent(answer, created=False)
         try:
             return Slot(
                 upload_id=str(answer["upload_id"]),
@@ -257,9 +249,10 @@ class ImagecoreClient:
         except (KeyError, AttributeError, TypeError):
             raise ClientError("the server's upload slot lacks upload_id, url or fields") from None
 
-    def post_to_slot(self, slot: Slot, form: FileForm) -> Resource | None:
+    def post_to_slot(self, slot: Slot, form: FileForm) -> Sent | None:
         """Send the file to the slot's link, without the token. The embedded server answers
-        with the image; S3 answers with no image (204), and the image appears once the worker
+        with the image (201; 200, ``created`` False, when an upload of the same bytes made the
+        image first); S3 answers with no image (204), and the image appears once the worker
         has checked the bytes (``wait_for_image``). A link is good for one upload, so the body
         is sent again only when it cannot have arrived."""
         response = self._send(
@@ -273,7 +266,9 @@ class ImagecoreClient:
             body = response.json()
         except ValueError:
             return None
-        return body if isinstance(body, dict) and "image_id" in body else None
+        if not (isinstance(body, dict) and "image_id" in body):
+            return None
+        return Sent(body, created=response.status_code == 201)
 
     def wait_for_image(self, slot: Slot, timeout: float) -> Resource:
         """The image a direct upload becomes, once the server has made it (404 until then)."""

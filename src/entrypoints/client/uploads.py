@@ -5,9 +5,9 @@ never sent again: the server answers with the image it has. A file then takes on
 routes, by its size:
 
 - ``PostRoute``: POST /images, the file in the request (up to the server's upload limit);
-- ``DirectRoute``: POST /uploads for a slot, then the file to the slot's link (the server's
-  own signed link, or an S3 presigned POST on AWS), then the image once the server has checked
-  the bytes.
+- ``DirectRoute``: POST /uploads for a slot, the hash in its ``sha256``, then the file to the
+  slot's link (the server's own signed link, or an S3 presigned POST on AWS), then the image
+  once the server has checked the bytes.
 
 The limit of POST /images is not published by the server, so files above ``direct_above``
 take the direct route, and a file POST /images refuses as too large (413) takes it too, and
@@ -98,27 +98,27 @@ class PostRoute:
 
 @attrs.frozen
 class DirectRoute:
-    """A direct upload slot. The server keeps no hash with a slot, so the hash is asked about
-    first, with no bytes sent (``find_content``)."""
+    """A direct upload slot, asked for with the file's hash: the server answers with the image
+    it has of those bytes instead of a slot, and no byte is sent."""
 
     client: ImagecoreClient
     fields: UploadFields
     wait_seconds: float = DIRECT_IMAGE_WAIT_SECONDS
 
     def send(self, file: LocalFile, count: Counter | None) -> Sent:
-        if file.content_type is not None:
-            existing = self.client.find_content(file.sha256, file.content_type)
-            if existing is not None:
-                return Sent(existing, created=False)
         # A file that is no image is asked a slot all the same: the server says why not.
         content_type = file.content_type or _UNKNOWN_TYPE
-        slot = self.client.create_slot(self.fields, file.path.name, content_type, file.size)
+        slot = self.client.create_slot(
+            self.fields, file.path.name, content_type, file.size, file.sha256
+        )
+        if isinstance(slot, Sent):
+            return slot
         form = file.form({**slot.fields, "Content-Type": content_type}, count)
         with _uncounted_on_failure(form):
-            image = self.client.post_to_slot(slot, form)
-        if image is None:
-            image = self.client.wait_for_image(slot, self.wait_seconds)
-        return Sent(image, created=True)
+            sent = self.client.post_to_slot(slot, form)
+        if sent is None:
+            sent = Sent(self.client.wait_for_image(slot, self.wait_seconds), created=True)
+        return sent
 
 
 @contextlib.contextmanager

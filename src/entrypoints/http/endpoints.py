@@ -73,6 +73,14 @@ def _write_form_piece(form: StreamingForm, incoming: IncomingUpload, piece: list
             incoming.write(data)
 
 
+def _stored_response(stored: Stored) -> Response:
+    """201 with a new image; 200 with the image of the caller's that already had the bytes."""
+    image = stored.image
+    if not stored.created:
+        return resource_response(image, 200, **{"Content-Location": f"/images/{image.image_id}"})
+    return resource_response(image, 201, Location=f"/images/{image.image_id}")
+
+
 def _route(path: str, **by_method: Endpoint) -> Route:
     """One route per path, so a wrong method gets a 405 whose Allow header lists them all."""
 
@@ -185,17 +193,14 @@ class HttpApi:
                 begun = await self.uploads.run(self.images.begin_upload, caller, upload)
                 if isinstance(begun, IncomingUpload):
                     begun = await self._receive_file(body, begun, form, first_data, set(early))
-        image = begun.image
-        if not begun.created:
-            return resource_response(
-                image, 200, **{"Content-Location": f"/images/{image.image_id}"}
-            )
-        return resource_response(image, 201, Location=f"/images/{image.image_id}")
+        return _stored_response(begun)
 
     async def create_upload(self, request: Request) -> Response:
         caller = self._caller(request)
         command = DirectUploadCommand.from_mapping(await json_body(request, self.body_pace))
         slot = await run_in_threadpool(self.images.create_upload, caller, command)
+        if isinstance(slot, Stored):  # the caller has these bytes: no slot was made
+            return _stored_response(slot)
         return JSONResponse(
             slot_resource(slot, str(request.base_url)),
             201,
@@ -241,8 +246,7 @@ class HttpApi:
         except (TooManyRequests, ServiceUnavailable):
             incoming.abort()  # refused a place before a byte was taken: nothing to undo
             raise
-        image = stored.image
-        return resource_response(image, 201, Location=f"/images/{image.image_id}")
+        return _stored_response(stored)
 
     async def _up_to_file(self, body: IncomingBody, form: StreamingForm) -> tuple[FilePart, bytes]:
         """Feed the form on the event loop until its file part begins (the fields sent before it

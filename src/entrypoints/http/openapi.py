@@ -272,6 +272,15 @@ def _components() -> dict[str, Any]:
                 "properties": {
                     "content_type": {"type": "string", "enum": list(ACCEPTED_CONTENT_TYPES)},
                     "size": {"type": "integer", "minimum": 1, "description": "In bytes"},
+                    "sha256": {
+                        "type": "string",
+                        "pattern": "^[0-9a-fA-F]{64}$",
+                        "description": (
+                            "The SHA-256 of the file. If the caller already has an image with "
+                            "these bytes, it is the answer (200) and no slot is made; otherwise "
+                            "the file sent to the slot must have this hash"
+                        ),
+                    },
                     "filename": {"type": "string", "description": _FILENAME_RULE},
                     "title": _TITLE,
                     "description": _DESCRIPTION,
@@ -722,7 +731,9 @@ def _paths() -> dict[str, Any]:
                     "Returns a URL and form fields: POST them with the file (multipart/form-"
                     "data, the fields first, the file last in a part named 'file'). On AWS that "
                     "is a presigned S3 POST; on the embedded server, a signed link of its own. "
-                    "The image appears at image_url once its bytes have passed validation."
+                    "The image appears at image_url once its bytes have passed validation. "
+                    "With sha256, an image of the caller's with those bytes is the answer "
+                    "instead (200), and no slot is made."
                 ),
                 "security": secured,
                 "requestBody": {
@@ -734,6 +745,15 @@ def _paths() -> dict[str, Any]:
                     },
                 },
                 "responses": {
+                    "200": _json(
+                        "Image",
+                        "The caller already has an image with the bytes sha256 names: no slot",
+                        headers={
+                            **_ETAG_HEADER,
+                            "Content-Location": _header("The image's URL"),
+                        },
+                        links=_image_links(),
+                    ),
                     "201": _json(
                         "UploadSlot",
                         "Where to send the file, and until when",
@@ -748,7 +768,7 @@ def _paths() -> dict[str, Any]:
                             }
                         },
                     ),
-                    "400": _error("Invalid fields or not JSON"),
+                    "400": _error("Invalid fields (sha256 not 64 hexadecimal digits) or not JSON"),
                     **_AUTH_ERRORS,
                     **_BODY_TIMEOUT,
                     "413": _error("size is above IMAGECORE_MAX_DIRECT_UPLOAD_BYTES"),
@@ -789,20 +809,37 @@ def _paths() -> dict[str, Any]:
                     },
                 },
                 "responses": {
+                    "200": _json(
+                        "Image",
+                        "The slot was asked for with sha256, and an upload of the same bytes "
+                        "made the slot owner's image of them first: that image is the answer, and "
+                        "the slot is closed",
+                        headers={
+                            **_ETAG_HEADER,
+                            "Content-Location": _header("The image's URL"),
+                        },
+                        links=_image_links(),
+                    ),
                     "201": _json(
                         "Image",
                         "The image was stored",
                         headers={**_ETAG_HEADER, **_LOCATION_HEADER},
                         links=_image_links(),
                     ),
-                    "400": _error("A malformed form, or an empty file"),
+                    "400": _error(
+                        "A malformed form, an empty file, or a file without the sha256 the "
+                        "slot was asked for with (nothing is kept, and the slot is closed)"
+                    ),
                     "401": _error(
                         "The link's fields are wrong or it has expired", headers=_WWW_AUTHENTICATE
                     ),
                     "404": _error("No such upload slot"),
                     **_BODY_TIMEOUT,
                     **_RATE_LIMITED,
-                    "409": _error("The slot has been used"),
+                    "409": _error(
+                        "The slot has been used, or the image an upload of the same bytes made "
+                        "first was deleted before this one finished"
+                    ),
                     "413": _error("The file is above IMAGECORE_MAX_DIRECT_UPLOAD_BYTES"),
                     "415": _error("Not an image/ Content-Type, or not a JPEG, PNG, GIF or WebP"),
                     **_UPLOADS_BUSY,
