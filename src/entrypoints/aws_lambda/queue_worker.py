@@ -13,13 +13,18 @@ from __future__ import annotations
 import json
 import logging
 import urllib.parse
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from adapters.s3 import key_of_object
 from adapters.sqs import job_from_message
 from imagecore.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from imagecore.service import ImageService
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+    from entrypoints.container import Container
 
 log = logging.getLogger("imagecore.worker")
 
@@ -84,3 +89,31 @@ class Worker:
             return
         if image is not None:
             log.info("direct upload %s is image %s of %s", key, image.image_id, image.user_id)
+
+
+def worker_for(container: Container) -> Worker:
+    """The worker of a container's service and settings: the worker Lambda's, and the one
+    `imagecore worker` runs where no Lambda does."""
+    return Worker(
+        container.images(), container.config.bucket(), container.config.thumbnail_attempts()
+    )
+
+
+def sqs_event(messages: Sequence[MessageTypeDef]) -> dict[str, Any]:
+    """Messages as SQS's ``ReceiveMessage`` returns them (with their system attributes), in the
+    shape Lambda's event source mapping hands such a batch to the worker: what a process that
+    polls the queue itself passes to ``Worker.handle``."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": dict(message.get("Attributes", {})),
+                "messageAttributes": {},
+                "md5OfBody": message.get("MD5OfBody"),
+                "eventSource": "aws:sqs",
+            }
+            for message in messages
+        ]
+    }

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from entrypoints.aws_lambda.queue_worker import Worker
+from entrypoints.aws_lambda.queue_worker import worker_for
 from entrypoints.aws_lambda.runtime import container_from_environment
 
 # Built on import, so a warm instance reuses the clients and the container across invocations.
 _container = container_from_environment()
-_worker = Worker(
-    _container.images(), _container.config.bucket(), _container.config.thumbnail_attempts()
-)
+_worker = worker_for(_container)
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
