@@ -1,4 +1,4 @@
-"""The `imagecore` command line: the server's commands (`server`, `aws`, `build`) and the
+"""The `imagecore` command line: the server's commands (`server`, `worker`, `aws`, `build`) and the
 client's (`entrypoints.client.commands`), in one group."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import click
 from entrypoints.cli.aws import aws_setup, terraform_env
 from entrypoints.cli.build import api_reference, build_lambda
 from entrypoints.cli.server import reconcile, serve, token
+from entrypoints.cli.worker import worker
 from entrypoints.client.commands import CLIENT_COMMANDS
 
 
@@ -17,7 +18,16 @@ def main() -> None:
     """imagecore: an image service. `imagecore serve` runs it; `imagecore token USER` lets in."""
 
 
-for _command in (serve, token, reconcile, aws_setup, terraform_env, build_lambda, api_reference):
+for _command in (
+    serve,
+    token,
+    reconcile,
+    worker,
+    aws_setup,
+    terraform_env,
+    build_lambda,
+    api_reference,
+):
     main.add_command(_command)
 for _command in CLIENT_COMMANDS:
     main.add_command(_command)
