@@ -1,4 +1,5 @@
-"""The background worker, fed by the jobs queue (SQS) on AWS Lambda (`aws_lambda.worker`).
+"""The background worker, fed by the jobs queue (SQS) on AWS Lambda (`aws_lambda.worker`), or
+by `imagecore worker` polling the queue where no Lambda runs (`cli.worker`).
 
 The queue carries two kinds of message: S3's object-created notifications for direct uploads
 (each becomes an image once its bytes pass the same validation as any upload), and jobs the
