@@ -18,20 +18,19 @@ import attrs
 import httpx
 import pytest
 import ulid
-from dependency_injector import providers
 from PIL import Image as PillowImage
 
 from adapters.aws import AwsClients
 from adapters.sqs import job_from_message, job_message
 from entrypoints.aws_lambda.queue_worker import Worker
-from entrypoints.container import Container, build_container
-from entrypoints.settings import Settings
+from entrypoints.container import Container
 from imagecore.blob_keys import upload_key
 from imagecore.commands import DirectUploadCommand, UploadCommand
 from imagecore.errors import NotFound
 from imagecore.model import THUMBNAIL_JOB, Image, ImageState, Job, ThumbnailStatus
 from imagecore.results import Stored, UploadSlot
-from tests.support.fake_aws import REGION, aws_clients, fresh_resources, moto_server, unique_name
+from tests.support.aws_deployment import deployed_service, notify_queue_of_uploads, sqs_client
+from tests.support.fake_aws import aws_clients, fresh_resources, moto_server, unique_name
 from tests.support.lambda_events import (
     LambdaContext,
     fresh_import,
@@ -45,12 +44,6 @@ SECRET = "worker-tests-secret-of-32-chars!"
 PNG = image_bytes("image/png", 6, 5)
 MAX_DIRECT_UPLOAD_BYTES = 4096
 ATTEMPTS = 3
-
-
-def sqs_client() -> Any:
-    import boto3
-
-    return boto3.client("sqs", endpoint_url=moto_server().url, region_name=REGION)
 
 
 @attrs.frozen
@@ -95,20 +88,15 @@ def deployment() -> Iterator[Deployment]:
     with aws_clients("server") as clients, fresh_resources(clients) as (table, bucket):
         sqs = sqs_client()
         queue_url = sqs.create_queue(QueueName=unique_name("jobs"))["QueueUrl"]
-        container = build_container(
-            Settings(
-                backend="aws",
-                token_secret=SECRET,
-                table=table,
-                bucket=bucket,
-                aws_endpoint_url=moto_server().url,
-                aws_region=REGION,
-                queue_url=queue_url,
-                max_direct_upload_bytes=MAX_DIRECT_UPLOAD_BYTES,
-                thumbnail_attempts=ATTEMPTS,
-            )
+        container = deployed_service(
+            clients,
+            table,
+            bucket,
+            queue_url,
+            token_secret=SECRET,
+            max_direct_upload_bytes=MAX_DIRECT_UPLOAD_BYTES,
+            thumbnail_attempts=ATTEMPTS,
         )
-        container.aws.override(providers.Object(clients))
         try:
             yield Deployment(clients, table, bucket, queue_url, container)
         finally:
@@ -118,23 +106,8 @@ def deployment() -> Iterator[Deployment]:
 def notifying_queue(deployment: Deployment) -> str:
     """The jobs queue, which the bucket now notifies of every object created under uploads/, as
     Terraform configures it; its URL."""
-    queue_url = deployment.queue_url
-    queue_arn = sqs_client().get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    deployment.clients.s3.put_bucket_notification_configuration(
-        Bucket=deployment.bucket,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
-                }
-            ]
-        },
-    )
-    return queue_url
+    notify_queue_of_uploads(deployment.clients, deployment.bucket, deployment.queue_url)
+    return deployment.queue_url
 
 
 def _receive(queue_url: str, enough: Callable[[list[dict[str, Any]]], bool]) -> dict[str, Any]:

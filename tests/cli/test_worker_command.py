@@ -17,19 +17,17 @@ from typing import Any
 import attrs
 import pytest
 from click.testing import CliRunner
-from dependency_injector import providers
 
 from adapters.aws import AwsClients
 from adapters.aws_resources import create_bucket, create_table
 from entrypoints.cli import main
-from entrypoints.container import Container, build_container
-from entrypoints.settings import Settings
+from entrypoints.container import Container
 from imagecore.blob_keys import upload_key
 from imagecore.commands import DirectUploadCommand, UploadCommand
 from imagecore.model import ImageState, ThumbnailStatus
 from imagecore.results import UploadSlot
+from tests.support.aws_deployment import deployed_service, notify_queue_of_uploads, sqs_client
 from tests.support.fake_aws import (
-    REGION,
     MotoServer,
     aws_environment,
     fresh_resources,
@@ -42,12 +40,6 @@ from tests.support.sample_images import image_bytes
 
 SECRET = "worker-command-secret-of-32-chars"
 PNG = image_bytes("image/png", 6, 5)
-
-
-def sqs_client(endpoint_url: str) -> Any:
-    import boto3
-
-    return boto3.client("sqs", endpoint_url=endpoint_url, region_name=REGION)
 
 
 @attrs.frozen
@@ -92,18 +84,7 @@ def deployment() -> Iterator[Deployment]:
             QueueName=unique_name("jobs"),
             Attributes={"VisibilityTimeout": "2"},
         )["QueueUrl"]
-        container = build_container(
-            Settings(
-                backend="aws",
-                token_secret=SECRET,
-                table=table,
-                bucket=bucket,
-                aws_endpoint_url=moto_server().url,
-                aws_region=REGION,
-                queue_url=queue_url,
-            )
-        )
-        container.aws.override(providers.Object(clients))
+        container = deployed_service(clients, table, bucket, queue_url, token_secret=SECRET)
         try:
             yield Deployment(clients, table, bucket, queue_url, container)
         finally:
@@ -112,21 +93,7 @@ def deployment() -> Iterator[Deployment]:
 
 def announce_uploads(deployment: Deployment) -> None:
     """The bucket notifies the queue of objects created under uploads/, as Terraform sets it."""
-    queue_arn = sqs_client(moto_server().url).get_queue_attributes(
-        QueueUrl=deployment.queue_url, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
-    deployment.clients.s3.put_bucket_notification_configuration(
-        Bucket=deployment.bucket,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
-                }
-            ]
-        },
-    )
+    notify_queue_of_uploads(deployment.clients, deployment.bucket, deployment.queue_url)
 
 
 def run_worker(
