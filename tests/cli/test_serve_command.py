@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,34 @@ def test_a_port_whose_last_connections_linger_in_time_wait_is_served(
     )
     assert result.exit_code == 0, result.output
     assert served == [port]
+
+
+_WITHOUT_AWS_EXTRA = """
+import sys
+
+class NoAwsExtra:
+    # As on a machine where `pip install .` put no boto3 (the aws extra): its import fails.
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("boto3", "botocore", "mypy_boto3_sqs"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+sys.meta_path.insert(0, NoAwsExtra())
+sys.argv = ["imagecore", *sys.argv[1:]]
+from entrypoints.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("command", ["serve", "token", "reconcile", "worker", "upload"])
+def test_every_command_loads_without_the_aws_extra(command: str) -> None:
+    # The README's install is `pip install .`: no boto3. A command module importing AWS code at
+    # the top once broke every command, serve included, on such a machine.
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_AWS_EXTRA, command, "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Usage: imagecore" in result.stdout

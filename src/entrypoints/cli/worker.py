@@ -22,12 +22,13 @@ import attrs
 import click
 
 from adapters.errors import MissingResource
-from entrypoints.aws_lambda.queue_worker import Worker, sqs_event, worker_for
 from entrypoints.cli.server import _container, _settings
 from entrypoints.logs import configure_logging
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+    from entrypoints.aws_lambda.queue_worker import Worker
 
 log = logging.getLogger("imagecore.worker")
 
@@ -123,6 +124,8 @@ class QueuePoller:
 
     def handle(self, messages: list[Any]) -> None:
         started = time.monotonic()
+        from entrypoints.aws_lambda.queue_worker import sqs_event  # see worker()
+
         event = sqs_event(messages)
         failures = {
             failure["itemIdentifier"] for failure in self.worker.handle(event)["batchItemFailures"]
@@ -232,7 +235,11 @@ def worker(queue_url: str | None, once: bool, wait_seconds: int) -> None:
             "imagecore worker needs the jobs queue: set IMAGECORE_QUEUE_URL (a Terraform "
             "output, in the .env of `imagecore terraform-env`) or pass --queue-url"
         )
+    # Only now: the settings have checked that the aws extra (boto3) is installed, which the
+    # service alone is not installed with, and every `imagecore` command imports this module.
     from botocore.exceptions import BotoCoreError, ClientError
+
+    from entrypoints.aws_lambda.queue_worker import worker_for
 
     container = _container(settings)
     stop = StopSignals()
