@@ -68,6 +68,18 @@ def _file_name(key: str) -> str:
     return name
 
 
+def key_path(root: Path, key: str) -> Path:
+    """Where ``key`` lives under ``root``: one percent-encoded file name in a fan-out directory
+    chosen by its hash. Raises ValueError for a key no file name can hold."""
+    if not key:
+        raise ValueError("a blob key may not be empty")
+    name = _file_name(key)
+    if len(name) > _MAX_NAME_BYTES:
+        raise ValueError(f"the blob key is too long once encoded ({len(name)} bytes)")
+    fanout = hashlib.sha256(key.encode()).hexdigest()[:2]
+    return root / fanout / name
+
+
 class _FileChunks(Iterator[bytes]):
     """The chunks of an open file up to ``remaining`` bytes; closes the file when exhausted or
     closed, even if iteration never started."""
@@ -186,13 +198,7 @@ class FilesystemBlobStore:
 
     def _path(self, key: str) -> Path:
         """Where ``key`` lives. Raises ValueError for a key no file name can hold."""
-        if not key:
-            raise ValueError("a blob key may not be empty")
-        name = _file_name(key)
-        if len(name) > _MAX_NAME_BYTES:
-            raise ValueError(f"the blob key is too long once encoded ({len(name)} bytes)")
-        fanout = hashlib.sha256(key.encode()).hexdigest()[:2]
-        return self._root / fanout / name
+        return key_path(self._root, key)
 
     def _existing_path(self, key: str) -> Path | None:
         try:

@@ -9,7 +9,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 from adapters.blob_writing import put_through
-from imagecore.errors import AlreadyExists, DuplicateContent, VersionConflict
+from imagecore.errors import (
+    AlreadyExists,
+    Conflict,
+    DuplicateContent,
+    Locked,
+    NotFound,
+    PayloadTooLarge,
+    VersionConflict,
+)
 from imagecore.model import (
     ByteRange,
     Image,
@@ -187,3 +195,91 @@ class MemoryBlobStore:
 
     def keys(self) -> list[str]:
         return sorted(self._blobs)
+
+
+class _MemoryPartialWriter:
+    def __init__(self, store: MemoryPartialBlobs, key: str, max_size: int, held: int) -> None:
+        self._store = store
+        self._key = key
+        self._max_size = max_size
+        self._size = held
+        self._pieces: list[bytes] = []
+        self._open = True
+
+    def write(self, data: bytes) -> None:
+        if not self._open:
+            raise ValueError("this writer is finished")
+        if self._size + len(data) > self._max_size:
+            raise PayloadTooLarge(f"the upload holds at most {self._max_size} bytes")
+        self._pieces.append(bytes(data))
+        self._size += len(data)
+
+    def commit(self) -> int:
+        if not self._open:
+            raise ValueError("this writer is finished")
+        self._open = False
+        self._store._append(self._key, b"".join(self._pieces))
+        return self._size
+
+    def abort(self) -> None:
+        if self._open:
+            self._open = False
+            self._store._release(self._key)
+
+
+class MemoryPartialBlobs:
+    def __init__(self) -> None:
+        self._blobs: dict[str, bytearray] = {}
+        self._written_at: dict[str, datetime] = {}
+        self._writing: set[str] = set()
+        self._lock = threading.Lock()
+
+    def size(self, key: str) -> int | None:
+        with self._lock:
+            blob = self._blobs.get(key)
+            return None if blob is None else len(blob)
+
+    def create(self, key: str) -> None:
+        with self._lock:
+            self._blobs[key] = bytearray()
+            self._written_at[key] = datetime.now(UTC)
+
+    def appender(self, key: str, offset: int, max_size: int) -> _MemoryPartialWriter:
+        with self._lock:
+            blob = self._blobs.get(key)
+            if blob is None:
+                raise NotFound("no such partial upload")
+            if key in self._writing:
+                raise Locked(
+                    "another request is sending bytes to this upload: try again once it ended"
+                )
+            if offset != len(blob):
+                raise Conflict(f"the upload holds {len(blob)} bytes: send from offset {len(blob)}")
+            self._writing.add(key)
+            return _MemoryPartialWriter(self, key, max_size, len(blob))
+
+    def _append(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._writing.discard(key)
+            if key in self._blobs:
+                self._blobs[key] += data
+                self._written_at[key] = datetime.now(UTC)
+
+    def _release(self, key: str) -> None:
+        with self._lock:
+            self._writing.discard(key)
+
+    def open(self, key: str) -> Iterator[bytes]:
+        with self._lock:
+            data = bytes(self._blobs[key])
+        return iter([data[i : i + _CHUNK] for i in range(0, len(data), _CHUNK)])
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._blobs.pop(key, None)
+            self._written_at.pop(key, None)
+
+    def stored_before(self, moment: datetime) -> Iterator[str]:
+        with self._lock:
+            written = list(self._written_at.items())
+        return (key for key, at in written if at < moment)

@@ -24,7 +24,8 @@ from adapters.disk_reserve import RESERVE_FILE, DiskReserve
 from adapters.expiring_records import InProcessRecords, SharedRecords, prepare_shared_records
 from adapters.filesystem import FilesystemBlobStore
 from adapters.local_jobs import LocalJobQueue, ProcessLeases, ResumableJobQueue
-from adapters.memory import MemoryBlobStore, MemoryImageRepository
+from adapters.memory import MemoryBlobStore, MemoryImageRepository, MemoryPartialBlobs
+from adapters.partial_files import PartialFiles
 from adapters.pillow import PillowInspector
 from adapters.private_paths import private_directory
 from adapters.secret_file import load_or_create_secret, load_secret
@@ -48,6 +49,7 @@ from imagecore.ports import (
     ImageInspector,
     ImageRepository,
     JobQueue,
+    PartialBlobs,
     StorageSpace,
     Thumbnailer,
     UploadLinkVerifier,
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
 
 SQLITE_FILE = "imagecore.sqlite3"
 BLOB_DIR = "blobs"
+PARTIAL_DIR = "partial"
 WORKERS_DIR = "workers"
 """What the server's worker processes share: the rate limit's buckets, the upload places and
 each worker's lease (see adapters.shared_file)."""
@@ -243,6 +246,11 @@ class Container(containers.DeclarativeContainer):
         root=providers.Callable(lambda root: root / BLOB_DIR, data_dir),
         reserve=disk_reserve,
     )
+    filesystem_partials: providers.Provider[PartialBlobs] = providers.Singleton(
+        PartialFiles,
+        root=providers.Callable(lambda root: root / PARTIAL_DIR, data_dir),
+        reserve=disk_reserve,
+    )
     disk_space: providers.Provider[StorageSpace] = providers.Callable(
         _as_storage_space, disk_reserve
     )
@@ -276,6 +284,14 @@ class Container(containers.DeclarativeContainer):
     )
     blobs: providers.Provider[BlobStore] = providers.Selector(
         config.backend, memory=memory_blobs, filesystem=filesystem_blobs, aws=s3_blobs
+    )
+    # The partial bytes of resumable uploads: kept by the server on one machine; on AWS the
+    # bytes go to S3 by multipart upload, never through the API.
+    partials: providers.Provider[PartialBlobs | None] = providers.Selector(
+        config.backend,
+        memory=providers.Singleton(MemoryPartialBlobs),
+        filesystem=filesystem_partials,
+        aws=providers.Object(None),
     )
     # Memory, S3 and DynamoDB are taken never to fill; a local disk does.
     space: providers.Provider[StorageSpace | None] = providers.Selector(
@@ -345,6 +361,11 @@ class Container(containers.DeclarativeContainer):
         repository=repository,
         blobs=blobs,
         space=space,
+        partials=partials,
+        max_resumable_upload_bytes=config.max_resumable_upload_bytes,
+        session_ttl=providers.Callable(
+            lambda seconds: timedelta(seconds=seconds), config.upload_session_ttl_seconds
+        ),
         inspector=inspector,
         clock=clock,
         ids=ids,
@@ -435,6 +456,7 @@ class Container(containers.DeclarativeContainer):
         limiter=rate_limiter,
         max_upload_bytes=config.max_upload_bytes,
         max_direct_upload_bytes=config.max_direct_upload_bytes,
+        max_resumable_upload_bytes=config.max_resumable_upload_bytes,
         client_timeout=config.client_timeout_seconds,
         client_min_rate=config.client_min_bytes_per_second,
         uploads=upload_capacity,

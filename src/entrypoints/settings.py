@@ -14,10 +14,12 @@ from typing import Any
 
 import attrs
 
+from imagecore.resumable import DEFAULT_SESSION_TTL
 from imagecore.thumbnails import DEFAULT_THUMBNAIL_SIDE, DEFAULT_THUMBNAIL_TIMEOUT_SECONDS
 from imagecore.uploads import (
     DEFAULT_MAX_DIRECT_UPLOAD_BYTES,
     DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_RESUMABLE_UPLOAD_BYTES,
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_URL_TTL,
 )
@@ -94,6 +96,16 @@ class Settings:
     queue_url: str | None = _setting(None, "IMAGECORE_QUEUE_URL")
     max_direct_upload_bytes: int = _setting(
         DEFAULT_MAX_DIRECT_UPLOAD_BYTES, "IMAGECORE_MAX_DIRECT_UPLOAD_BYTES", parse=_positive_int
+    )
+    max_resumable_upload_bytes: int = _setting(
+        DEFAULT_MAX_RESUMABLE_UPLOAD_BYTES,
+        "IMAGECORE_MAX_RESUMABLE_UPLOAD_BYTES",
+        parse=_positive_int,
+    )
+    upload_session_ttl_seconds: int = _setting(
+        int(DEFAULT_SESSION_TTL.total_seconds()),
+        "IMAGECORE_UPLOAD_SESSION_TTL_SECONDS",
+        parse=_positive_int,
     )
     max_image_pixels: int = _setting(
         DEFAULT_MAX_PIXELS, "IMAGECORE_MAX_IMAGE_PIXELS", parse=_positive_int

@@ -91,6 +91,19 @@ class DirectUploadCommand(ImageFields):
         return cls(**given)
 
 
+@attrs.frozen
+class NewResumableUpload(ImageFields):
+    """A resumable upload about to begin: what the client says of the file to come.
+
+    ``size`` is the file's size in bytes, required. ``sha256`` is as a direct upload's: the
+    bytes must have that hash, and an image of the caller's with it makes the upload end with
+    that image. ``content_type`` is a hint only: what the bytes are is read from them."""
+
+    size: object = None
+    sha256: object = None
+    content_type: object = None
+
+
 UPDATABLE_FIELDS = ("title", "description", "tags", "metadata", "visibility")
 
 

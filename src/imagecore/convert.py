@@ -50,7 +50,14 @@ converter.register_unstructure_hook_func(lambda cls: cls == tuple[str, ...], lis
 for _enum in (Visibility, ThumbnailStatus, ImageState, SortOrder):
     converter.register_unstructure_hook(_enum, lambda member: member.value)
 
-_INTERNAL_FIELDS = ("blob_key", "state", "edit_version", "claims_content")
+_INTERNAL_FIELDS = (
+    "blob_key",
+    "state",
+    "edit_version",
+    "claims_content",
+    "resumable_until",
+    "upload_handle",
+)
 RESOURCE_FIELDS: tuple[str, ...] = tuple(
     field.name for field in attrs.fields(Image) if field.name not in _INTERNAL_FIELDS
 )

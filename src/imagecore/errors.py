@@ -39,6 +39,24 @@ class Conflict(ImageCoreError):
     code = "Conflict"
 
 
+class Locked(ImageCoreError):
+    """Another request is sending bytes to the same resumable upload: try again once it ended."""
+
+    code = "Locked"
+
+
+class Gone(ImageCoreError):
+    """A resumable upload that expired, or was cancelled: its bytes are no longer kept."""
+
+    code = "Gone"
+
+
+class ChecksumMismatch(ImageCoreError):
+    """The bytes of a request are not those its checksum names: none of them were kept."""
+
+    code = "ChecksumMismatch"
+
+
 class PayloadTooLarge(ImageCoreError):
     code = "PayloadTooLarge"
 

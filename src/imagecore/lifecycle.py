@@ -15,7 +15,7 @@ from imagecore.commands import UNSET, UpdateCommand
 from imagecore.errors import NotFound, PreconditionFailed, VersionConflict
 from imagecore.lookups import find_image, owned_active_image
 from imagecore.model import Image, ImageState
-from imagecore.ports import BlobStore, Clock, ImageRepository, JobQueue
+from imagecore.ports import BlobStore, Clock, ImageRepository, JobQueue, PartialBlobs
 from imagecore.results import ReconcileReport
 from imagecore.retry import retry_on_conflict
 
@@ -45,6 +45,7 @@ class Lifecycle:
     limits: validation.Limits
     url_ttl: timedelta
     jobs: JobQueue | None = None
+    partials: PartialBlobs | None = None
 
     def update(
         self,
@@ -97,8 +98,9 @@ class Lifecycle:
             finish_delete(self.repository, self.blobs, tombstone)
 
     def reconcile(self, grace: timedelta = ORPHAN_GRACE) -> ReconcileReport:
-        """Finish every delete that was interrupted and close the direct-upload slots that
-        expired more than ``grace`` ago, then remove the bytes no image holds that were stored
+        """Finish every delete that was interrupted and close the upload slots (direct and
+        resumable) that expired more than ``grace`` ago, then remove the bytes no image holds
+        (and the partial bytes no open resumable upload holds) that were stored
         more than ``grace`` ago (younger ones may be an upload still under way), then queue
         again the jobs of images made more than ``grace`` ago whose work is still outstanding
         (their job was lost: a crash, a worker that died on it; younger ones may be queued yet).
@@ -106,11 +108,12 @@ class Lifecycle:
         finished = 0
         now = self.clock.now()
         for unsettled in self.repository.unsettled():
-            if (
-                unsettled.state is ImageState.DELETING
-                or unsettled.created_at + self.url_ttl + grace < now
-            ):
+            if unsettled.state is ImageState.DELETING or self._expiry(unsettled) + grace < now:
                 finish_delete(self.repository, self.blobs, unsettled)
+                if self.partials is not None and unsettled.resumable_until is not None:
+                    self.partials.delete(
+                        blob_keys.upload_key(unsettled.user_id, unsettled.image_id)
+                    )
                 finished += 1
         checked = removed = 0
         for key in self.blobs.stored_before(now - grace):
@@ -118,6 +121,12 @@ class Lifecycle:
             if not self._holds(key):
                 self.blobs.delete(key)
                 removed += 1
+        if self.partials is not None:
+            for key in self.partials.stored_before(now - grace):
+                checked += 1
+                if not self._holds_partial(key):
+                    self.partials.delete(key)
+                    removed += 1
         return ReconcileReport(
             deletes_finished=finished,
             blobs_checked=checked,
@@ -134,6 +143,19 @@ class Lifecycle:
                 self.jobs.enqueue(job)
                 requeued += 1
         return requeued
+
+    def _expiry(self, slot: Image) -> datetime:
+        if slot.resumable_until is not None:
+            return slot.resumable_until
+        return slot.created_at + self.url_ttl
+
+    def _holds_partial(self, key: str) -> bool:
+        """Whether an open resumable upload holds these partial bytes."""
+        owner = blob_keys.owning_image(key)
+        if owner is None:
+            return True
+        image = find_image(self.repository, owner[1])
+        return image is not None and image.is_resumable_slot
 
     def _holds(self, key: str) -> bool:
         """Whether an image that is not yet deleted holds these bytes, as original or derivative;

@@ -173,6 +173,12 @@ class Image:
     images of one file, however many arrive at once. A direct upload's slot (UPLOADING) asked
     for with the file's SHA-256 claims it already: ``sha256`` is then the hash its bytes must
     have, and the claim is checked once they make it ACTIVE. Never shown to clients."""
+    resumable_until: datetime | None = None
+    """A resumable upload's slot (UPLOADING): the moment it stops taking bytes. None for every
+    other image, a one-shot direct upload's slot included (that expires with its link)."""
+    upload_handle: str | None = None
+    """The store's own name for the bytes a resumable upload holds so far (S3's multipart
+    upload id); None where the store needs none. Never shown to clients."""
 
     @property
     def last_edit(self) -> int:
@@ -226,6 +232,10 @@ class Image:
         return attrs.evolve(
             self, version=self.version + 1, edit_version=None, updated_at=now, **changes
         )
+
+    @property
+    def is_resumable_slot(self) -> bool:
+        return self.state is ImageState.UPLOADING and self.resumable_until is not None
 
     def claimed(self, now: datetime) -> Image:
         """A direct-upload slot taken by the bytes that arrived for it."""

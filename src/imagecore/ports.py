@@ -141,6 +141,49 @@ class UploadTargets(Protocol):
         be relative to the API's own address."""
 
 
+class PartialWriter(Protocol):
+    """Bytes appended to a resumable upload's partial blob by one request, at its end."""
+
+    def write(self, data: bytes) -> None:
+        """Add ``data`` after the bytes written before. Raises PayloadTooLarge, writing none of
+        ``data``, if the partial blob would grow past the size its writer allows."""
+
+    def commit(self) -> int:
+        """Make every byte written so far durable, and part of the partial blob; the blob's
+        size in bytes now. The writer takes nothing more."""
+
+    def abort(self) -> None:
+        """Undo every write: the partial blob is as it was before this writer. Harmless after
+        commit or abort."""
+
+
+class PartialBlobs(Protocol):
+    """The bytes of resumable uploads so far, each under a key of its own: appended in order,
+    over as many requests as it takes, kept durably across restarts until deleted. At most one
+    writer appends to a key at a time, across every process that shares the store."""
+
+    def size(self, key: str) -> int | None:
+        """How many bytes the partial blob durably holds; None if there is none."""
+
+    def create(self, key: str) -> None:
+        """An empty partial blob under ``key``, replacing any."""
+
+    def appender(self, key: str, offset: int, max_size: int) -> PartialWriter:
+        """A writer that appends at ``offset``, which must be the blob's size, up to
+        ``max_size`` bytes in all. Raises NotFound if there is no blob, Conflict if ``offset``
+        is not its size, Locked while another writer holds it."""
+
+    def open(self, key: str) -> Iterator[bytes]:
+        """The bytes held. Raises KeyError if there are none."""
+
+    def delete(self, key: str) -> None:
+        """Remove the partial blob; removing a missing one is not an error."""
+
+    def stored_before(self, moment: datetime) -> Iterator[str]:
+        """The keys of every partial blob last written before ``moment``. For the occasional
+        reconciliation only."""
+
+
 class ImageInspector(Protocol):
     """Reads what an image is from the first bytes of it, without decoding the pixels."""
 

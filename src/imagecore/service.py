@@ -10,7 +10,13 @@ from datetime import timedelta
 import attrs
 
 from imagecore import validation
-from imagecore.commands import DirectUploadCommand, NewUpload, UpdateCommand, UploadCommand
+from imagecore.commands import (
+    DirectUploadCommand,
+    NewResumableUpload,
+    NewUpload,
+    UpdateCommand,
+    UploadCommand,
+)
 from imagecore.cursor import CursorCodec
 from imagecore.health import check_stores
 from imagecore.lifecycle import ORPHAN_GRACE, Lifecycle
@@ -22,6 +28,7 @@ from imagecore.ports import (
     ImageInspector,
     ImageRepository,
     JobQueue,
+    PartialBlobs,
     StorageSpace,
     Thumbnailer,
     UploadTargets,
@@ -29,10 +36,18 @@ from imagecore.ports import (
 from imagecore.query import ListQuery
 from imagecore.reads import Reads
 from imagecore.results import Download, Page, ReconcileReport, Stored, UploadSlot
+from imagecore.resumable import (
+    DEFAULT_SESSION_TTL,
+    Appending,
+    Checksum,
+    ResumableUploads,
+    UploadSession,
+)
 from imagecore.thumbnails import DEFAULT_THUMBNAIL_SIDE, Thumbnails
 from imagecore.uploads import (
     DEFAULT_MAX_DIRECT_UPLOAD_BYTES,
     DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_RESUMABLE_UPLOAD_BYTES,
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_URL_TTL,
     IncomingUpload,
@@ -67,7 +82,11 @@ class ImageService:
     thumbnailer: Thumbnailer | None = None
     upload_targets: UploadTargets | None = None
     space: StorageSpace | None = None
+    partials: PartialBlobs | None = None
+    max_resumable_upload_bytes: int = DEFAULT_MAX_RESUMABLE_UPLOAD_BYTES
+    session_ttl: timedelta = DEFAULT_SESSION_TTL
     _uploads: Uploads = attrs.field(init=False)
+    _resumable: ResumableUploads = attrs.field(init=False)
     _reads: Reads = attrs.field(init=False)
     _lifecycle: Lifecycle = attrs.field(init=False)
     _thumbnails: Thumbnails = attrs.field(init=False)
@@ -86,6 +105,10 @@ class ImageService:
             url_ttl=self.url_ttl,
             jobs=self.jobs,
             upload_targets=self.upload_targets,
+            max_resumable_upload_bytes=self.max_resumable_upload_bytes,
+        )
+        self._resumable = ResumableUploads(
+            uploads=self._uploads, partials=self.partials, session_ttl=self.session_ttl
         )
         self._reads = Reads(
             repository=self.repository,
@@ -101,6 +124,7 @@ class ImageService:
             limits=self.limits,
             url_ttl=self.url_ttl,
             jobs=self.jobs,
+            partials=self.partials,
         )
         self._thumbnails = Thumbnails(
             repository=self.repository,
@@ -128,7 +152,24 @@ class ImageService:
     def complete_upload(self, key: str) -> Image | None:
         return self._uploads.complete_upload(key)
 
+    # resumable uploads
+
+    def open_session(self, caller: str, command: NewResumableUpload) -> UploadSession:
+        return self._resumable.open_session(caller, command)
+
+    def upload_session(self, caller: str, upload_id: str) -> UploadSession:
+        return self._resumable.session(caller, upload_id)
+
+    def begin_append(
+        self, caller: str, upload_id: str, offset: int, checksum: Checksum | None = None
+    ) -> Appending:
+        return self._resumable.begin_append(caller, upload_id, offset, checksum)
+
+    def cancel_session(self, caller: str, upload_id: str) -> None:
+        self._resumable.cancel(caller, upload_id)
+
     # reads
+
     def list_images(self, caller: str, query: ListQuery, cursor: str | None = None) -> Page:
         return self._reads.list_images(caller, query, cursor)
 

@@ -52,6 +52,7 @@ HEAD_BYTES = 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 DEFAULT_MAX_DIRECT_UPLOAD_BYTES = 500 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 100_000_000
+DEFAULT_MAX_RESUMABLE_UPLOAD_BYTES = 5 * 1024 * 1024 * 1024
 DEFAULT_URL_TTL = timedelta(seconds=900)
 
 # The refusals of a file itself: they close a direct upload's slot, as the file will not change.
@@ -78,6 +79,7 @@ class Uploads:
     url_ttl: timedelta
     jobs: JobQueue | None
     upload_targets: UploadTargets | None
+    max_resumable_upload_bytes: int = DEFAULT_MAX_RESUMABLE_UPLOAD_BYTES
 
     def begin_upload(self, caller: str, upload: NewUpload) -> Stored | IncomingUpload:
         """An upload of the caller's, its fields validated before any byte is read, ready to
@@ -144,13 +146,42 @@ class Uploads:
             if existing is not None:
                 return Stored(existing, created=False)
         now = self.clock.now()
+        slot = self.new_slot(
+            caller, details, str(command.content_type), size or 0, expected_sha256, now
+        )
+        self.repository.add(slot)
+        expires_at = now + self.url_ttl
+        target = self.upload_targets.target(
+            blob_keys.upload_key(caller, slot.image_id), self.max_direct_upload_bytes, expires_at
+        )
+        return UploadSlot(
+            upload_id=slot.image_id,
+            url=target.url,
+            fields=target.fields,
+            expires_at=expires_at,
+            max_bytes=self.max_direct_upload_bytes,
+        )
+
+    def new_slot(
+        self,
+        caller: str,
+        details: ImageDetails,
+        content_type: str,
+        size: int,
+        expected_sha256: str | None,
+        now: datetime,
+        resumable_until: datetime | None = None,
+        upload_handle: str | None = None,
+    ) -> Image:
+        """The record of an upload whose bytes are still to come (not yet stored), under a new
+        id that becomes the image's."""
         upload_id = self._unused_id(now)
-        slot = Image(
+        return Image(
             image_id=upload_id,
             user_id=caller,
             filename=details.filename,
-            content_type=str(command.content_type),
-            size=size or 0,
+            content_type=content_type,
+            size=size,
             width=0,
             height=0,
             # A slot's hash is the one its bytes must have: the slot is an UPLOADING record,
@@ -167,19 +198,25 @@ class Uploads:
             metadata=details.metadata,
             visibility=details.visibility,
             state=ImageState.UPLOADING,
+            resumable_until=resumable_until,
+            upload_handle=upload_handle,
         )
-        self.repository.add(slot)
-        expires_at = now + self.url_ttl
-        target = self.upload_targets.target(
-            blob_keys.upload_key(caller, upload_id), self.max_direct_upload_bytes, expires_at
-        )
-        return UploadSlot(
-            upload_id=upload_id,
-            url=target.url,
-            fields=target.fields,
-            expires_at=expires_at,
-            max_bytes=self.max_direct_upload_bytes,
-        )
+
+    def complete_slot(self, slot: Image, chunks: Iterable[bytes]) -> Stored:
+        """Make the image of an upload slot whose bytes are all held elsewhere (a resumable
+        upload's), pulled from ``chunks``: validated as any upload is. Raises Conflict if the
+        slot was claimed from under us; a refused file closes the slot (the error propagates)."""
+        incoming = self._claim(slot)
+        if incoming is None:
+            raise Conflict(_CLAIMED_AGAIN)
+        incoming.write_all(chunks)
+        return incoming.finish()
+
+    def slot_expires_at(self, slot: Image) -> datetime:
+        """When an upload slot stops taking bytes."""
+        if slot.resumable_until is not None:
+            return slot.resumable_until
+        return slot.created_at + self.url_ttl
 
     def begin_receive(self, upload_id: str) -> IncomingUpload:
         """The bytes of a direct upload, about to be sent to this service itself (the embedded
@@ -188,7 +225,7 @@ class Uploads:
         slot = find_image(self.repository, upload_id)
         if slot is None or slot.state is ImageState.DELETED:
             raise NotFound("no such upload")
-        if slot.state is not ImageState.UPLOADING:
+        if slot.state is not ImageState.UPLOADING or slot.resumable_until is not None:
             raise Conflict("this upload slot has been used: ask for a new one")
         if self.clock.now() > slot.created_at + self.url_ttl:
             raise Unauthenticated("the upload link has expired: ask for a new one")
@@ -250,7 +287,11 @@ class Uploads:
             details=ImageDetails.of_slot(slot),
             image_id=slot.image_id,
             blob_key=blob_keys.claimed_original_key(slot.blob_key, claimed.version),
-            max_bytes=self.max_direct_upload_bytes,
+            max_bytes=(
+                self.max_direct_upload_bytes
+                if slot.resumable_until is None
+                else self.max_resumable_upload_bytes
+            ),
             expected_sha256=claimed.sha256 if claimed.claims_content else None,
             slot=claimed,
         )

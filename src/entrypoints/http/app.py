@@ -22,6 +22,7 @@ from entrypoints.http.middleware import RequestContext
 from entrypoints.http.openapi import openapi_document
 from entrypoints.http.pages import page_routes
 from entrypoints.http.rate_limit import TokenBucketLimiter
+from entrypoints.http.tus import TusApi
 from imagecore.errors import ImageCoreError
 from imagecore.ports import UploadLinkVerifier
 from imagecore.service import ImageService
@@ -35,6 +36,7 @@ def create_app(
     limiter: TokenBucketLimiter | None,
     max_upload_bytes: int,
     max_direct_upload_bytes: int,
+    max_resumable_upload_bytes: int,
     client_timeout: float,
     client_min_rate: float,
     uploads: UploadCapacity,
@@ -58,6 +60,15 @@ def create_app(
         reads_on_event_loop=reads_on_event_loop,
     )
     routes: list[BaseRoute] = [*api.routes(), *page_routes(openapi_document())]
+    if images.partials is not None:  # the server keeps partial bytes: it speaks tus
+        tus = TusApi(
+            images=images,
+            caller=api.caller,
+            body_pace=api.body_pace,
+            uploads=uploads,
+            max_bytes=max_resumable_upload_bytes,
+        )
+        routes[1:1] = tus.routes()
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         ImageCoreError: domain_error,
         HTTPException: http_error,

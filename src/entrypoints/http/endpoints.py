@@ -137,7 +137,8 @@ class HttpApi:
             return read(*arguments)
         return await run_in_threadpool(read, *arguments)
 
-    def _caller(self, request: Request) -> str:
+    def caller(self, request: Request) -> str:
+        """Who the request speaks for; counts against their request rate."""
         caller = self.authenticate(request)
         request.scope.setdefault("state", {})["caller"] = caller
         self._limit(caller)
@@ -157,7 +158,7 @@ class HttpApi:
         )
 
     async def upload(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self.caller(request)
         kind = media_type(request)
         if kind != "multipart/form-data" and not kind.startswith("image/"):
             raise UnsupportedMediaType(
@@ -196,7 +197,7 @@ class HttpApi:
         return _stored_response(begun)
 
     async def create_upload(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self.caller(request)
         command = DirectUploadCommand.from_mapping(await json_body(request, self.body_pace))
         slot = await run_in_threadpool(self.images.create_upload, caller, command)
         if isinstance(slot, Stored):  # the caller has these bytes: no slot was made
@@ -293,7 +294,7 @@ class HttpApi:
             raise
 
     async def list_images(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self.caller(request)
         given = single_parameters(request, LIST_PARAMETERS)
         # An empty parameter (?cursor=) is an absent one, as clients that build URLs send it.
         present = {name: value for name, value in given.items() if value != ""}
@@ -303,24 +304,24 @@ class HttpApi:
         return page_response(page)
 
     async def get_image(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self.caller(request)
         image = await self._read(self.images.get, caller, request.path_params["image_id"])
         if etag_matches(request.headers.get("if-none-match"), image.etag):
             return Response(status_code=304, headers={"ETag": image.etag})
         return resource_response(image)
 
     async def download(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self.caller(request)
         found = await self._read(self.images.download, caller, request.path_params["image_id"])
         return bytes_response(request, found)
 
     async def thumbnail(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self.caller(request)
         found = await self._read(self.images.thumbnail, caller, request.path_params["image_id"])
         return bytes_response(request, found)
 
     async def update(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self.caller(request)
         command = UpdateCommand.from_mapping(await json_body(request, self.body_pace))
         expected_version = None
         if (if_match := request.headers.get("if-match")) is not None:
@@ -334,6 +335,6 @@ class HttpApi:
         return resource_response(image)
 
     async def delete(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self.caller(request)
         await run_in_threadpool(self.images.delete, caller, request.path_params["image_id"])
         return Response(status_code=204)

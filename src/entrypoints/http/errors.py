@@ -13,10 +13,13 @@ from entrypoints.http.body import RequestTimeout
 from entrypoints.http.capacity import ServiceUnavailable
 from entrypoints.http.rate_limit import TooManyRequests
 from imagecore.errors import (
+    ChecksumMismatch,
     Conflict,
+    Gone,
     ImageCoreError,
     InsufficientStorage,
     InvalidInput,
+    Locked,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
@@ -49,12 +52,15 @@ STATUS_BY_ERROR: Mapping[type[ImageCoreError], int] = {
     MethodNotAllowed: 405,
     RequestTimeout: 408,
     Conflict: 409,
+    Gone: 410,
     PreconditionFailed: 412,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     RangeNotSatisfiable: 416,
+    Locked: 423,
     TooManyRequests: 429,
     HeadersTooLarge: 431,
+    ChecksumMismatch: 460,  # tus's checksum extension names this status
     InternalError: 500,
     ServiceUnavailable: 503,
     InsufficientStorage: 507,

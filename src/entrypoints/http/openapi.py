@@ -20,6 +20,7 @@ from imagecore.thumbnails import THUMBNAIL_CONTENT_TYPES
 from imagecore.validation import CONTENT_SHA256, DEFAULT_LIMITS, IMAGE_ID, USER_ID
 
 IMAGES, THUMBNAILS, UPLOADS, HEALTH, PAGES = "images", "thumbnails", "uploads", "health", "pages"
+RESUMABLE = "resumable uploads"
 TAGS = [
     {
         "name": IMAGES,
@@ -29,6 +30,14 @@ TAGS = [
     {
         "name": UPLOADS,
         "description": "Direct uploads of large files: a slot, then the bytes sent to its URL",
+    },
+    {
+        "name": RESUMABLE,
+        "description": (
+            "Uploads of any size that survive a dropped connection, by the tus 1.0 protocol "
+            "(https://tus.io/protocols/resumable-upload) at /files/: any tus client works "
+            "unchanged. Embedded server only (on AWS the bytes go to S3, never through the API)"
+        ),
     },
     {"name": HEALTH, "description": "Whether the service and its stores answer"},
     {
@@ -909,6 +918,261 @@ def _paths() -> dict[str, Any]:
     }
 
 
+_DIGITS = {"type": "string", "pattern": "^[0-9]{1,18}$"}
+_TUS_RESUMABLE = {
+    "name": "Tus-Resumable",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string", "enum": ["1.0.0"]},
+    "description": "The tus protocol version: 1.0.0 (412 for any other)",
+}
+_TUS_ANSWER = {"Tus-Resumable": _header("1.0.0")}
+_TUS_NONE = {
+    "404": _error(
+        "No such upload of the caller's (or, on AWS, no /files/ at all: the bytes go to S3)"
+    )
+}
+_TUS_VERSION = {
+    "412": _error(
+        "Tus-Resumable is missing or names another version",
+        headers={"Tus-Version": _header("The versions this server speaks: 1.0.0")},
+    )
+}
+_TUS_GONE = {
+    "410": _error("The upload expired, was terminated, or its file was refused: start anew")
+}
+_TUS_CHECKSUM = {
+    "460": _error(
+        "The bytes do not have the Upload-Checksum given: none of them were kept (tus's "
+        "checksum extension names this status)"
+    )
+}
+_TUS_REFUSED_FILE = {
+    "415": _error(
+        "The file's first MiB shows no JPEG, PNG, GIF or WebP within the pixel limit (the "
+        "upload is ended), or a PATCH not sent as application/offset+octet-stream"
+    )
+}
+_OFFSET_BYTES = {"application/offset+octet-stream": {"schema": _BINARY}}
+_TUS_PROGRESS = {
+    **_TUS_ANSWER,
+    "Upload-Offset": _header("How many bytes of the file the server holds", _DIGITS),
+    "Cache-Control": _header("no-store"),
+    "Upload-Expires": {
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "When the upload stops taking bytes (an HTTP date); absent once complete",
+    },
+    "Image-Location": {
+        "required": False,
+        "schema": {"type": "string", "pattern": "^/images/"},
+        "description": (
+            "Once the last byte is in: the image the file became (/images/{id}; the caller's "
+            "image with the same bytes, if the upload declared its sha256 and one existed)"
+        ),
+    },
+}
+
+
+def _tus_options(operation_id: str) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "tags": [RESUMABLE],
+        "summary": "What the server speaks of tus (no token needed)",
+        "x-imagecore-embedded-only": True,
+        "responses": {
+            "204": {
+                "description": "The protocol's capabilities",
+                "headers": {
+                    "Tus-Version": _header("1.0.0"),
+                    "Tus-Extension": _header(
+                        "creation,creation-with-upload,termination,expiration,checksum"
+                    ),
+                    "Tus-Max-Size": _header(
+                        "IMAGECORE_MAX_RESUMABLE_UPLOAD_BYTES (5 GiB by default)", _DIGITS
+                    ),
+                    "Tus-Checksum-Algorithm": _header("sha256,sha1,md5"),
+                },
+            },
+            **_TUS_NONE,
+        },
+    }
+
+
+def _tus_paths() -> dict[str, Any]:
+    secured: list[dict[str, list[str]]] = [{"bearer": []}]
+    upload_id = {
+        "name": "upload_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "The upload's id: the id of the image it becomes",
+    }
+    return {
+        "/files/": {
+            "options": _tus_options("tusOptions"),
+            "post": {
+                "operationId": "createResumableUpload",
+                "tags": [RESUMABLE],
+                "summary": "Begin a resumable upload (tus creation, creation-with-upload)",
+                "description": (
+                    "Upload-Metadata carries the fields of POST /images, each value in base64: "
+                    "filename, title, description, tags (a JSON array or a comma-separated "
+                    "list), metadata (a JSON object), visibility; and sha256 (the file's hex "
+                    "SHA-256: its bytes must have it, and with an image of the caller's that "
+                    "has it the upload ends as that image), filetype or content_type (a hint). "
+                    "The fields are checked now. A body sent as application/offset+octet-stream "
+                    "is the file's first bytes. The upload stays open "
+                    "IMAGECORE_UPLOAD_SESSION_TTL_SECONDS (24 h by default); when its last byte "
+                    "is in, the file passes the checks of any upload and becomes the image "
+                    "under the upload's id."
+                ),
+                "x-imagecore-embedded-only": True,
+                "security": secured,
+                "parameters": [
+                    _TUS_RESUMABLE,
+                    {
+                        "name": "Upload-Length",
+                        "in": "header",
+                        "required": True,
+                        "schema": _DIGITS,
+                        "description": "The file's size in bytes",
+                    },
+                    _header_parameter(
+                        "Upload-Metadata", "Comma-separated pairs: a key, a space, base64"
+                    ),
+                    _header_parameter(
+                        "Upload-Checksum",
+                        "The first bytes' checksum: an algorithm (sha256, sha1, md5), a space, "
+                        "the digest in base64",
+                    ),
+                ],
+                "requestBody": {"required": False, "content": _OFFSET_BYTES},
+                "responses": {
+                    "201": {
+                        "description": "The upload exists: send its bytes to Location",
+                        "headers": {
+                            **_TUS_PROGRESS,
+                            "Location": _header("The upload's URL (/files/{upload_id})"),
+                        },
+                    },
+                    "400": _error(
+                        "No Upload-Length, a malformed header, an unknown metadata key, or a "
+                        "field the API refuses (named)"
+                    ),
+                    **_AUTH_ERRORS,
+                    **_TUS_NONE,
+                    **_BODY_TIMEOUT,
+                    **_TUS_VERSION,
+                    "413": _error("The file is larger than IMAGECORE_MAX_RESUMABLE_UPLOAD_BYTES"),
+                    **_TUS_REFUSED_FILE,
+                    **_TUS_CHECKSUM,
+                    **_UPLOADS_BUSY,
+                    **_STORAGE_FULL,
+                },
+            },
+        },
+        "/files/{upload_id}": {
+            "parameters": [upload_id],
+            "options": _tus_options("tusUploadOptions"),
+            "head": {
+                "operationId": "resumableUploadOffset",
+                "tags": [RESUMABLE],
+                "summary": "How much of the file the server holds (resume from there)",
+                "description": (
+                    "An upload whose bytes are all in but that did not become an image (the "
+                    "server stopped at that moment) becomes it now."
+                ),
+                "x-imagecore-embedded-only": True,
+                "security": secured,
+                "parameters": [_TUS_RESUMABLE],
+                "responses": {
+                    "200": {
+                        "description": "The upload's progress",
+                        "headers": {
+                            **_TUS_PROGRESS,
+                            "Upload-Length": _header("The file's size in bytes", _DIGITS),
+                        },
+                    },
+                    "400": _error("A malformed header"),
+                    **_AUTH_ERRORS,
+                    **_TUS_NONE,
+                    **_TUS_GONE,
+                    **_TUS_VERSION,
+                    **_TUS_REFUSED_FILE,
+                    **_STORAGE_FULL,
+                },
+            },
+            "patch": {
+                "operationId": "appendToResumableUpload",
+                "tags": [RESUMABLE],
+                "summary": "Send the next bytes of the file, from Upload-Offset",
+                "description": (
+                    "A body cut short keeps the bytes that arrived (a HEAD tells how many), "
+                    "unless Upload-Checksum was sent: then it keeps none. The answer to the "
+                    "bytes that complete the file names the image in Image-Location."
+                ),
+                "x-imagecore-embedded-only": True,
+                "security": secured,
+                "parameters": [
+                    _TUS_RESUMABLE,
+                    {
+                        "name": "Upload-Offset",
+                        "in": "header",
+                        "required": True,
+                        "schema": _DIGITS,
+                        "description": "Where these bytes go: the offset the server holds",
+                    },
+                    _header_parameter(
+                        "Upload-Checksum",
+                        "These bytes' checksum: an algorithm (sha256, sha1, md5), a space, the "
+                        "digest in base64",
+                    ),
+                ],
+                "requestBody": {"required": True, "content": _OFFSET_BYTES},
+                "responses": {
+                    "204": {"description": "The bytes are kept", "headers": _TUS_PROGRESS},
+                    "400": _error(
+                        "A malformed header, an unknown checksum algorithm, or a body that "
+                        "ended before its Content-Length"
+                    ),
+                    **_AUTH_ERRORS,
+                    **_TUS_NONE,
+                    **_BODY_TIMEOUT,
+                    "409": _error(
+                        "Upload-Offset is not the offset the server holds (a HEAD tells it), "
+                        "or the upload is complete"
+                    ),
+                    **_TUS_GONE,
+                    **_TUS_VERSION,
+                    "413": _error("The bytes would go past the file's Upload-Length"),
+                    **_TUS_REFUSED_FILE,
+                    "423": _error("Another request is sending bytes to this upload"),
+                    **_TUS_CHECKSUM,
+                    **_UPLOADS_BUSY,
+                    **_STORAGE_FULL,
+                },
+            },
+            "delete": {
+                "operationId": "terminateResumableUpload",
+                "tags": [RESUMABLE],
+                "summary": "End the upload and drop its bytes (tus termination)",
+                "x-imagecore-embedded-only": True,
+                "security": secured,
+                "parameters": [_TUS_RESUMABLE],
+                "responses": {
+                    "204": {"description": "Ended", "headers": _TUS_ANSWER},
+                    **_AUTH_ERRORS,
+                    **_TUS_NONE,
+                    "409": _error("The upload is complete: delete the image instead"),
+                    **_TUS_GONE,
+                    **_TUS_VERSION,
+                },
+            },
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -923,6 +1187,6 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "tags": TAGS,
-        "paths": _paths(),
+        "paths": {**_paths(), **_tus_paths()},
         "components": _components(),
     }

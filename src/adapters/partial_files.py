@@ -1,0 +1,178 @@
+"""The partial bytes of resumable uploads as files under a root directory (``DATA_DIR/partial``),
+one per key, laid out as the blob store lays out its blobs.
+
+A writer holds an exclusive ``flock`` on the file for as long as it appends, so two requests
+(in one worker process or in two) never append to one upload at once; the lock goes with the
+descriptor, so a killed process never leaves it held. Bytes are fsynced before a commit
+returns: the offset a client is told survives a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote
+
+from adapters.disk_full import full_disk_is_insufficient_storage
+from adapters.disk_reserve import DiskReserve
+from adapters.filesystem import key_path
+from adapters.private_paths import PRIVATE_DIRECTORY, PRIVATE_FILE
+from imagecore.errors import Conflict, Locked, NotFound, PayloadTooLarge
+
+_CHUNK = 1024 * 1024
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _PartialFileWriter:
+    """Appends to one partial file, holding its lock until commit or abort."""
+
+    def __init__(
+        self,
+        fd: int,
+        offset: int,
+        max_size: int,
+        taking_space: Callable[[], AbstractContextManager[None]],
+    ) -> None:
+        self._fd = fd
+        self._offset = offset
+        self._position = offset
+        self._max_size = max_size
+        self._taking_space = taking_space
+
+    @full_disk_is_insufficient_storage()
+    def write(self, data: bytes) -> None:
+        self._check_open()
+        if self._position + len(data) > self._max_size:
+            raise PayloadTooLarge(f"the upload holds at most {self._max_size} bytes")
+        view = memoryview(data)
+        with self._taking_space():
+            while view:
+                written = os.pwrite(self._fd, view, self._position)
+                self._position += written
+                view = view[written:]
+
+    @full_disk_is_insufficient_storage()
+    def commit(self) -> int:
+        self._check_open()
+        try:
+            os.fsync(self._fd)
+        except BaseException:
+            self.abort()
+            raise
+        self._close()
+        return self._position
+
+    def abort(self) -> None:
+        if self._fd < 0:
+            return
+        with contextlib.suppress(OSError):  # a file deleted meanwhile is gone anyway
+            os.ftruncate(self._fd, self._offset)
+        self._close()
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, -1
+        os.close(fd)  # releases the lock
+
+    def _check_open(self) -> None:
+        if self._fd < 0:
+            raise ValueError("this writer is finished")
+
+
+class PartialFiles:
+    """The ``PartialBlobs`` port on a local directory. With a ``reserve``, bytes are written
+    only while it is whole: a full disk refuses them (InsufficientStorage)."""
+
+    def __init__(self, root: Path, reserve: DiskReserve | None = None) -> None:
+        self._root = root.absolute()
+        self._root.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+        self._taking_space: Callable[[], AbstractContextManager[None]] = (
+            contextlib.nullcontext if reserve is None else reserve.taking_space
+        )
+
+    def _path(self, key: str) -> Path:
+        return key_path(self._root, key)
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self._path(key).stat().st_size
+        except (FileNotFoundError, ValueError):
+            return None
+
+    @full_disk_is_insufficient_storage()
+    def create(self, key: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(mode=PRIVATE_DIRECTORY, exist_ok=True)
+        with self._taking_space():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_directory(path.parent)
+
+    def appender(self, key: str, offset: int, max_size: int) -> _PartialFileWriter:
+        try:
+            path = self._path(key)
+            fd = os.open(path, os.O_RDWR)
+        except (FileNotFoundError, ValueError):
+            raise NotFound("no such partial upload") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Locked(
+                    "another request is sending bytes to this upload: try again once it ended"
+                ) from None
+            # Deleted (or made again) between the open and the lock: not the file we opened.
+            try:
+                if path.stat().st_ino != os.fstat(fd).st_ino:
+                    raise NotFound("no such partial upload")
+            except FileNotFoundError:
+                raise NotFound("no such partial upload") from None
+            size = os.fstat(fd).st_size
+            if offset != size:
+                raise Conflict(f"the upload holds {size} bytes: send from offset {size}")
+        except BaseException:
+            os.close(fd)
+            raise
+        return _PartialFileWriter(fd, offset, max_size, self._taking_space)
+
+    def open(self, key: str) -> Iterator[bytes]:
+        try:
+            file = self._path(key).open("rb")
+        except (FileNotFoundError, ValueError):
+            raise KeyError(key) from None
+        return _chunks(file)
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            self._path(key).unlink()
+
+    def stored_before(self, moment: datetime) -> Iterator[str]:
+        cutoff = moment.timestamp()
+        for directory in self._root.iterdir():
+            if not directory.is_dir():
+                continue
+            for entry in directory.iterdir():
+                with contextlib.suppress(FileNotFoundError):  # deleted while we looked
+                    if entry.is_file() and entry.stat().st_mtime < cutoff:
+                        yield unquote(entry.name)
+
+
+def _chunks(file: BinaryIO) -> Iterator[bytes]:
+    with file:
+        while chunk := file.read(_CHUNK):
+            yield chunk
