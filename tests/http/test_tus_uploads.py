@@ -16,22 +16,13 @@ from tusclient import client as tus
 from tusclient.exceptions import TusCommunicationError
 
 from tests.support.api_client import Api
-from tests.support.big_images import png_chunk, uniform_png
+from tests.support.big_images import padded_png
 
 MiB = 1024 * 1024
 LONG = b"x" * 999  # a title over the limit
 OFFSET = {"Content-Type": "application/offset+octet-stream"}
 CHUNK = 5 * MiB
 TUS = {"Tus-Resumable": "1.0.0"}
-
-
-def padded_png(size: int) -> bytes:
-    """A valid PNG of ``size`` bytes: a small picture, then a private ancillary chunk of
-    random bytes (which decoders skip) before its end."""
-    picture = uniform_png(300, 200)
-    body, end = picture[:-12], picture[-12:]  # IEND is the last 12 bytes
-    filler = size - len(picture) - 12
-    return body + png_chunk(b"prVt", os.urandom(filler)) + end
 
 
 @pytest.fixture

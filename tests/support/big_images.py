@@ -3,6 +3,7 @@ their pixels, so that making a 100-megapixel PNG takes a fraction of a second.""
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 
@@ -51,3 +52,13 @@ def interlaced_png_header(width: int, height: int) -> bytes:
         + png_chunk(b"IDAT", zlib.compress(b"\x07" * 64))
         + png_chunk(b"IEND", b"")
     )
+
+
+def padded_png(size: int) -> bytes:
+    """A valid PNG of exactly ``size`` bytes: a small picture, then a private ancillary chunk
+    of random bytes (which decoders skip) before its end. A big upload made in milliseconds."""
+    picture = uniform_png(300, 200)
+    body, end = picture[:-12], picture[-12:]  # IEND is the last 12 bytes
+    filler = size - len(picture) - 12
+    assert filler >= 0, f"a padded PNG is {len(picture) + 12} bytes at least"
+    return body + png_chunk(b"prVt", os.urandom(filler)) + end

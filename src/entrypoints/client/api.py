@@ -12,7 +12,7 @@ import json
 import random
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -138,6 +138,18 @@ class Sent:
 
     image: Resource
     created: bool
+
+
+@attrs.frozen
+class TusProgress:
+    """Where a resumable upload stands on a tus server: the bytes it holds, and once it holds
+    them all, the image they became (its path)."""
+
+    offset: int
+    image_location: str | None = None
+
+
+TUS_HEADERS = {"Tus-Resumable": "1.0.0"}
 
 
 @attrs.frozen
@@ -288,6 +300,77 @@ class ImagecoreClient:
                 )
             self._sleep(pause)
             pause = min(pause * 2, 5.0)
+
+    # -- resumable uploads (tus) ---------------------------------------------------------
+
+    def speaks_tus(self) -> bool:
+        """Whether the server takes resumable uploads by tus 1.0 at /files/ (the embedded
+        server does; on AWS the bytes go to S3 instead, and there is no /files/)."""
+        response = self._send(
+            lambda: self._http.build_request("OPTIONS", "/files/"), repeatable=True, stream=True
+        )
+        response.close()
+        versions = response.headers.get("tus-version", "")
+        return response.status_code == 204 and "1.0.0" in versions.split(",")
+
+    def tus_create(
+        self, fields: UploadFields, filename: str, size: int, sha256: str, content_type: str | None
+    ) -> str:
+        """A new resumable upload of ``size`` bytes (POST /files/): its URL. Asking twice
+        leaves an unused upload, which expires: harmless, so it is retried like a read."""
+        metadata = {**fields.form(), "filename": filename, "sha256": sha256}
+        if content_type is not None:
+            metadata["filetype"] = content_type
+        encoded = ",".join(
+            f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in metadata.items()
+        )
+        response = self._request(
+            "POST",
+            "/files/",
+            headers={**TUS_HEADERS, "Upload-Length": str(size), "Upload-Metadata": encoded},
+        )
+        location = response.headers.get("location")
+        if not location:
+            raise ClientError("the server's answer to POST /files/ names no upload (Location)")
+        return str(urllib.parse.urljoin(f"{self.base_url}/files/", location))
+
+    def tus_progress(self, url: str) -> TusProgress | None:
+        """How much of the upload at ``url`` the server holds (HEAD); None if it holds none
+        any more (expired, ended, or never this caller's)."""
+        try:
+            response = self._send(
+                lambda: self._http.build_request("HEAD", url, headers=TUS_HEADERS),
+                repeatable=True,
+            )
+        except ClientError as exc:
+            if exc.status in (404, 410):
+                return None
+            raise
+        return _tus_progress(response)
+
+    def tus_append(
+        self, url: str, offset: int, body: Iterable[bytes], length: int, sha256: bytes
+    ) -> TusProgress:
+        """PATCH the ``length`` bytes of ``body`` (whose SHA-256 is ``sha256``) at ``offset``.
+        Not sent again once it may have arrived: the caller asks ``tus_progress`` where to go
+        on from."""
+        checksum = base64.b64encode(sha256).decode()
+        response = self._send(
+            lambda: self._http.build_request(
+                "PATCH",
+                url,
+                content=body,
+                headers={
+                    **TUS_HEADERS,
+                    "Content-Type": "application/offset+octet-stream",
+                    "Content-Length": str(length),
+                    "Upload-Offset": str(offset),
+                    "Upload-Checksum": f"sha256 {checksum}",
+                },
+            ),
+            repeatable=False,
+        )
+        return _tus_progress(response)
 
     # -- reads, edits, deletes -----------------------------------------------------------
 
@@ -451,6 +534,13 @@ def token_subject(token: str | None) -> str | None:
         return None
     subject = claims.get("sub") if isinstance(claims, dict) else None
     return subject if isinstance(subject, str) and subject else None
+
+
+def _tus_progress(response: httpx.Response) -> TusProgress:
+    offset = response.headers.get("upload-offset", "")
+    if not offset.isdigit():
+        raise ClientError("the server's tus answer has no Upload-Offset")
+    return TusProgress(int(offset), response.headers.get("image-location"))
 
 
 def _segment(image_id: str) -> str:

@@ -131,7 +131,7 @@ def upload_batch(
         if verdict.stop.is_set():
             return None
         try:
-            result = uploader.upload(path, progress.sent)
+            result = uploader.upload(path, progress.sent, progress.resumed)
         except ClientError as exc:
             failure = Failure(path, exc)
         except OSError as exc:  # the file went away or cannot be read

@@ -97,3 +97,35 @@ class FileForm:
             counted, self._counted = self._counted, 0
         if counted and self._count is not None:
             self._count(-counted)
+
+
+class CountedBytes:
+    """Bytes held in memory (a piece of a resumable upload), sent in pieces that are counted
+    as they go; iterating again (a retry) takes back what the last try counted."""
+
+    def __init__(self, data: bytes, count: Counter | None = None) -> None:
+        self._data = data
+        self._count = count
+        self._counted = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.take_back()
+        view = memoryview(self._data)
+        for start in range(0, len(view), CHUNK_BYTES):
+            piece = view[start : start + CHUNK_BYTES]
+            if self._count is not None:
+                with self._lock:
+                    self._counted += len(piece)
+                self._count(len(piece))
+            yield bytes(piece)
+
+    def take_back(self) -> None:
+        """Uncount what was sent: the try failed."""
+        with self._lock:
+            counted, self._counted = self._counted, 0
+        if counted and self._count is not None:
+            self._count(-counted)

@@ -28,6 +28,7 @@ from entrypoints.client.api import (
 from entrypoints.client.batch import BatchReport, describe, known_images, upload_batch
 from entrypoints.client.files import filename_in, image_files, save, write_to
 from entrypoints.client.progress import Progress, human_bytes
+from entrypoints.client.resumable import DEFAULT_RESUMABLE_ABOVE
 from entrypoints.client.retry import RetryPolicy
 from entrypoints.client.uploads import DEFAULT_DIRECT_ABOVE, Uploaded, Uploader
 
@@ -179,12 +180,26 @@ def _report_upload(report: BatchReport, total: int) -> None:
 @click.option(
     "--direct-above",
     envvar="IMAGECORE_DIRECT_ABOVE",
+    type=str,  # "4M": the callback reads the unit (an int default would make it INT)
     default=DEFAULT_DIRECT_ABOVE,
     callback=_byte_size,
     metavar="SIZE",
     help=(
         "Send files larger than this through a direct upload link (POST /uploads); a file "
         "the server finds too large goes that way too [default: 4M] [env IMAGECORE_DIRECT_ABOVE]"
+    ),
+)
+@click.option(
+    "--resumable-above",
+    envvar="IMAGECORE_RESUMABLE_ABOVE",
+    type=str,  # "4M": the callback reads the unit (an int default would make it INT)
+    default=DEFAULT_RESUMABLE_ABOVE,
+    callback=_byte_size,
+    metavar="SIZE",
+    help=(
+        "Send files larger than this resumably, in pieces the server keeps as they arrive: "
+        "an upload stopped part-way (Ctrl-C, a lost connection) goes on from there when run "
+        "again [default: 64M] [env IMAGECORE_RESUMABLE_ABOVE]"
     ),
 )
 @server_options
@@ -198,12 +213,15 @@ def upload(
     visibility: str | None,
     jobs: int,
     direct_above: int,
+    resumable_above: int,
     url: str,
     token: str | None,
 ) -> None:
     """Upload image files, and with --recursive the .jpg, .jpeg, .png, .gif and .webp files
     in folders. Prints `IMAGE_ID  PATH` for each file on the server, whether this run or an
-    earlier one sent it: files the server has already (by their SHA-256) are not sent again."""
+    earlier one sent it: files the server has already (by their SHA-256) are not sent again,
+    and big files an earlier run stopped sending go on from where the server stands (their
+    upload URLs are kept in $XDG_STATE_HOME/imagecore/uploads.json)."""
     files = files_to_upload(paths, recursive)
     if not files:
         _fail("no image files to upload (.jpg, .jpeg, .png, .gif or .webp)")
@@ -216,7 +234,13 @@ def upload(
             known = known_images(client, len(files))
         except ClientError as exc:
             _fail(exc)
-        uploader = Uploader(client, fields, direct_above=direct_above, known=known)
+        uploader = Uploader(
+            client,
+            fields,
+            direct_above=direct_above,
+            resumable_above=resumable_above,
+            known=known,
+        )
         progress = Progress(len(files), sum(sizes), sys.stderr, live=sys.stderr.isatty())
 
         def done(uploaded: Uploaded) -> None:

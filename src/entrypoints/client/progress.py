@@ -46,6 +46,8 @@ class Tally:
     failed: int = 0
     not_tried: int = 0
     sent_bytes: int = 0
+    resumed_bytes: int = 0
+    """Bytes of files sent resumably that the server held from an earlier run: not sent again."""
     skipped_bytes: int = 0
     """The sizes of files not sent (there already, failed, not tried): done as far as the time
     left is concerned."""
@@ -91,6 +93,12 @@ class Progress:
                 now = self._clock()
                 if self._drawn_at is None or now - self._drawn_at >= self._interval:
                     self._draw(now)
+
+    def resumed(self, amount: int) -> None:
+        """``amount`` bytes of a file the server held already, from an earlier run."""
+        with self._lock:
+            self.tally.resumed_bytes += amount
+            self.tally.skipped_bytes += amount
 
     def finished(
         self,
@@ -157,6 +165,11 @@ class Progress:
         return (
             f"{', '.join(parts)} of {tally.files} files; "
             f"{human_bytes(tally.sent_bytes)} sent in {elapsed:.1f} s ({human_bytes(rate)}/s)"
+            + (
+                f"; {human_bytes(tally.resumed_bytes)} the server held from an earlier run"
+                if tally.resumed_bytes
+                else ""
+            )
         )
 
     def close(self) -> None:

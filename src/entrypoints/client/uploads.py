@@ -9,10 +9,13 @@ routes, by its size:
   slot's link (the server's own signed link, or an S3 presigned POST on AWS), then the image
   once the server has checked the bytes.
 
+- ``TusRoute`` (client/resumable.py): for files above ``resumable_above``, on a server that
+  speaks tus (the embedded server): the file in pieces, each kept as it arrives, so a dropped
+  connection or a stopped run goes on from where the server stands.
+
 The limit of POST /images is not published by the server, so files above ``direct_above``
 take the direct route, and a file POST /images refuses as too large (413) takes it too, and
-lowers the threshold for the files after it. A resumable route (for files too large to send in
-one request) joins as one more ``Route``, chosen above a threshold of its own.
+lowers the threshold for the files after it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ import attrs
 from entrypoints.client.api import ClientError, ImagecoreClient, Resource, Sent, UploadFields
 from entrypoints.client.bodies import Counter, FileForm
 from entrypoints.client.files import sniff_content_type
+from entrypoints.client.resumable import (
+    DEFAULT_RESUMABLE_ABOVE,
+    ResumeState,
+    TusRoute,
+    default_state_file,
+)
 
 DEFAULT_DIRECT_ABOVE = 4 * 1024 * 1024
 """Files larger than this go through POST /uploads: API Gateway's requests take 4 MiB at most
@@ -143,18 +152,30 @@ class Uploader:
         direct_above: int = DEFAULT_DIRECT_ABOVE,
         known: Mapping[str, Resource] | None = None,
         direct_wait_seconds: float = DIRECT_IMAGE_WAIT_SECONDS,
+        resumable_above: int = DEFAULT_RESUMABLE_ABOVE,
+        state: ResumeState | None = None,
     ) -> None:
+        self.client = client
         self.post = PostRoute(client, fields)
         self.direct = DirectRoute(client, fields, direct_wait_seconds)
+        self.tus = TusRoute(client, fields, state or ResumeState(default_state_file()))
         self.direct_above = direct_above
+        self.resumable_above = resumable_above
+        self._speaks_tus: bool | None = None
         self._known = dict(known or {})
         self._lock = threading.Lock()
 
-    def upload(self, path: Path, count: Counter | None = None) -> Uploaded:
+    def upload(
+        self, path: Path, count: Counter | None = None, resumed: Counter | None = None
+    ) -> Uploaded:
+        """Upload one file; ``count`` is told the bytes sent, ``resumed`` those the server
+        held already from an earlier run."""
         file = LocalFile.read(path)
         if (image := self._known.get(file.sha256)) is not None:
             return Uploaded(file, image, created=False)
-        if file.size > self.direct_above:
+        if file.size > self.resumable_above and self._server_speaks_tus():
+            sent = self.tus.send(file, count, resumed)
+        elif file.size > self.direct_above:
             sent = self.direct.send(file, count)
         else:
             try:
@@ -168,3 +189,10 @@ class Uploader:
         with self._lock:  # the same bytes twice in one run: the second is there already
             self._known.setdefault(file.sha256, sent.image)
         return Uploaded(file, sent.image, sent.created)
+
+    def _server_speaks_tus(self) -> bool:
+        """Asked once, when the first big file comes: most runs have none."""
+        with self._lock:
+            if self._speaks_tus is None:
+                self._speaks_tus = self.client.speaks_tus()
+            return self._speaks_tus
