@@ -1173,6 +1173,17 @@ def _tus_paths() -> dict[str, Any]:
     }
 
 
+def _after(path: str, paths: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """``paths`` with ``more`` right after ``path``: the docs list them in this order."""
+    keys = list(paths)
+    cut = keys.index(path) + 1
+    return {
+        **{key: paths[key] for key in keys[:cut]},
+        **more,
+        **{key: paths[key] for key in keys[cut:]},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -1187,6 +1198,6 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "tags": TAGS,
-        "paths": {**_paths(), **_tus_paths()},
+        "paths": _after("/uploads/{upload_id}", _paths(), _tus_paths()),
         "components": _components(),
     }
