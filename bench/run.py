@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import http_reads, lambda_api, list_scaling, report, slow_bodies, transfer
+from bench import http_reads, lambda_api, list_scaling, report, resumable, slow_bodies, transfer
 from bench.common import REPOSITORY_ROOT, Row, ensure_tool, skipped
 
 FAMILIES: dict[str, tuple[str, Callable[[bool, int | None], list[Row]]]] = {
@@ -28,6 +28,7 @@ FAMILIES: dict[str, tuple[str, Callable[[bool, int | None], list[Row]]]] = {
     "3": (transfer.FAMILY_THROUGHPUT, transfer.run),  # also row 4, memory
     "5": (lambda_api.FAMILY, lambda quick, rounds: lambda_api.run(quick)),
     "6": (slow_bodies.FAMILY, lambda quick, rounds: slow_bodies.run(quick)),
+    "7": (resumable.FAMILY, resumable.run),  # rounds: the 1 GiB upload against the disk copy
 }
 
 
