@@ -180,6 +180,9 @@ class MemoryBlobStore:
             self._blobs.pop(key, None)
             self._written_at.pop(key, None)
 
+    def mover(self, key: str, blob_key: str) -> None:
+        return None  # nothing to save in memory: the bytes are copied
+
     def stored_before(self, moment: datetime) -> Iterator[str]:
         with self._lock:
             written = list(self._written_at.items())
@@ -228,6 +231,8 @@ class _MemoryPartialWriter:
 
 
 class MemoryPartialBlobs:
+    """The ``PartialBlobs`` port in memory."""
+
     def __init__(self) -> None:
         self._blobs: dict[str, bytearray] = {}
         self._written_at: dict[str, datetime] = {}
@@ -278,6 +283,9 @@ class MemoryPartialBlobs:
         with self._lock:
             self._blobs.pop(key, None)
             self._written_at.pop(key, None)
+
+    def mover(self, key: str, blob_key: str) -> None:
+        return None  # nothing to save in memory: the bytes are copied
 
     def stored_before(self, moment: datetime) -> Iterator[str]:
         with self._lock:

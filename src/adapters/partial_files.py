@@ -5,13 +5,21 @@ A writer holds an exclusive ``flock`` on the file for as long as it appends, so 
 (in one worker process or in two) never append to one upload at once; the lock goes with the
 descriptor, so a killed process never leaves it held. Bytes are fsynced before a commit
 returns: the offset a client is told survives a crash.
+
+A whole upload becomes its image's original by a hard link into the blob store's directory
+(``mover``): its gigabytes are read once more, to be checked and hashed, but never written
+again. The partial file's name is removed only once the image is stored, so a crash in between
+leaves the upload to finish again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import hashlib
 import os
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -24,8 +32,11 @@ from adapters.disk_reserve import DiskReserve
 from adapters.filesystem import key_path
 from adapters.private_paths import PRIVATE_DIRECTORY, PRIVATE_FILE
 from imagecore.errors import Conflict, Locked, NotFound, PayloadTooLarge
+from imagecore.model import StoredBlob
 
 _CHUNK = 1024 * 1024
+_NO_LINKS = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP})
+"""A filesystem that takes no (more) hard link here: the bytes are copied instead."""
 
 
 def _fsync_directory(path: Path) -> None:
@@ -34,6 +45,15 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _copy_durably(source: Path, target: Path) -> None:
+    with source.open("rb") as reading, target.open("xb") as writing:
+        while chunk := reading.read(_CHUNK):
+            writing.write(chunk)
+        writing.flush()
+        os.fsync(writing.fileno())
+    target.chmod(PRIVATE_FILE)
 
 
 class _PartialFileWriter:
@@ -91,12 +111,55 @@ class _PartialFileWriter:
             raise ValueError("this writer is finished")
 
 
+class _PartialMover:
+    """Stores a whole partial file as a blob by a hard link, once the bytes read back from it
+    (handed to ``write``) have all been counted and hashed."""
+
+    def __init__(self, source: Path, target: Path) -> None:
+        self._source = source
+        self._target = target
+        self._digest = hashlib.sha256()
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        self._digest.update(data)
+        self._size += len(data)
+
+    def commit(self) -> StoredBlob:
+        size = self._source.stat().st_size
+        if size != self._size:
+            raise ValueError(f"{self._size} bytes were checked of a {size}-byte upload")
+        self._target.parent.mkdir(mode=PRIVATE_DIRECTORY, exist_ok=True)
+        # Linked under a temporary name, then renamed: a blob key names whole bytes or none.
+        temporary = self._target.with_name(f".tmp-link-{secrets.token_hex(8)}")
+        try:
+            os.link(self._source, temporary)
+        except OSError as error:
+            if error.errno not in _NO_LINKS:
+                raise
+            _copy_durably(self._source, temporary)
+        try:
+            temporary.replace(self._target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        _fsync_directory(self._target.parent)
+        return StoredBlob(size=self._size, sha256=self._digest.hexdigest())
+
+    def abort(self) -> None:
+        """Nothing was stored before commit."""
+
+
 class PartialFiles:
     """The ``PartialBlobs`` port on a local directory. With a ``reserve``, bytes are written
-    only while it is whole: a full disk refuses them (InsufficientStorage)."""
+    only while it is whole: a full disk refuses them (InsufficientStorage). With ``blobs_root``
+    (the filesystem blob store's root), a whole upload is stored as a blob by a hard link."""
 
-    def __init__(self, root: Path, reserve: DiskReserve | None = None) -> None:
+    def __init__(
+        self, root: Path, reserve: DiskReserve | None = None, blobs_root: Path | None = None
+    ) -> None:
         self._root = root.absolute()
+        self._blobs_root = None if blobs_root is None else blobs_root.absolute()
         self._root.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
         self._taking_space: Callable[[], AbstractContextManager[None]] = (
             contextlib.nullcontext if reserve is None else reserve.taking_space
@@ -160,6 +223,17 @@ class PartialFiles:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError, ValueError):
             self._path(key).unlink()
+
+    def mover(self, key: str, blob_key: str) -> _PartialMover | None:
+        if self._blobs_root is None:
+            return None
+        source = self._path(key)
+        try:
+            if source.stat().st_dev != self._blobs_root.stat().st_dev:
+                return None  # another filesystem: no link can reach it
+        except FileNotFoundError:
+            return None
+        return _PartialMover(source, key_path(self._blobs_root, blob_key))
 
     def stored_before(self, moment: datetime) -> Iterator[str]:
         cutoff = moment.timestamp()

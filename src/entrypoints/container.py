@@ -250,6 +250,7 @@ class Container(containers.DeclarativeContainer):
         PartialFiles,
         root=providers.Callable(lambda root: root / PARTIAL_DIR, data_dir),
         reserve=disk_reserve,
+        blobs_root=providers.Callable(lambda root: root / BLOB_DIR, data_dir),
     )
     disk_space: providers.Provider[StorageSpace] = providers.Callable(
         _as_storage_space, disk_reserve

@@ -179,6 +179,14 @@ class PartialBlobs(Protocol):
     def delete(self, key: str) -> None:
         """Remove the partial blob; removing a missing one is not an error."""
 
+    def mover(self, key: str, blob_key: str) -> BlobWriter | None:
+        """A writer that stores the whole partial blob under ``key`` as the blob store's
+        ``blob_key`` without writing its bytes again (the stores share a disk): the bytes
+        written to it must be the partial blob's own, all of them, in order (it hashes and
+        counts them, and its commit refuses a count that is not the blob's size). The partial
+        blob stays until deleted. None where the stores cannot hand bytes over so; the caller
+        then writes them to the blob store."""
+
     def stored_before(self, moment: datetime) -> Iterator[str]:
         """The keys of every partial blob last written before ``moment``. For the occasional
         reconciliation only."""

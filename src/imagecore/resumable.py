@@ -107,7 +107,8 @@ class ResumableUploads:
         if received is None:
             raise Gone("this upload's bytes are no longer kept: start a new upload")
         if received == slot.size:
-            with contextlib.suppress(Locked):  # the request holding it is finishing it
+            # Another request holding it, or finishing it this moment, makes the image.
+            with contextlib.suppress(Locked, Conflict):
                 return self.append(caller, upload_id, received, iter(()))
         return _session_of(slot, received)
 
@@ -169,8 +170,11 @@ class ResumableUploads:
     def _finish(self, slot: Image, received: int) -> UploadSession:
         """The bytes are all there: the checks of any upload, then the image."""
         key = blob_keys.upload_key(slot.user_id, slot.image_id)
+        partials = self._partials()
         try:
-            stored = self.uploads.complete_slot(slot, self._partials().open(key))
+            stored = self.uploads.complete_slot(
+                slot, partials.open(key), lambda blob_key: partials.mover(key, blob_key)
+            )
         except Conflict:
             raise
         except BaseException:

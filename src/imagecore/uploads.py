@@ -5,7 +5,7 @@ metadata that makes them an image, so a crash in between leaves only bytes no im
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 import attrs
@@ -202,11 +202,18 @@ class Uploads:
             upload_handle=upload_handle,
         )
 
-    def complete_slot(self, slot: Image, chunks: Iterable[bytes]) -> Stored:
+    def complete_slot(
+        self,
+        slot: Image,
+        chunks: Iterable[bytes],
+        mover: Callable[[str], BlobWriter | None] = lambda _key: None,
+    ) -> Stored:
         """Make the image of an upload slot whose bytes are all held elsewhere (a resumable
-        upload's), pulled from ``chunks``: validated as any upload is. Raises Conflict if the
-        slot was claimed from under us; a refused file closes the slot (the error propagates)."""
-        incoming = self._claim(slot)
+        upload's), pulled from ``chunks``: validated as any upload is. ``mover`` gives, for the
+        original's key, a writer that stores the held bytes there without copying them, where
+        one can (None: they are written). Raises Conflict if the slot was claimed from under
+        us; a refused file closes the slot (the error propagates)."""
+        incoming = self._claim(slot, mover)
         if incoming is None:
             raise Conflict(_CLAIMED_AGAIN)
         incoming.write_all(chunks)
@@ -271,7 +278,9 @@ class Uploads:
         self.blobs.delete(key)
         return image
 
-    def _claim(self, slot: Image) -> IncomingUpload | None:
+    def _claim(
+        self, slot: Image, mover: Callable[[str], BlobWriter | None] = lambda _key: None
+    ) -> IncomingUpload | None:
         """Claim the slot for bytes about to arrive, which go under a key of this claim's own.
         A claim is a new version of the slot: whoever claimed last wins, and the bytes of a
         claim that lost are removed (or, after a crash, left to reconcile). None if the slot
@@ -281,12 +290,14 @@ class Uploads:
             self.repository.replace(claimed, slot.version)
         except VersionConflict:
             return None
+        blob_key = blob_keys.claimed_original_key(slot.blob_key, claimed.version)
         return IncomingUpload(
             self,
             owner=slot.user_id,
             details=ImageDetails.of_slot(slot),
             image_id=slot.image_id,
-            blob_key=blob_keys.claimed_original_key(slot.blob_key, claimed.version),
+            blob_key=blob_key,
+            writer=mover(blob_key),
             max_bytes=(
                 self.max_direct_upload_bytes
                 if slot.resumable_until is None
@@ -333,8 +344,10 @@ class IncomingUpload:
         max_bytes: int,
         expected_sha256: str | None,
         slot: Image | None,
+        writer: BlobWriter | None = None,
     ) -> None:
         self._uploads = uploads
+        self._given_writer = writer
         self._owner = owner
         self._details = details
         self._image_id = image_id
@@ -449,7 +462,7 @@ class IncomingUpload:
         head = b"".join(self._head)  # one copy: growing a bytearray cost a millisecond per upload
         self._head = []
         self._facts = self._facts_of(head)
-        self._writer = self._uploads.blobs.writer(self._blob_key)
+        self._writer = self._given_writer or self._uploads.blobs.writer(self._blob_key)
         self._writer.write(head)
 
     def _fail(self, error: BaseException) -> None:

@@ -3,6 +3,7 @@ and the files of the embedded server. Resumable uploads rely on exactly this."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -152,3 +153,40 @@ def test_partial_files_survive_a_new_store_on_the_same_directory(tmp_path: Path)
     writer.write(b"durable")
     writer.commit()
     assert b"".join(PartialFiles(tmp_path / "partial").open(KEY)) == b"durable"
+
+
+def test_a_whole_partial_file_becomes_a_blob_without_a_copy(tmp_path: Path) -> None:
+    """The files of the embedded server: the blob is the same file, linked, never written
+    again; the partial file stays until deleted, and the blob outlives it."""
+    from adapters.filesystem import FilesystemBlobStore
+
+    blobs = FilesystemBlobStore(tmp_path / "blobs")
+    partials = PartialFiles(tmp_path / "partial", blobs_root=tmp_path / "blobs")
+    partials.create(KEY)
+    append(partials, 0, b"the whole file")
+    mover = partials.mover(KEY, "images/alice/01JAAAAAAAAAAAAAAAAAAAAAAA/r2")
+    assert mover is not None
+    for chunk in partials.open(KEY):
+        mover.write(chunk)
+    stored = mover.commit()
+
+    assert stored.size == 14
+    assert stored.sha256 == hashlib.sha256(b"the whole file").hexdigest()
+    path = blobs.local_path("images/alice/01JAAAAAAAAAAAAAAAAAAAAAAA/r2")
+    assert path is not None
+    assert Path(path).stat().st_nlink == 2  # one file, two names
+    partials.delete(KEY)
+    assert b"".join(blobs.open("images/alice/01JAAAAAAAAAAAAAAAAAAAAAAA/r2")) == b"the whole file"
+
+
+def test_a_mover_refuses_bytes_that_are_not_the_whole_file(tmp_path: Path) -> None:
+    partials = PartialFiles(tmp_path / "partial", blobs_root=tmp_path / "blobs")
+    (tmp_path / "blobs").mkdir()
+    partials.create(KEY)
+    append(partials, 0, b"the whole file")
+    mover = partials.mover(KEY, "images/alice/x")
+    assert mover is not None
+    mover.write(b"the whole")
+    with pytest.raises(ValueError, match="9 bytes"):
+        mover.commit()
+    assert MemoryPartialBlobs().mover(KEY, "images/alice/x") is None
