@@ -20,7 +20,7 @@ from imagecore.thumbnails import THUMBNAIL_CONTENT_TYPES
 from imagecore.validation import CONTENT_SHA256, DEFAULT_LIMITS, IMAGE_ID, USER_ID
 
 IMAGES, THUMBNAILS, UPLOADS, HEALTH, PAGES = "images", "thumbnails", "uploads", "health", "pages"
-RESUMABLE = "resumable uploads"
+RESUMABLE = "resumable"
 TAGS = [
     {
         "name": IMAGES,
