@@ -5,6 +5,7 @@ edit and delete, under the page's strict CSP. One Chromium serves the module, a 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import shutil
@@ -21,6 +22,7 @@ from adapters.secret_file import load_or_create_secret
 from entrypoints.http.auth import TokenAuthority
 from tests.support.api_client import Api
 from tests.support.backend_server import running_server
+from tests.support.big_images import padded_png
 from tests.support.sample_images import image_bytes
 
 websocket = pytest.importorskip("websocket", reason="websocket-client is in the dev extra")
@@ -34,6 +36,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 T = TypeVar("T")
+
+MiB = 1024 * 1024
 
 KEY_CODES = {"ArrowLeft": 37, "ArrowRight": 39, "Escape": 27}
 """The Windows virtual key codes Chromium needs to act on a key as a keyboard would."""
@@ -600,3 +604,207 @@ def test_gallery_viewer_shows_the_original_steps_with_the_keys_downloads_and_edi
         page.press("Escape")
         page.wait_for(f"!{VIEWER_OPEN}", "Escape to close the viewer")
         assert page.problems("status of 412") == []
+
+
+UPLOAD_ROWS = "Array.from(document.querySelectorAll('#upload-list li'))"
+FINISHED_UPLOAD = f"""{UPLOAD_ROWS}.map((row) => row.lastChild.textContent)
+    .find((text) => text.startsWith('uploaded') || text === 'failed')"""
+STORED_UPLOADS = """Object.keys(localStorage).filter((key) => key.startsWith('tus::'))
+    .map((key) => [key, JSON.parse(localStorage.getItem(key)).uploadUrl])"""
+"""The upload URLs tus-js-client keeps to resume from, by key."""
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def hold_the_second_chunk(page: DevTools) -> None:
+    """Lets the page's requests to /files/ through until it sends its second chunk, and holds
+    that one: the server has the first chunk whole, and nothing of the second."""
+    let_through: set[str] = set()
+    chunks = 0
+
+    def next_paused() -> dict[str, Any] | None:
+        page.evaluate("0")  # a round trip, so that the events sent before now are read
+        return next(
+            (
+                event["params"]
+                for event in page.events
+                if event.get("method") == "Fetch.requestPaused"
+                and event["params"]["requestId"] not in let_through
+            ),
+            None,
+        )
+
+    while True:
+        paused = poll(next_paused, "the page's next request to /files/")
+        if paused["request"]["method"] == "PATCH":
+            chunks += 1
+            if chunks == 2:
+                return
+        let_through.add(paused["requestId"])
+        page.call("Fetch.continueRequest", requestId=paused["requestId"])
+
+
+def reload_during_the_second_chunk(page: DevTools, path: Path) -> tuple[str, str]:
+    """Picks ``path`` and reloads the page while its second chunk waits to be sent, as a person
+    who reloads mid-upload does: the key and URL of the upload the page kept to resume."""
+    page.call("Network.enable", maxPostDataSize=0)
+    page.call("Fetch.enable", patterns=[{"urlPattern": "*/files/*"}])
+    page.set_files("#file-input", [path])
+    hold_the_second_chunk(page)
+    [(key, upload_url)] = page.evaluate(STORED_UPLOADS)
+    page.call("Page.reload")
+    page.wait_for(
+        "document.readyState === 'complete' && !document.getElementById('gallery').hidden",
+        "the signed-in gallery after the reload",
+    )
+    page.call("Fetch.disable")
+    return key, upload_url
+
+
+def header(headers: dict[str, str], name: str) -> str:
+    return next(value for key, value in headers.items() if key.lower() == name.lower())
+
+
+def requests_sent(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The requests among ``events``, by request id."""
+    return {
+        event["params"]["requestId"]: event["params"]["request"]
+        for event in events
+        if event.get("method") == "Network.requestWillBeSent"
+    }
+
+
+def offsets_of_patches(events: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """(the Upload-Offset the page sent, the one the server answered) of each PATCH answered
+    among ``events``: the difference is what the server took of it."""
+    sent = requests_sent(events)
+    return [
+        (
+            int(header(request["headers"], "Upload-Offset")),
+            int(header(event["params"]["response"]["headers"], "Upload-Offset")),
+        )
+        for event in events
+        if event.get("method") == "Network.responseReceived"
+        and (request := sent.get(event["params"]["requestId"]))
+        and request["method"] == "PATCH"
+    ]
+
+
+def test_gallery_resumes_a_big_upload_after_a_reload_sending_only_the_rest(
+    page: DevTools, tmp_path: Path
+) -> None:
+    panorama = tmp_path / "panorama.png"
+    size = 12 * MiB  # above the gallery's threshold for resumable uploads
+    data = padded_png(size)
+    panorama.write_bytes(data)
+
+    with running_server("filesystem", tmp_path) as server:
+        api = Api(server)
+        user = "resumer"
+        sign_in(page, server.url, api.token(user))
+        page.evaluate(
+            fill("upload-title", "Panorama") + fill("upload-tags", "wide, sky")
+            + fill("upload-visibility", "public")
+        )  # fmt: skip
+        key, upload_url = reload_during_the_second_chunk(page, panorama)
+        assert f"::{user}:" in key  # kept for this user only
+        held = api.client.head(upload_url, headers={**api.auth(user), **TUS})
+        assert held.status_code == 200, held.text
+        held_offset = int(held.headers["upload-offset"])
+        assert 0 < held_offset < size
+
+        after_reload = len(page.events)
+        page.set_files("#file-input", [panorama])
+        outcome = page.wait_for(FINISHED_UPLOAD, "the upload picked again to finish")
+        patches = offsets_of_patches(page.events[after_reload:])
+        assert sum(end - start for start, end in patches) == size - held_offset
+        assert patches[0][0] == held_offset  # the first chunk sent after the reload
+        assert outcome == f"uploaded (resumed from {100 * held_offset // size}%)"
+        sent = requests_sent(page.events[after_reload:]).values()
+        assert "POST" not in [request["method"] for request in sent]  # no second upload
+
+        page.wait_for(f"{CARD_TITLES}.includes('Panorama')", "the image in the grid")
+        [image] = api.list_all(user)
+        assert image["size"] == size
+        assert image["sha256"] == hashlib.sha256(data).hexdigest()
+        assert (image["title"], image["tags"], image["visibility"]) == (
+            "Panorama",
+            ["wide", "sky"],
+            "public",
+        )
+        assert page.evaluate(STORED_UPLOADS) == []  # forgotten once done
+        assert not page.visible("#error"), page.text("#error")
+        assert page.problems() == []
+
+
+def test_gallery_never_resumes_an_upload_of_another_user(page: DevTools, tmp_path: Path) -> None:
+    shared = tmp_path / "shared.png"
+    size = 9 * MiB
+    data = padded_png(size)
+    shared.write_bytes(data)
+
+    with running_server("filesystem", tmp_path) as server:
+        api = Api(server)
+        sign_in(page, server.url, api.token("first"))
+        key, upload_url = reload_during_the_second_chunk(page, shared)
+        page.click("#sign-out")
+        sign_in(page, server.url, api.token("second"))
+
+        after_switch = len(page.events)
+        page.set_files("#file-input", [shared])
+        assert page.wait_for(FINISHED_UPLOAD, "the second user's upload") == "uploaded"
+        sent = requests_sent(page.events[after_switch:]).values()
+        assert upload_url not in [request["url"] for request in sent]
+        patches = offsets_of_patches(page.events[after_switch:])
+        assert sum(end - start for start, end in patches) == size  # all of it, as a new upload
+
+        [image] = api.list_all("second")
+        assert image["sha256"] == hashlib.sha256(data).hexdigest()
+        # The first user's upload waits for them, untouched, and the page still knows it.
+        held = api.client.head(upload_url, headers={**api.auth("first"), **TUS})
+        assert 0 < int(held.headers["upload-offset"]) < size
+        assert page.evaluate(STORED_UPLOADS) == [[key, upload_url]]
+        assert page.problems() == []
+
+
+def test_gallery_sends_a_big_file_in_one_request_where_the_server_has_no_tus(
+    page: DevTools, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.png"
+    size = 9 * MiB
+    data = padded_png(size)
+    big.write_bytes(data)
+
+    # On aws the bytes go to S3 and the server keeps no partial uploads: /files/ is not there.
+    with running_server("aws", tmp_path, IMAGECORE_MAX_UPLOAD_BYTES=str(16 * MiB)) as server:
+        api = Api(server)
+        sign_in(page, server.url, api.token("plain"))
+        page.call("Network.enable", maxPostDataSize=0)
+        page.set_files("#file-input", [big])
+        assert page.wait_for(FINISHED_UPLOAD, "the upload") == "uploaded"
+        sent = requests_sent(page.events).values()
+        assert [
+            (request["method"], request["url"]) for request in sent if "/files/" in request["url"]
+        ] == [("OPTIONS", f"{server.url}/files/")]
+        [image] = api.list_all("plain")
+        assert image["sha256"] == hashlib.sha256(data).hexdigest()
+        assert page.problems("status of 404") == []  # the answer to the probe of /files/
+
+
+def test_gallery_shows_why_the_server_refused_a_big_upload(page: DevTools, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.png"  # named like an image, but not one
+    notes.write_bytes(b"%PDF-1.7 " + bytes(9 * MiB))
+
+    with running_server("filesystem", tmp_path) as server:
+        api = Api(server)
+        sign_in(page, server.url, api.token("writer"))
+        page.set_files("#file-input", [notes])
+        assert page.wait_for(FINISHED_UPLOAD, "the refusal") == "failed"
+        error = page.wait_for(
+            "!document.getElementById('error').hidden"
+            " && document.getElementById('error').textContent",
+            "the error message",
+        )
+        assert error.startswith("UnsupportedMediaType: ")
+        assert "(request " in error
+        assert api.list_all("writer") == []
+        assert page.problems("status of 415") == []

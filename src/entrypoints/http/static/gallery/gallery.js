@@ -6,6 +6,12 @@ const TOKEN_KEY = "imagecore.token";
 const PAGE_SIZE = 24;
 const THUMBNAIL_POLL_MS = 1000;
 const THUMBNAIL_POLL_ATTEMPTS = 60;
+// Above this size a file goes by tus, in chunks the server keeps: a dropped connection or a
+// reloaded page costs the chunk on its way, not the whole file.
+const RESUMABLE_UPLOAD_THRESHOLD_BYTES = 8 * 1024 * 1024;
+const RESUMABLE_CHUNK_BYTES = 5 * 1024 * 1024;
+const RESUMABLE_ENDPOINT = "/files/";
+const TUS_VERSION = "1.0.0";
 
 const byId = (id) => document.getElementById(id);
 
@@ -24,6 +30,10 @@ const grid = {
   generation: 0,
   cards: new Map(), // image_id -> {item, image, objectUrl}, in the grid's order
 };
+
+// Whether the server takes tus uploads, asked once (a promise): the embedded server does, but on
+// AWS the bytes go straight to S3 and /files/ is not there.
+let resumableUploads = null;
 
 const viewer = {
   imageId: null,
@@ -187,8 +197,15 @@ async function uploadFiles(files) {
   resetGrid();
 }
 
-// XMLHttpRequest rather than fetch: only it reports the progress of a request's body.
-function uploadFile(file, fields) {
+async function uploadFile(file, fields) {
+  const row = addUploadRow(file);
+  if (file.size > RESUMABLE_UPLOAD_THRESHOLD_BYTES && (await serverTakesResumableUploads())) {
+    return uploadResumably(file, fields, row);
+  }
+  return uploadInOneRequest(file, fields, row);
+}
+
+function addUploadRow(file) {
   const row = document.createElement("li");
   const name = document.createElement("span");
   name.textContent = file.name;
@@ -200,7 +217,11 @@ function uploadFile(file, fields) {
   outcome.textContent = "uploading";
   row.append(name, progress, outcome);
   byId("upload-list").append(row);
+  return { progress, outcome };
+}
 
+// XMLHttpRequest rather than fetch: only it reports the progress of a request's body.
+function uploadInOneRequest(file, fields, { progress, outcome }) {
   const form = new FormData();
   for (const [field, value] of Object.entries(fields)) {
     if (value) form.append(field, value);
@@ -231,6 +252,99 @@ function uploadFile(file, fields) {
       resolve();
     });
     request.send(form);
+  });
+}
+
+function serverTakesResumableUploads() {
+  if (!resumableUploads) {
+    resumableUploads = tus.isSupported
+      ? fetch(RESUMABLE_ENDPOINT, { method: "OPTIONS" })
+          .then((answer) => {
+            const versions = (answer.headers.get("Tus-Version") || "").split(",");
+            return answer.ok && versions.map((version) => version.trim()).includes(TUS_VERSION);
+          })
+          .catch(() => false)
+      : Promise.resolve(false);
+  }
+  return resumableUploads;
+}
+
+// The fingerprint under which tus-js-client keeps an upload's URL in localStorage, to resume it
+// when the same file is picked again: it names the user, so that one user's upload is never
+// tried with another's token.
+function userFingerprint(file, options) {
+  return tus.defaultOptions
+    .fingerprint(file, options)
+    .then((fingerprint) => `${encodeURIComponent(session.user)}:${fingerprint}`);
+}
+
+function latestUpload(uploads) {
+  return uploads.reduce((latest, upload) =>
+    Date.parse(upload.creationTime) > Date.parse(latest.creationTime) ? upload : latest,
+  );
+}
+
+function resumableUploadError(file, error) {
+  const answer = error.originalResponse;
+  if (!answer) return new Error(`the upload of ${file.name} did not reach the server`);
+  let body = null;
+  try {
+    body = JSON.parse(answer.getBody());
+  } catch {
+    // Not the API's JSON (a proxy's page, say): the status alone tells what happened.
+  }
+  return new ApiError(answer.getStatus(), body);
+}
+
+// By tus: the form's fields go once, as the upload's metadata; the bytes follow in chunks.
+function uploadResumably(file, fields, { progress, outcome }) {
+  const metadata = { filename: file.name, filetype: file.type, ...fields };
+  // Without a user to file the upload under, none is kept for resuming.
+  const resumable = Boolean(session.user);
+  let resumedFrom = null; // "41%", once the server said how much of a picked-up upload it holds
+
+  return new Promise((resolve) => {
+    const upload = new tus.Upload(file, {
+      endpoint: RESUMABLE_ENDPOINT,
+      chunkSize: RESUMABLE_CHUNK_BYTES,
+      headers: { Authorization: `Bearer ${savedToken()}` },
+      metadata: Object.fromEntries(Object.entries(metadata).filter(([, value]) => value)),
+      fingerprint: userFingerprint,
+      storeFingerprintForResuming: resumable,
+      removeFingerprintOnSuccess: true,
+      onProgress(sent, total) {
+        progress.value = (100 * sent) / total;
+      },
+      onAfterResponse(request, answer) {
+        // The offset the server holds of an upload picked up again: only the rest is sent.
+        if (request.getMethod() === "HEAD" && answer.getStatus() === 200) {
+          const held = Number(answer.getHeader("Upload-Offset"));
+          resumedFrom = `${Math.floor((100 * held) / file.size)}%`;
+          outcome.textContent = `resuming from ${resumedFrom}`;
+        }
+      },
+      // The answer that took the last byte names the image the file became.
+      onSuccess({ lastResponse }) {
+        if (lastResponse.getHeader("Image-Location")) {
+          progress.value = 100;
+          outcome.textContent = resumedFrom ? `uploaded (resumed from ${resumedFrom})` : "uploaded";
+        } else {
+          outcome.textContent = "failed";
+          showError(new Error(`the server took ${file.name} but named no image made of it`));
+        }
+        resolve();
+      },
+      onError(error) {
+        outcome.textContent = "failed";
+        showError(resumableUploadError(file, error));
+        resolve();
+      },
+    });
+    const previous = resumable ? upload.findPreviousUploads() : Promise.resolve([]);
+    previous.then((uploads) => {
+      if (uploads.length > 0) upload.resumeFromPreviousUpload(latestUpload(uploads));
+      upload.start();
+    });
   });
 }
 
