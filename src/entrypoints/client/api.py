@@ -153,6 +153,33 @@ TUS_HEADERS = {"Tus-Resumable": "1.0.0"}
 
 
 @attrs.frozen
+class UploadSession:
+    """A multipart upload session (POST /upload-sessions, on AWS): the file goes to the blob
+    store in ``part_count`` parts of ``part_size`` bytes (the last one the rest), ``parts``
+    holding the numbers and sizes of those already there."""
+
+    upload_id: str
+    size: int
+    part_size: int
+    part_count: int
+    image_url: str
+    parts: Mapping[int, int] = attrs.field(factory=dict)
+    complete: bool = False
+
+    def part_length(self, number: int) -> int:
+        return min(self.part_size, self.size - (number - 1) * self.part_size)
+
+
+@attrs.frozen
+class PartTarget:
+    """Where to PUT one part, with the headers that must go with it (its checksum, signed)."""
+
+    number: int
+    url: str
+    headers: Mapping[str, str]
+
+
+@attrs.frozen
 class Slot:
     """A direct upload slot (POST /uploads): where to post the file, with which fields, and
     where the image appears once its bytes have been checked."""
@@ -282,8 +309,9 @@ class ImagecoreClient:
             return None
         return Sent(body, created=response.status_code == 201)
 
-    def wait_for_image(self, slot: Slot, timeout: float) -> Resource:
-        """The image a direct upload becomes, once the server has made it (404 until then)."""
+    def wait_for_image(self, slot: Slot | UploadSession, timeout: float) -> Resource:
+        """The image a direct upload (or a completed upload session) becomes, once the server
+        has made it (404 until then)."""
         deadline = self._clock() + timeout
         pause = 0.25
         while True:
@@ -371,6 +399,72 @@ class ImagecoreClient:
             repeatable=False,
         )
         return _tus_progress(response)
+
+    # -- resumable uploads (multipart sessions, on AWS) ----------------------------------
+
+    def open_session(
+        self, fields: UploadFields, filename: str, size: int, sha256: str, content_type: str | None
+    ) -> UploadSession | Sent:
+        """POST /upload-sessions: a session for a file of ``size`` bytes, or (200) the
+        caller's image with those bytes. Asking twice leaves an unused session, which
+        expires: harmless, so it is retried like a read."""
+        body: dict[str, object] = {
+            **fields.json(),
+            "filename": filename,
+            "size": size,
+            "sha256": sha256,
+        }
+        if content_type is not None:
+            body["content_type"] = content_type
+        response = self._request("POST", "/upload-sessions", json=body)
+        answer = _json_object(response)
+        if response.status_code == 200:
+            return Sent(answer, created=False)
+        return _upload_session(answer)
+
+    def session(self, upload_id: str) -> UploadSession | None:
+        """Where the session stands; None if the server holds it no more (404, 410)."""
+        try:
+            answer = _json_object(self._request("GET", f"/upload-sessions/{_segment(upload_id)}"))
+        except ClientError as exc:
+            if exc.status in (404, 410):
+                return None
+            raise
+        return _upload_session(answer)
+
+    def part_targets(self, upload_id: str, parts: Mapping[int, str]) -> list[PartTarget]:
+        """URLs to PUT the parts numbered in ``parts`` to, each with its SHA-256 (base64)."""
+        response = self._request(
+            "POST",
+            f"/upload-sessions/{_segment(upload_id)}/part-urls",
+            json={"parts": [{"number": n, "sha256": digest} for n, digest in parts.items()]},
+        )
+        try:
+            return [
+                PartTarget(int(url["number"]), str(url["url"]), dict(url.get("headers") or {}))
+                for url in _json_object(response)["urls"]
+            ]
+        except (KeyError, TypeError, ValueError):
+            raise ClientError("the server's part URLs lack number or url") from None
+
+    def put_part(self, target: PartTarget, body: Iterable[bytes], length: int) -> None:
+        """PUT one part to the blob store, without the token (the URL carries its own
+        credential). Sending a part again replaces it: harmless, so it is retried."""
+        self._send(
+            lambda: self._bare.build_request(
+                "PUT",
+                target.url,
+                content=body,
+                headers={**target.headers, "Content-Length": str(length)},
+            ),
+            repeatable=True,
+            via=self._bare,
+        )
+
+    def complete_session(self, upload_id: str) -> str:
+        """Ask the server to assemble the parts; the path where the image will appear."""
+        response = self._request("POST", f"/upload-sessions/{_segment(upload_id)}/complete")
+        return str(_json_object(response).get("image_url") or f"/images/{upload_id}")
 
     # -- reads, edits, deletes -----------------------------------------------------------
 
@@ -534,6 +628,21 @@ def token_subject(token: str | None) -> str | None:
         return None
     subject = claims.get("sub") if isinstance(claims, dict) else None
     return subject if isinstance(subject, str) and subject else None
+
+
+def _upload_session(answer: Resource) -> UploadSession:
+    try:
+        return UploadSession(
+            upload_id=str(answer["upload_id"]),
+            size=int(answer["size"]),
+            part_size=int(answer["part_size"]),
+            part_count=int(answer["part_count"]),
+            image_url=str(answer.get("image_url") or f"/images/{answer['upload_id']}"),
+            parts={int(part["number"]): int(part["size"]) for part in answer.get("parts") or ()},
+            complete=bool(answer.get("complete")),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ClientError("the server's upload session lacks upload_id, size or parts") from None
 
 
 def _tus_progress(response: httpx.Response) -> TusProgress:

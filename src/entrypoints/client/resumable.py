@@ -2,6 +2,9 @@
 dropped connection costs one piece and a stopped run (Ctrl-C, a closed laptop, a crash) goes on,
 when run again, from where the server stands.
 
+Two ways, as the server offers: tus (``TusRoute``, the embedded server's /files/), and on AWS a
+multipart upload session (``SessionRoute``), whose parts go straight to S3.
+
 Where each file's upload is, is kept on this machine (``ResumeState``), by the server, the user
 and the file's SHA-256 and size: the same bytes under another name resume too, and a changed
 file starts anew. An upload the server no longer holds (expired, ended) starts anew.
@@ -9,6 +12,7 @@ file starts anew. An upload the server no longer holds (expired, ended) starts a
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -19,11 +23,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import attrs
 
-from entrypoints.client.api import ClientError, ImagecoreClient, Sent, TusProgress, UploadFields
+from entrypoints.client.api import (
+    ClientError,
+    ImagecoreClient,
+    Sent,
+    TusProgress,
+    UploadFields,
+    UploadSession,
+)
 from entrypoints.client.bodies import CountedBytes, Counter
 
 if TYPE_CHECKING:
@@ -187,3 +198,87 @@ def _worth_resuming(error: ClientError) -> bool:
     failed (status None), the offset was not the server's (409), another request held the
     upload (423), or the bytes arrived damaged (460)."""
     return error.status in (None, 409, 423, 460)
+
+
+PARTS_PER_REQUEST = 16
+"""Part URLs asked for at once: each is good for a while, and the parts are hashed before."""
+
+
+@attrs.define
+class SessionRoute:
+    """A file sent by a multipart upload session (POST /upload-sessions, on AWS): the parts go
+    straight to the blob store, each with its SHA-256 for the store to check, and the server
+    assembles them once all are there. A part is the unit a failure costs."""
+
+    client: ImagecoreClient
+    fields: UploadFields
+    state: ResumeState
+    wait_seconds: float
+
+    def send(self, file: LocalFile, count: Counter | None, resumed: Counter | None = None) -> Sent:
+        key = ResumeState.key(self.client.base_url, self.client.subject, file)
+        session = self._resumed_session(key)
+        if session is None:
+            opened = self.client.open_session(
+                self.fields, file.path.name, file.size, file.sha256, file.content_type
+            )
+            if isinstance(opened, Sent):  # the caller has these bytes: nothing to send
+                return opened
+            session = opened
+            self.state.put(key, f"session {session.upload_id}")
+        elif session.parts and resumed is not None:
+            resumed(sum(session.parts.values()))
+        if not session.complete:
+            self._send_missing_parts(session, file, count)
+            self.client.complete_session(session.upload_id)
+        self.state.drop(key)
+        image = self.client.wait_for_image(session, self.wait_seconds)
+        return Sent(image, created=image.get("image_id") == session.upload_id)
+
+    def _resumed_session(self, key: str) -> UploadSession | None:
+        kept = self.state.get(key)
+        if kept is None or not kept.startswith("session "):
+            return None
+        session = self.client.session(kept.removeprefix("session "))
+        if session is None:  # expired, cancelled, or refused: start anew
+            self.state.drop(key)
+        return session
+
+    def _send_missing_parts(
+        self, session: UploadSession, file: LocalFile, count: Counter | None
+    ) -> None:
+        missing = [
+            number
+            for number in range(1, session.part_count + 1)
+            if session.parts.get(number) != session.part_length(number)
+        ]
+        with file.path.open("rb") as source:
+            for first in range(0, len(missing), PARTS_PER_REQUEST):
+                batch = missing[first : first + PARTS_PER_REQUEST]
+                digests = {
+                    number: base64.b64encode(
+                        hashlib.sha256(_part(source, session, number)).digest()
+                    ).decode()
+                    for number in batch
+                }
+                for target in self.client.part_targets(session.upload_id, digests):
+                    data = _part(source, session, target.number)
+                    if (
+                        base64.b64encode(hashlib.sha256(data).digest()).decode()
+                        != digests[target.number]
+                    ):
+                        raise ClientError(f"{file.path} changed while it was sent")
+                    body = CountedBytes(data, count)
+                    try:
+                        self.client.put_part(target, body, len(data))
+                    except BaseException:
+                        body.take_back()
+                        raise
+
+
+def _part(source: BinaryIO, session: UploadSession, number: int) -> bytes:
+    source.seek((number - 1) * session.part_size)
+    data = source.read(session.part_length(number))
+    if len(data) != session.part_length(number):
+        raise OSError(f"{source.name} became shorter while it was sent")
+    return data

@@ -9,9 +9,10 @@ routes, by its size:
   slot's link (the server's own signed link, or an S3 presigned POST on AWS), then the image
   once the server has checked the bytes.
 
-- ``TusRoute`` (client/resumable.py): for files above ``resumable_above``, on a server that
-  speaks tus (the embedded server): the file in pieces, each kept as it arrives, so a dropped
-  connection or a stopped run goes on from where the server stands.
+- for files above ``resumable_above``, a resumable route (client/resumable.py): ``TusRoute`` on
+  a server that speaks tus (the embedded server), ``SessionRoute`` (a multipart upload session,
+  the parts straight to S3) on one that does not (AWS). The file goes in pieces, each kept as it
+  arrives, so a dropped connection or a stopped run goes on from where the server stands.
 
 The limit of POST /images is not published by the server, so files above ``direct_above``
 take the direct route, and a file POST /images refuses as too large (413) takes it too, and
@@ -35,6 +36,7 @@ from entrypoints.client.files import sniff_content_type
 from entrypoints.client.resumable import (
     DEFAULT_RESUMABLE_ABOVE,
     ResumeState,
+    SessionRoute,
     TusRoute,
     default_state_file,
 )
@@ -158,7 +160,9 @@ class Uploader:
         self.client = client
         self.post = PostRoute(client, fields)
         self.direct = DirectRoute(client, fields, direct_wait_seconds)
-        self.tus = TusRoute(client, fields, state or ResumeState(default_state_file()))
+        state = state or ResumeState(default_state_file())
+        self.tus = TusRoute(client, fields, state)
+        self.sessions = SessionRoute(client, fields, state, direct_wait_seconds)
         self.direct_above = direct_above
         self.resumable_above = resumable_above
         self._speaks_tus: bool | None = None
@@ -173,8 +177,9 @@ class Uploader:
         file = LocalFile.read(path)
         if (image := self._known.get(file.sha256)) is not None:
             return Uploaded(file, image, created=False)
-        if file.size > self.resumable_above and self._server_speaks_tus():
-            sent = self.tus.send(file, count, resumed)
+        if file.size > self.resumable_above:
+            route = self.tus if self._server_speaks_tus() else self.sessions
+            sent = route.send(file, count, resumed)
         elif file.size > self.direct_above:
             sent = self.direct.send(file, count)
         else:
