@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from entrypoints.cli import main
 from entrypoints.client.api import ImagecoreClient, UploadFields
-from entrypoints.client.resumable import TUS_CHUNK_BYTES, ResumeState
+from entrypoints.client.resumable import TUS_CHUNK_BYTES, ResumeState, UploadStopped
 from entrypoints.client.uploads import Uploader
 from tests.support.api_client import Api
 from tests.support.backend_server import running_server
@@ -151,4 +151,22 @@ def test_the_command_sends_big_files_resumably_and_says_so(
     assert result.stdout.split() == [image["image_id"], str(big)]
     assert "1 uploaded" in result.stderr
     assert (tmp_path / "state" / "imagecore" / "uploads.json").read_text().strip() == "{}"
+    api.client.close()
+
+
+def test_a_stopping_run_ends_a_big_upload_after_the_piece_on_its_way(
+    server: ServerProcess, user: str, big: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C: the files under way are not sent to their end first; the next run goes on."""
+    api = Api(server)
+    state = tmp_path / "uploads.json"
+    patches = Patches()
+    with pytest.raises(UploadStopped, match="run again"):
+        uploader(server, api.token(user), state, patches).upload(
+            big, stopping=lambda: patches.patches >= 1
+        )
+    assert patches.patched_bytes == TUS_CHUNK_BYTES
+    again = Patches()
+    uploader(server, api.token(user), state, again).upload(big)
+    assert again.patched_bytes == SIZE - TUS_CHUNK_BYTES
     api.client.close()

@@ -131,7 +131,7 @@ def upload_batch(
         if verdict.stop.is_set():
             return None
         try:
-            result = uploader.upload(path, progress.sent, progress.resumed)
+            result = uploader.upload(path, progress.sent, progress.resumed, verdict.stop.is_set)
         except ClientError as exc:
             failure = Failure(path, exc)
         except OSError as exc:  # the file went away or cannot be read
@@ -164,8 +164,8 @@ def upload_batch(
 
 @contextlib.contextmanager
 def _stopped_on_interrupt(stop: threading.Event) -> Iterator[None]:
-    """On Ctrl-C, the files not started yet are not started: the pool's exit waits only for
-    those under way."""
+    """On Ctrl-C, the files not started yet are not started, and resumable uploads stop after
+    the piece on its way: the pool's exit waits only for those and for the files sent whole."""
     try:
         yield
     except BaseException:

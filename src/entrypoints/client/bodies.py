@@ -103,7 +103,7 @@ class CountedBytes:
     """Bytes held in memory (a piece of a resumable upload), sent in pieces that are counted
     as they go; iterating again (a retry) takes back what the last try counted."""
 
-    def __init__(self, data: bytes, count: Counter | None = None) -> None:
+    def __init__(self, data: bytes | memoryview, count: Counter | None = None) -> None:
         self._data = data
         self._count = count
         self._counted = 0

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -23,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -48,6 +49,20 @@ in memory per file."""
 MAX_STALLED_TRIES = 6
 """Tries in a row that move the upload no further before the file is given up (this run)."""
 LOCKED_WAIT_SECONDS = 1.0
+
+Stopping = Callable[[], bool]
+"""Asked between pieces: True once the run is stopping (Ctrl-C), and the file with it."""
+
+
+class UploadStopped(ClientError):
+    """The run stopped between two pieces of a resumable upload: run again to go on."""
+
+    def __init__(self) -> None:
+        super().__init__("stopped part-way: run again to go on from where the server stands")
+
+
+def _never() -> bool:
+    return False
 
 
 def default_state_file() -> Path:
@@ -119,7 +134,13 @@ class TusRoute:
     chunk_bytes: int = TUS_CHUNK_BYTES
     sleep: Callable[[float], None] = time.sleep
 
-    def send(self, file: LocalFile, count: Counter | None, resumed: Counter | None = None) -> Sent:
+    def send(
+        self,
+        file: LocalFile,
+        count: Counter | None,
+        resumed: Counter | None = None,
+        stopping: Stopping = _never,
+    ) -> Sent:
         key = ResumeState.key(self.client.base_url, self.client.subject, file)
         url, progress = self._resumed_upload(key)
         if url is None or progress is None:
@@ -130,7 +151,7 @@ class TusRoute:
             progress = TusProgress(0)
         elif progress.offset and resumed is not None:
             resumed(progress.offset)
-        progress = self._send_from(url, file, progress, count)
+        progress = self._send_from(url, file, progress, count, stopping)
         self.state.drop(key)
         assert progress.image_location is not None
         image_id = progress.image_location.rstrip("/").rsplit("/", 1)[-1]
@@ -149,9 +170,17 @@ class TusRoute:
         return url, progress
 
     def _send_from(
-        self, url: str, file: LocalFile, progress: TusProgress, count: Counter | None
+        self,
+        url: str,
+        file: LocalFile,
+        progress: TusProgress,
+        count: Counter | None,
+        stopping: Stopping,
     ) -> TusProgress:
         stalled = 0
+        # One buffer for every piece: a new 8 MiB object per piece grew the heap by hundreds
+        # of MiB over a gigabyte (glibc serves them from the heap once one has been freed).
+        buffer = memoryview(bytearray(self.chunk_bytes))
         with file.path.open("rb") as source:
             while progress.image_location is None:
                 if progress.offset >= file.size:  # all there, and no image said: ask again
@@ -161,8 +190,11 @@ class TusRoute:
                             f"the server holds all of {file.path.name} but made no image of it"
                         )
                     break
+                if stopping():
+                    raise UploadStopped
                 source.seek(progress.offset)
-                data = source.read(min(self.chunk_bytes, file.size - progress.offset))
+                wanted = min(self.chunk_bytes, file.size - progress.offset)
+                data = buffer[: source.readinto(buffer[:wanted])]
                 if not data:
                     raise OSError(f"{file.path} became shorter while it was sent")
                 body = CountedBytes(data, count)
@@ -215,7 +247,13 @@ class SessionRoute:
     state: ResumeState
     wait_seconds: float
 
-    def send(self, file: LocalFile, count: Counter | None, resumed: Counter | None = None) -> Sent:
+    def send(
+        self,
+        file: LocalFile,
+        count: Counter | None,
+        resumed: Counter | None = None,
+        stopping: Stopping = _never,
+    ) -> Sent:
         key = ResumeState.key(self.client.base_url, self.client.subject, file)
         session = self._resumed_session(key)
         if session is None:
@@ -229,7 +267,7 @@ class SessionRoute:
         elif session.parts and resumed is not None:
             resumed(sum(session.parts.values()))
         if not session.complete:
-            self._send_missing_parts(session, file, count)
+            self._send_missing_parts(session, file, count, stopping)
             self.client.complete_session(session.upload_id)
         self.state.drop(key)
         image = self.client.wait_for_image(session, self.wait_seconds)
@@ -245,24 +283,27 @@ class SessionRoute:
         return session
 
     def _send_missing_parts(
-        self, session: UploadSession, file: LocalFile, count: Counter | None
+        self, session: UploadSession, file: LocalFile, count: Counter | None, stopping: Stopping
     ) -> None:
         missing = [
             number
             for number in range(1, session.part_count + 1)
             if session.parts.get(number) != session.part_length(number)
         ]
+        buffer = memoryview(bytearray(session.part_size))  # one for every part: see TusRoute
         with file.path.open("rb") as source:
             for first in range(0, len(missing), PARTS_PER_REQUEST):
                 batch = missing[first : first + PARTS_PER_REQUEST]
                 digests = {
                     number: base64.b64encode(
-                        hashlib.sha256(_part(source, session, number)).digest()
+                        hashlib.sha256(_part(source, session, number, buffer)).digest()
                     ).decode()
                     for number in batch
                 }
                 for target in self.client.part_targets(session.upload_id, digests):
-                    data = _part(source, session, target.number)
+                    if stopping():
+                        raise UploadStopped
+                    data = _part(source, session, target.number, buffer)
                     if (
                         base64.b64encode(hashlib.sha256(data).digest()).decode()
                         != digests[target.number]
@@ -276,9 +317,12 @@ class SessionRoute:
                         raise
 
 
-def _part(source: BinaryIO, session: UploadSession, number: int) -> bytes:
+def _part(
+    source: io.BufferedReader, session: UploadSession, number: int, buffer: memoryview
+) -> memoryview:
+    """Part ``number`` of the file, read into ``buffer``."""
+    length = session.part_length(number)
     source.seek((number - 1) * session.part_size)
-    data = source.read(session.part_length(number))
-    if len(data) != session.part_length(number):
+    if source.readinto(buffer[:length]) != length:
         raise OSError(f"{source.name} became shorter while it was sent")
-    return data
+    return buffer[:length]

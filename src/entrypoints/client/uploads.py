@@ -37,6 +37,7 @@ from entrypoints.client.resumable import (
     DEFAULT_RESUMABLE_ABOVE,
     ResumeState,
     SessionRoute,
+    Stopping,
     TusRoute,
     default_state_file,
 )
@@ -170,16 +171,21 @@ class Uploader:
         self._lock = threading.Lock()
 
     def upload(
-        self, path: Path, count: Counter | None = None, resumed: Counter | None = None
+        self,
+        path: Path,
+        count: Counter | None = None,
+        resumed: Counter | None = None,
+        stopping: Stopping = lambda: False,
     ) -> Uploaded:
         """Upload one file; ``count`` is told the bytes sent, ``resumed`` those the server
-        held already from an earlier run."""
+        held already from an earlier run. A resumable upload asks ``stopping`` between its
+        pieces, and ends (UploadStopped) once it says the run stops."""
         file = LocalFile.read(path)
         if (image := self._known.get(file.sha256)) is not None:
             return Uploaded(file, image, created=False)
         if file.size > self.resumable_above:
             route = self.tus if self._server_speaks_tus() else self.sessions
-            sent = route.send(file, count, resumed)
+            sent = route.send(file, count, resumed, stopping)
         elif file.size > self.direct_above:
             sent = self.direct.send(file, count)
         else:
