@@ -58,6 +58,10 @@ def _object_name(key: str) -> str:
     )
 
 
+object_name = _object_name
+"""The S3 object name of a key, for the other adapters on the same bucket."""
+
+
 def key_of_object(name: str) -> str:
     """The key stored under an S3 object name (as S3 event notifications name objects)."""
     return urllib.parse.unquote(name, errors="strict")

@@ -14,6 +14,7 @@ from imagecore.commands import (
     DirectUploadCommand,
     NewResumableUpload,
     NewUpload,
+    PartUrlsRequest,
     UpdateCommand,
     UploadCommand,
 )
@@ -28,6 +29,7 @@ from imagecore.ports import (
     ImageInspector,
     ImageRepository,
     JobQueue,
+    MultipartUploads,
     PartialBlobs,
     StorageSpace,
     Thumbnailer,
@@ -40,6 +42,7 @@ from imagecore.resumable import (
     DEFAULT_SESSION_TTL,
     Appending,
     Checksum,
+    PartUrls,
     ResumableUploads,
     UploadSession,
 )
@@ -85,6 +88,7 @@ class ImageService:
     partials: PartialBlobs | None = None
     max_resumable_upload_bytes: int = DEFAULT_MAX_RESUMABLE_UPLOAD_BYTES
     session_ttl: timedelta = DEFAULT_SESSION_TTL
+    multipart: MultipartUploads | None = None
     _uploads: Uploads = attrs.field(init=False)
     _resumable: ResumableUploads = attrs.field(init=False)
     _reads: Reads = attrs.field(init=False)
@@ -108,7 +112,10 @@ class ImageService:
             max_resumable_upload_bytes=self.max_resumable_upload_bytes,
         )
         self._resumable = ResumableUploads(
-            uploads=self._uploads, partials=self.partials, session_ttl=self.session_ttl
+            uploads=self._uploads,
+            partials=self.partials,
+            session_ttl=self.session_ttl,
+            multipart=self.multipart,
         )
         self._reads = Reads(
             repository=self.repository,
@@ -125,6 +132,7 @@ class ImageService:
             url_ttl=self.url_ttl,
             jobs=self.jobs,
             partials=self.partials,
+            multipart=self.multipart,
         )
         self._thumbnails = Thumbnails(
             repository=self.repository,
@@ -167,6 +175,23 @@ class ImageService:
 
     def cancel_session(self, caller: str, upload_id: str) -> None:
         self._resumable.cancel(caller, upload_id)
+
+    # resumable uploads sent in parts straight to the blob store (S3 multipart uploads)
+
+    def open_multipart(self, caller: str, command: NewResumableUpload) -> UploadSession | Stored:
+        return self._resumable.open_multipart(caller, command)
+
+    def part_targets(self, caller: str, upload_id: str, request: PartUrlsRequest) -> PartUrls:
+        return self._resumable.part_targets(caller, upload_id, request)
+
+    def multipart_session(self, caller: str, upload_id: str) -> UploadSession:
+        return self._resumable.multipart_session(caller, upload_id)
+
+    def complete_multipart(self, caller: str, upload_id: str) -> UploadSession:
+        return self._resumable.complete(caller, upload_id)
+
+    def cancel_multipart(self, caller: str, upload_id: str) -> None:
+        self._resumable.cancel_multipart(caller, upload_id)
 
     # reads
 
