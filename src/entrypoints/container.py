@@ -49,6 +49,7 @@ from imagecore.ports import (
     ImageInspector,
     ImageRepository,
     JobQueue,
+    MultipartUploads,
     PartialBlobs,
     StorageSpace,
     Thumbnailer,
@@ -127,6 +128,14 @@ def _presigned_posts(
     from adapters.s3 import S3PresignedPosts
 
     return S3PresignedPosts(clients.s3, bucket, clock)
+
+
+def _s3_multipart_uploads(
+    clients: AwsClients, bucket: str, clock: Callable[[], datetime]
+) -> MultipartUploads:
+    from adapters.s3_multipart import S3MultipartUploads
+
+    return S3MultipartUploads(clients.s3, bucket, clock)
 
 
 class ThumbnailerOnFirstUse:
@@ -294,6 +303,16 @@ class Container(containers.DeclarativeContainer):
         filesystem=filesystem_partials,
         aws=providers.Object(None),
     )
+    # On AWS the bytes of a resumable upload go to S3 by multipart upload, straight from the
+    # client; the embedded server takes them by tus, through itself.
+    multipart: providers.Provider[MultipartUploads | None] = providers.Selector(
+        config.backend,
+        memory=providers.Object(None),
+        filesystem=providers.Object(None),
+        aws=providers.Singleton(
+            _s3_multipart_uploads, clients=aws, bucket=config.bucket, clock=clock.provided.now
+        ),
+    )
     # Memory, S3 and DynamoDB are taken never to fill; a local disk does.
     space: providers.Provider[StorageSpace | None] = providers.Selector(
         config.backend,
@@ -363,6 +382,7 @@ class Container(containers.DeclarativeContainer):
         blobs=blobs,
         space=space,
         partials=partials,
+        multipart=multipart,
         max_resumable_upload_bytes=config.max_resumable_upload_bytes,
         session_ttl=providers.Callable(
             lambda seconds: timedelta(seconds=seconds), config.upload_session_ttl_seconds

@@ -509,6 +509,11 @@ class ResumableUploads:
             wanted.append((number, checksum))
         return wanted
 
+    def check_multipart(self) -> None:
+        """InvalidInput, pointing to tus, where files are not sent in parts to the blob store:
+        so a client is told so before anything else of its request is read."""
+        self._multipart()
+
     def _multipart(self) -> MultipartUploads:
         if self.multipart is None:
             raise InvalidInput(_USE_TUS)

@@ -178,6 +178,9 @@ class ImageService:
 
     # resumable uploads sent in parts straight to the blob store (S3 multipart uploads)
 
+    def check_multipart(self) -> None:
+        self._resumable.check_multipart()
+
     def open_multipart(self, caller: str, command: NewResumableUpload) -> UploadSession | Stored:
         return self._resumable.open_multipart(caller, command)
 
