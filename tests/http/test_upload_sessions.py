@@ -151,9 +151,7 @@ def test_a_file_sent_in_parts_to_s3_resumes_from_the_parts_listed_and_becomes_th
     assert state(api, alice, session)["complete"] is True
 
 
-def test_completing_with_parts_missing_is_a_conflict_naming_them(
-    aws_api: Api, alice: str
-) -> None:
+def test_completing_with_parts_missing_is_a_conflict_naming_them(aws_api: Api, alice: str) -> None:
     data = b"\x89PNG" + bytes(20 * MiB)
     session = open_session(aws_api, alice, data)
     send_parts(aws_api, alice, session, data, [2])
