@@ -205,6 +205,10 @@ class MemoryBlobStore:
     def keys(self) -> list[str]:
         return sorted(self._blobs)
 
+    def copy(self, source: str, target: str) -> None:
+        """The BlobCopier port: the bytes under ``source`` stored under ``target`` too."""
+        self._store(target, self._blobs[source])
+
 
 class _MemoryPartialWriter:
     def __init__(self, store: MemoryPartialBlobs, key: str, max_size: int, held: int) -> None:

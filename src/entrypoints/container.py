@@ -43,6 +43,7 @@ from entrypoints.logs import request_id
 from entrypoints.settings import Settings
 from imagecore.cursor import CursorCodec
 from imagecore.ports import (
+    BlobCopier,
     BlobStore,
     Clock,
     IdGenerator,
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from adapters.aws import AwsClients
+    from adapters.s3 import S3BlobStore
     from adapters.thumbnails import VipsThumbnailer
 
 SQLITE_FILE = "imagecore.sqlite3"
@@ -109,10 +111,19 @@ def _dynamodb_repository(clients: AwsClients, table: str) -> ImageRepository:
     return DynamoDbImageRepository(clients.dynamodb, table)
 
 
-def _s3_blob_store(clients: AwsClients, bucket: str) -> BlobStore:
+def _s3_store(clients: AwsClients, bucket: str) -> S3BlobStore:
     from adapters.s3 import S3BlobStore
 
     return S3BlobStore(clients.s3, bucket)
+
+
+# One S3 store, two ports: each function is where mypy checks that it fits one of them.
+def _as_blob_store(store: S3BlobStore) -> BlobStore:
+    return store
+
+
+def _as_copier(store: S3BlobStore) -> BlobCopier:
+    return store
 
 
 def _sqs_job_queue(endpoint_url: str | None, region: str | None, queue_url: str) -> JobQueue:
@@ -267,9 +278,10 @@ class Container(containers.DeclarativeContainer):
     dynamodb_repository: providers.Provider[ImageRepository] = providers.Singleton(
         _dynamodb_repository, clients=aws, table=config.table
     )
-    s3_blobs: providers.Provider[BlobStore] = providers.Singleton(
-        _s3_blob_store, clients=aws, bucket=config.bucket
+    s3_store: providers.Provider[S3BlobStore] = providers.Singleton(
+        _s3_store, clients=aws, bucket=config.bucket
     )
+    s3_blobs: providers.Provider[BlobStore] = providers.Callable(_as_blob_store, s3_store)
     # The embedded server is its own upload target; on AWS, S3 is.
     upload_links: providers.Provider[SignedUploadLinks] = providers.Singleton(
         SignedUploadLinks,
@@ -312,6 +324,13 @@ class Container(containers.DeclarativeContainer):
         aws=providers.Singleton(
             _s3_multipart_uploads, clients=aws, bucket=config.bucket, clock=clock.provided.now
         ),
+    )
+    # S3 copies a file sent in parts to the image's key itself, once the worker has checked it.
+    copier: providers.Provider[BlobCopier | None] = providers.Selector(
+        config.backend,
+        memory=providers.Object(None),
+        filesystem=providers.Object(None),
+        aws=providers.Callable(_as_copier, s3_store),
     )
     # Memory, S3 and DynamoDB are taken never to fill; a local disk does.
     space: providers.Provider[StorageSpace | None] = providers.Selector(
@@ -383,6 +402,7 @@ class Container(containers.DeclarativeContainer):
         space=space,
         partials=partials,
         multipart=multipart,
+        copier=copier,
         max_resumable_upload_bytes=config.max_resumable_upload_bytes,
         session_ttl=providers.Callable(
             lambda seconds: timedelta(seconds=seconds), config.upload_session_ttl_seconds

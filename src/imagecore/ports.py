@@ -124,6 +124,15 @@ class BlobStore(Protocol):
         """A file on this machine holding exactly the bytes, where the store keeps them so."""
 
 
+class BlobCopier(Protocol):
+    """Copies bytes from key to key inside the blob store, without them passing through the
+    service (S3's server-side copy)."""
+
+    def copy(self, source: str, target: str) -> None:
+        """Store under ``target`` the bytes stored under ``source``, replacing any: the copy
+        appears whole or not at all. Raises KeyError if nothing is stored under ``source``."""
+
+
 class StorageSpace(Protocol):
     """Whether the stores have room for new images: a local disk fills, S3 and DynamoDB do not.
     While there is none, writes fail with InsufficientStorage and deletes still succeed."""

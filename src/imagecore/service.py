@@ -23,6 +23,7 @@ from imagecore.health import check_stores
 from imagecore.lifecycle import ORPHAN_GRACE, Lifecycle
 from imagecore.model import Image, Job, ThumbnailStatus
 from imagecore.ports import (
+    BlobCopier,
     BlobStore,
     Clock,
     IdGenerator,
@@ -89,6 +90,7 @@ class ImageService:
     max_resumable_upload_bytes: int = DEFAULT_MAX_RESUMABLE_UPLOAD_BYTES
     session_ttl: timedelta = DEFAULT_SESSION_TTL
     multipart: MultipartUploads | None = None
+    copier: BlobCopier | None = None
     _uploads: Uploads = attrs.field(init=False)
     _resumable: ResumableUploads = attrs.field(init=False)
     _reads: Reads = attrs.field(init=False)
@@ -110,6 +112,7 @@ class ImageService:
             jobs=self.jobs,
             upload_targets=self.upload_targets,
             max_resumable_upload_bytes=self.max_resumable_upload_bytes,
+            copier=self.copier,
         )
         self._resumable = ResumableUploads(
             uploads=self._uploads,

@@ -9,13 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from adapters.memory import MemoryBlobStore, MemoryImageRepository, MemoryMultipartUploads
 from imagecore.blob_keys import upload_key
 from imagecore.commands import NewMultipartUpload, NewResumableUpload, PartUrlsRequest
-from imagecore.errors import Conflict, Gone, InvalidInput, NotFound
+from imagecore.errors import Conflict, Gone, InvalidInput, NotFound, UnsupportedMediaType
 from imagecore.model import ImageState
 from imagecore.results import Stored
 from imagecore.resumable import MAX_PART_URLS, MiB, UploadSession, part_size_for
@@ -43,7 +44,9 @@ def sessions(
     blobs: MemoryBlobStore,
     multipart: MemoryMultipartUploads,
 ) -> ImageService:
-    return make_service(clock, repository=repository, blobs=blobs, multipart=multipart)
+    return make_service(
+        clock, repository=repository, blobs=blobs, multipart=multipart, copier=blobs
+    )
 
 
 def b64_sha256(data: bytes) -> str:
@@ -306,3 +309,55 @@ def test_without_multipart_uploads_the_service_points_to_tus(
     ):
         with pytest.raises(InvalidInput, match="tus at /files/"):
             attempt()
+
+
+class WriterLog(MemoryBlobStore):
+    """A memory blob store that notes the keys it was given writers for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[str] = []
+
+    def writer(self, key: str) -> Any:
+        self.written.append(key)
+        return super().writer(key)
+
+
+def test_the_worker_checks_a_file_sent_in_parts_and_has_the_store_copy_it(
+    clock: FakeClock, repository: MemoryImageRepository, big_png: bytes
+) -> None:
+    blobs = WriterLog()
+    multipart = MemoryMultipartUploads(blobs, clock.now)
+    service = make_service(
+        clock, repository=repository, blobs=blobs, multipart=multipart, copier=blobs
+    )
+    session = open_session(service, "alice", big_png, sha256=hashlib.sha256(big_png).hexdigest())
+    assert session.part_size is not None
+    send(service, multipart, "alice", session, big_png, [1, 2, 3])
+    service.complete_multipart("alice", session.upload_id)
+
+    image = service.complete_upload(upload_key("alice", session.upload_id))
+
+    assert image is not None
+    assert blobs.written == []  # read once to be checked, never written through the service
+    assert b"".join(blobs.open(image.blob_key)) == big_png
+    assert image.sha256 == hashlib.sha256(big_png).hexdigest()
+    assert blobs.keys() == [image.blob_key]  # the uploaded file is gone
+
+
+def test_a_file_sent_in_parts_that_is_no_image_is_refused_and_nothing_is_copied(
+    sessions: ImageService,
+    multipart: MemoryMultipartUploads,
+    blobs: MemoryBlobStore,
+) -> None:
+    data = b"not an image at all" * 1000
+    session = open_session(sessions, "alice", data)
+    send(sessions, multipart, "alice", session, data, [1])
+    sessions.complete_multipart("alice", session.upload_id)
+
+    with pytest.raises(UnsupportedMediaType):
+        sessions.complete_upload(upload_key("alice", session.upload_id))
+
+    assert blobs.keys() == []
+    with pytest.raises(Gone):
+        sessions.multipart_session("alice", session.upload_id)

@@ -117,6 +117,11 @@ def run_worker(api: Api, upload_id: str, owner: str, size: int) -> None:
     worker = Worker(container.images(), environ["IMAGECORE_BUCKET"])
     record = s3_object_created(environ["IMAGECORE_BUCKET"], upload_key(owner, upload_id), size)
     worker.handle({"Records": [record]})
+    # Its thumbnail job runs in this process (no queue is set): the copy must read back too.
+    assert container.local_jobs().join(timeout=30)
+    made = container.repository().get(upload_id)
+    assert made is not None
+    assert made.thumbnail_status.value == "ready"
 
 
 def test_a_file_sent_in_parts_to_s3_resumes_from_the_parts_listed_and_becomes_the_image(
@@ -149,6 +154,11 @@ def test_a_file_sent_in_parts_to_s3_resumes_from_the_parts_listed_and_becomes_th
     assert image.json()["sha256"] == hashlib.sha256(big_png).hexdigest()
     assert (image.json()["size"], image.json()["title"]) == (SIZE, "big one")
     assert state(api, alice, session)["complete"] is True
+    # S3 copied the file to the image's key (the worker read it once, to check it).
+    download = api.client.get(f"{session['image_url']}/download", headers=api.auth(alice))
+    assert download.status_code == 307
+    stored = httpx.get(download.headers["Location"], timeout=60)
+    assert hashlib.sha256(stored.content).hexdigest() == hashlib.sha256(big_png).hexdigest()
 
 
 def test_completing_with_parts_missing_is_a_conflict_naming_them(aws_api: Api, alice: str) -> None:
