@@ -318,6 +318,8 @@ def test_each_function_reaches_only_the_key_prefixes_it_works_on() -> None:
     assert "s3:PutObject" not in grants["worker"][uploads]
     assert {"s3:GetObject", "s3:PutObject"} <= set(grants["worker"][images])
     assert all("s3:PutObject" not in actions for actions in grants["reconcile"].values())
+    # Reconcile aborts the multipart upload of an upload session that expired.
+    assert "s3:AbortMultipartUpload" in grants["reconcile"][uploads]
     # And the function module grants them per prefix, never on every object of the bucket.
     assert (
         "${var.bucket_arn}/*"
