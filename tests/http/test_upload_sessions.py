@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
+import time
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -245,3 +248,51 @@ def test_the_embedded_servers_point_to_tus(api: Api, alice: str) -> None:
     ):
         body = assert_error(response, 400, "InvalidInput")
         assert "tus at /files/" in body["message"]
+
+
+def test_the_clients_session_route_sends_a_file_in_parts_and_gets_its_image(
+    aws_api: Api, alice: str, big_png: bytes, tmp_path: Path
+) -> None:
+    """`imagecore upload`'s way on AWS, against this server: the client and the API agree."""
+    from entrypoints.client.api import ImagecoreClient, UploadFields
+    from entrypoints.client.resumable import ResumeState, SessionRoute
+    from entrypoints.client.uploads import LocalFile
+
+    path = tmp_path / "big.png"
+    path.write_bytes(big_png)
+    client = ImagecoreClient(aws_api.server.url, aws_api.token(alice))
+    route = SessionRoute(
+        client, UploadFields(title="by the client"), ResumeState(tmp_path / "s"), 30
+    )
+    file = LocalFile.read(path)
+    # The worker, which moto server does not run, makes the image once the file has landed.
+    done = threading.Event()
+
+    def worker() -> None:
+        while not done.is_set():
+            for session in client_sessions(aws_api, alice):
+                run_worker(aws_api, session, alice, SIZE)
+                return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    try:
+        sent = route.send(file, None)
+    finally:
+        done.set()
+        thread.join(10)
+
+    assert sent.created
+    assert sent.image["sha256"] == hashlib.sha256(big_png).hexdigest()
+    assert sent.image["title"] == "by the client"
+
+
+def client_sessions(api: Api, user: str) -> list[str]:
+    """The ids of the user's completed sessions whose file waits for the worker."""
+    import boto3
+
+    environ = api.server.environ
+    s3 = boto3.client("s3", endpoint_url=environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    listing = s3.list_objects_v2(Bucket=environ["IMAGECORE_BUCKET"], Prefix=f"uploads/{user}/")
+    return [item["Key"].rsplit("/", 1)[1] for item in listing.get("Contents", [])]
