@@ -67,7 +67,10 @@ class ImageService:
     it is public, and then it may be read but never changed.
 
     Without ``jobs`` no thumbnail is ever made (they stay pending); without ``upload_targets``
-    there are no direct uploads; without ``space`` the stores are taken never to fill.
+    there are no direct uploads; without ``space`` the stores are taken never to fill. Without
+    ``multipart`` no upload session is sent in parts straight to the blob store (tus, through
+    ``partials``, is the resumable way then); with ``copier`` the worker has the store copy the
+    file of such a session rather than write it again.
     """
 
     repository: ImageRepository
