@@ -122,7 +122,7 @@ variable "thumbnail_attempts" {
 }
 
 variable "upload_cors_origins" {
-  description = "Origins of browser pages, e.g. https://app.example.com, allowed to POST presigned upload forms to the bucket (S3 CORS); [] (the default) adds no CORS configuration: uploads from a page on another origin are then refused by the browser."
+  description = "Origins of browser pages, e.g. https://app.example.com, allowed to POST presigned upload forms and PUT the parts of upload sessions to the bucket (S3 CORS); [] (the default) adds no CORS configuration: uploads from a page on another origin are then refused by the browser."
   type        = list(string)
   default     = []
 

@@ -3,10 +3,14 @@ other adapter (the contract suite proves it); nothing survives the process."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import secrets
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+
+import attrs
 
 from adapters.blob_writing import put_through
 from imagecore.errors import (
@@ -22,7 +26,9 @@ from imagecore.model import (
     ByteRange,
     Image,
     ImageState,
+    PartTarget,
     Position,
+    ReceivedPart,
     SortOrder,
     StoredBlob,
     ThumbnailStatus,
@@ -199,6 +205,10 @@ class MemoryBlobStore:
     def keys(self) -> list[str]:
         return sorted(self._blobs)
 
+    def copy(self, source: str, target: str) -> None:
+        """The BlobCopier port: the bytes under ``source`` stored under ``target`` too."""
+        self._store(target, self._blobs[source])
+
 
 class _MemoryPartialWriter:
     def __init__(self, store: MemoryPartialBlobs, key: str, max_size: int, held: int) -> None:
@@ -291,3 +301,117 @@ class MemoryPartialBlobs:
         with self._lock:
             written = list(self._written_at.items())
         return (key for key, at in written if at < moment)
+
+
+class PartRefused(ValueError):
+    """The fake store refused a part, as S3 answers a PUT it will not take: an unknown or
+    expired URL, no such upload, or bytes other than those the URL was signed for."""
+
+
+@attrs.frozen
+class _SignedPart:
+    key: str
+    handle: str
+    number: int
+    size: int
+    sha256_b64: str
+    expires_at: datetime
+
+
+MIN_PART_BYTES = 5 * 1024 * 1024
+"""S3's smallest part but the last one."""
+MAX_PARTS = 10_000
+
+
+class MemoryMultipartUploads:
+    """Multipart uploads kept in memory, completed into a memory blob store. Its part URLs are
+    names only: a test "PUTs" a part with ``send_part``, which refuses what S3 would refuse
+    (an expired or unknown URL, another size or checksum than the URL was signed for)."""
+
+    CHECKSUM_HEADER = "x-amz-checksum-sha256"
+
+    def __init__(
+        self, blobs: MemoryBlobStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._blobs = blobs
+        self._clock = clock
+        self._uploads: dict[str, tuple[str, dict[int, tuple[bytes, str, str]]]] = {}
+        self._signed: dict[str, _SignedPart] = {}
+        self._lock = threading.Lock()
+
+    def start(self, key: str) -> str:
+        handle = secrets.token_urlsafe(24)
+        with self._lock:
+            self._uploads[handle] = (key, {})
+        return handle
+
+    def part_url(
+        self, key: str, handle: str, number: int, size: int, sha256_b64: str, expires_at: datetime
+    ) -> PartTarget:
+        if not 1 <= number <= MAX_PARTS:
+            raise ValueError(f"part numbers run from 1 to {MAX_PARTS}, not {number}")
+        url = f"memory://multipart/{handle}/{number}?signature={secrets.token_hex(16)}"
+        with self._lock:
+            self._signed[url] = _SignedPart(key, handle, number, size, sha256_b64, expires_at)
+        return PartTarget(url=url, headers={self.CHECKSUM_HEADER: sha256_b64})
+
+    def send_part(self, url: str, data: bytes, headers: Mapping[str, str]) -> str:
+        """A client's PUT of a part to ``url``: the part's entity tag, or PartRefused."""
+        with self._lock:
+            signed = self._signed.get(url)
+            if signed is None or self._clock() > signed.expires_at:
+                raise PartRefused("the URL is unknown or has expired")
+            upload = self._uploads.get(signed.handle)
+            if upload is None or upload[0] != signed.key:
+                raise PartRefused("no such upload")
+            given = {name.lower(): value for name, value in headers.items()}
+            if given.get(self.CHECKSUM_HEADER) != signed.sha256_b64:
+                raise PartRefused("the checksum header is not the one the URL was signed for")
+            if len(data) != signed.size:
+                raise PartRefused(f"the URL takes {signed.size} bytes, not {len(data)}")
+            if base64.b64encode(hashlib.sha256(data).digest()).decode() != signed.sha256_b64:
+                raise PartRefused("the part's bytes do not have the checksum given")
+            etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+            upload[1][signed.number] = (bytes(data), etag, signed.sha256_b64)
+            return etag
+
+    def parts(self, key: str, handle: str) -> Sequence[ReceivedPart]:
+        with self._lock:
+            held = self._held(key, handle)
+            return [
+                ReceivedPart(number, len(data), etag, checksum)
+                for number, (data, etag, checksum) in sorted(held.items())
+            ]
+
+    def complete(self, key: str, handle: str, parts: Sequence[ReceivedPart]) -> None:
+        with self._lock:
+            held = self._held(key, handle)
+            numbers = [part.number for part in parts]
+            if not parts or numbers != sorted(set(numbers)):
+                raise Conflict("the parts must be listed in ascending order, each once")
+            for index, part in enumerate(parts):
+                kept = held.get(part.number)
+                if kept is None or kept[1] != part.etag:
+                    raise Conflict(f"part {part.number} is not held as listed")
+                if index < len(parts) - 1 and len(kept[0]) < MIN_PART_BYTES:
+                    raise Conflict(f"part {part.number} is below the smallest part size")
+            data = b"".join(held[number][0] for number in numbers)
+            del self._uploads[handle]
+        self._blobs._store(key, data)
+
+    def abort(self, key: str, handle: str) -> None:
+        with self._lock:
+            upload = self._uploads.get(handle)
+            if upload is not None and upload[0] == key:
+                del self._uploads[handle]
+
+    def handles(self) -> list[str]:
+        """The uploads neither completed nor aborted: for the tests' checks of leftovers."""
+        with self._lock:
+            return sorted(self._uploads)
+
+    def _held(self, key: str, handle: str) -> dict[int, tuple[bytes, str, str]]:
+        upload = self._uploads.get(handle)
+        if upload is None or upload[0] != key:
+            raise NotFound("no such multipart upload")
+        return upload[1]

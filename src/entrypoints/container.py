@@ -43,12 +43,14 @@ from entrypoints.logs import request_id
 from entrypoints.settings import Settings
 from imagecore.cursor import CursorCodec
 from imagecore.ports import (
+    BlobCopier,
     BlobStore,
     Clock,
     IdGenerator,
     ImageInspector,
     ImageRepository,
     JobQueue,
+    MultipartUploads,
     PartialBlobs,
     StorageSpace,
     Thumbnailer,
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from adapters.aws import AwsClients
+    from adapters.s3 import S3BlobStore
     from adapters.thumbnails import VipsThumbnailer
 
 SQLITE_FILE = "imagecore.sqlite3"
@@ -108,10 +111,19 @@ def _dynamodb_repository(clients: AwsClients, table: str) -> ImageRepository:
     return DynamoDbImageRepository(clients.dynamodb, table)
 
 
-def _s3_blob_store(clients: AwsClients, bucket: str) -> BlobStore:
+def _s3_store(clients: AwsClients, bucket: str) -> S3BlobStore:
     from adapters.s3 import S3BlobStore
 
     return S3BlobStore(clients.s3, bucket)
+
+
+# One S3 store, two ports: each function is where mypy checks that it fits one of them.
+def _as_blob_store(store: S3BlobStore) -> BlobStore:
+    return store
+
+
+def _as_copier(store: S3BlobStore) -> BlobCopier:
+    return store
 
 
 def _sqs_job_queue(endpoint_url: str | None, region: str | None, queue_url: str) -> JobQueue:
@@ -127,6 +139,14 @@ def _presigned_posts(
     from adapters.s3 import S3PresignedPosts
 
     return S3PresignedPosts(clients.s3, bucket, clock)
+
+
+def _s3_multipart_uploads(
+    clients: AwsClients, bucket: str, clock: Callable[[], datetime]
+) -> MultipartUploads:
+    from adapters.s3_multipart import S3MultipartUploads
+
+    return S3MultipartUploads(clients.s3, bucket, clock)
 
 
 class ThumbnailerOnFirstUse:
@@ -258,9 +278,10 @@ class Container(containers.DeclarativeContainer):
     dynamodb_repository: providers.Provider[ImageRepository] = providers.Singleton(
         _dynamodb_repository, clients=aws, table=config.table
     )
-    s3_blobs: providers.Provider[BlobStore] = providers.Singleton(
-        _s3_blob_store, clients=aws, bucket=config.bucket
+    s3_store: providers.Provider[S3BlobStore] = providers.Singleton(
+        _s3_store, clients=aws, bucket=config.bucket
     )
+    s3_blobs: providers.Provider[BlobStore] = providers.Callable(_as_blob_store, s3_store)
     # The embedded server is its own upload target; on AWS, S3 is.
     upload_links: providers.Provider[SignedUploadLinks] = providers.Singleton(
         SignedUploadLinks,
@@ -293,6 +314,23 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(MemoryPartialBlobs),
         filesystem=filesystem_partials,
         aws=providers.Object(None),
+    )
+    # On AWS the bytes of a resumable upload go to S3 by multipart upload, straight from the
+    # client; the embedded server takes them by tus, through itself.
+    multipart: providers.Provider[MultipartUploads | None] = providers.Selector(
+        config.backend,
+        memory=providers.Object(None),
+        filesystem=providers.Object(None),
+        aws=providers.Singleton(
+            _s3_multipart_uploads, clients=aws, bucket=config.bucket, clock=clock.provided.now
+        ),
+    )
+    # S3 copies a file sent in parts to the image's key itself, once the worker has checked it.
+    copier: providers.Provider[BlobCopier | None] = providers.Selector(
+        config.backend,
+        memory=providers.Object(None),
+        filesystem=providers.Object(None),
+        aws=providers.Callable(_as_copier, s3_store),
     )
     # Memory, S3 and DynamoDB are taken never to fill; a local disk does.
     space: providers.Provider[StorageSpace | None] = providers.Selector(
@@ -363,6 +401,8 @@ class Container(containers.DeclarativeContainer):
         blobs=blobs,
         space=space,
         partials=partials,
+        multipart=multipart,
+        copier=copier,
         max_resumable_upload_bytes=config.max_resumable_upload_bytes,
         session_ttl=providers.Callable(
             lambda seconds: timedelta(seconds=seconds), config.upload_session_ttl_seconds

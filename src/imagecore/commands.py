@@ -104,6 +104,35 @@ class NewResumableUpload(ImageFields):
     content_type: object = None
 
 
+@attrs.frozen
+class NewMultipartUpload(NewResumableUpload):
+    """A resumable upload whose bytes go straight to the blob store in parts (S3's multipart
+    upload): the same fields as any resumable upload."""
+
+    @classmethod
+    def from_mapping(cls, data: object) -> NewMultipartUpload:
+        known = [field.name for field in attrs.fields(cls)]
+        given = _known_fields(
+            data, known, lambda unknown: f"unknown fields {unknown}: send {', '.join(known)}"
+        )
+        return cls(**given)
+
+
+@attrs.frozen
+class PartUrlsRequest:
+    """The parts of a multipart upload a client asks URLs for, as it arrived: ``parts`` should
+    be a list of objects, each a part's ``number`` and the base64 ``sha256`` of its bytes."""
+
+    parts: object = None
+
+    @classmethod
+    def from_mapping(cls, data: object) -> PartUrlsRequest:
+        given = _known_fields(
+            data, ["parts"], lambda unknown: f"unknown fields {unknown}: send parts"
+        )
+        return cls(**given)
+
+
 UPDATABLE_FIELDS = ("title", "description", "tags", "metadata", "visibility")
 
 

@@ -15,7 +15,14 @@ from imagecore.commands import UNSET, UpdateCommand
 from imagecore.errors import NotFound, PreconditionFailed, VersionConflict
 from imagecore.lookups import find_image, owned_active_image
 from imagecore.model import Image, ImageState
-from imagecore.ports import BlobStore, Clock, ImageRepository, JobQueue, PartialBlobs
+from imagecore.ports import (
+    BlobStore,
+    Clock,
+    ImageRepository,
+    JobQueue,
+    MultipartUploads,
+    PartialBlobs,
+)
 from imagecore.results import ReconcileReport
 from imagecore.retry import retry_on_conflict
 
@@ -46,6 +53,7 @@ class Lifecycle:
     url_ttl: timedelta
     jobs: JobQueue | None = None
     partials: PartialBlobs | None = None
+    multipart: MultipartUploads | None = None
 
     def update(
         self,
@@ -99,7 +107,8 @@ class Lifecycle:
 
     def reconcile(self, grace: timedelta = ORPHAN_GRACE) -> ReconcileReport:
         """Finish every delete that was interrupted and close the upload slots (direct and
-        resumable) that expired more than ``grace`` ago, then remove the bytes no image holds
+        resumable, aborting the multipart upload of one sent in parts) that expired more than
+        ``grace`` ago, then remove the bytes no image holds
         (and the partial bytes no open resumable upload holds) that were stored
         more than ``grace`` ago (younger ones may be an upload still under way), then queue
         again the jobs of images made more than ``grace`` ago whose work is still outstanding
@@ -109,11 +118,13 @@ class Lifecycle:
         now = self.clock.now()
         for unsettled in self.repository.unsettled():
             if unsettled.state is ImageState.DELETING or self._expiry(unsettled) + grace < now:
+                key = blob_keys.upload_key(unsettled.user_id, unsettled.image_id)
+                if self.multipart is not None and unsettled.upload_handle is not None:
+                    # Before the slot closes, so an abort that fails is tried again next time.
+                    self.multipart.abort(key, unsettled.upload_handle)
                 finish_delete(self.repository, self.blobs, unsettled)
                 if self.partials is not None and unsettled.resumable_until is not None:
-                    self.partials.delete(
-                        blob_keys.upload_key(unsettled.user_id, unsettled.image_id)
-                    )
+                    self.partials.delete(key)
                 finished += 1
         checked = removed = 0
         for key in self.blobs.stored_before(now - grace):

@@ -116,6 +116,26 @@ class UploadTarget:
 
 
 @attrs.frozen
+class PartTarget:
+    """Where a client PUTs one part of a multipart upload: the URL, and the headers it must
+    send with the part (the part's checksum, signed into the URL, so the store verifies it)."""
+
+    url: str
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_fields)
+
+
+@attrs.frozen
+class ReceivedPart:
+    """A part of a multipart upload the store holds: its number (from 1), its size in bytes,
+    the entity tag the store gave it, and its SHA-256 in base64 where the store tells it."""
+
+    number: int
+    size: int
+    etag: str
+    checksum: str | None = None
+
+
+@attrs.frozen
 class Job:
     """Background work on one image. ``kind`` says what: today only THUMBNAIL_JOB.
     ``user_id`` is the image's owner, whose jobs a queue may weigh against other users' so

@@ -15,7 +15,9 @@ from imagecore.model import (
     Image,
     ImageFacts,
     Job,
+    PartTarget,
     Position,
+    ReceivedPart,
     StoredBlob,
     UploadTarget,
 )
@@ -122,6 +124,15 @@ class BlobStore(Protocol):
         """A file on this machine holding exactly the bytes, where the store keeps them so."""
 
 
+class BlobCopier(Protocol):
+    """Copies bytes from key to key inside the blob store, without them passing through the
+    service (S3's server-side copy)."""
+
+    def copy(self, source: str, target: str) -> None:
+        """Store under ``target`` the bytes stored under ``source``, replacing any: the copy
+        appears whole or not at all. Raises KeyError if nothing is stored under ``source``."""
+
+
 class StorageSpace(Protocol):
     """Whether the stores have room for new images: a local disk fills, S3 and DynamoDB do not.
     While there is none, writes fail with InsufficientStorage and deletes still succeed."""
@@ -190,6 +201,38 @@ class PartialBlobs(Protocol):
     def stored_before(self, moment: datetime) -> Iterator[str]:
         """The keys of every partial blob last written before ``moment``. For the occasional
         reconciliation only."""
+
+
+class MultipartUploads(Protocol):
+    """Files a client sends straight to the blob store in numbered parts, over as many requests
+    as it takes (S3's multipart uploads): the bytes never pass through the service. Each upload
+    is named by the key its file lands under once complete and by the store's own ``handle``.
+    An upload neither completed nor aborted is invisible under its key."""
+
+    def start(self, key: str) -> str:
+        """A new multipart upload for ``key``, its parts checked against their SHA-256; its
+        handle."""
+
+    def part_url(
+        self, key: str, handle: str, number: int, size: int, sha256_b64: str, expires_at: datetime
+    ) -> PartTarget:
+        """Where a client PUTs part ``number`` (1 to 10,000), of exactly ``size`` bytes whose
+        SHA-256 is ``sha256_b64`` (base64), with the headers it names, until ``expires_at``.
+        The store refuses a part whose bytes are not those the checksum names, or not ``size``
+        of them."""
+
+    def parts(self, key: str, handle: str) -> Sequence[ReceivedPart]:
+        """Every part the store holds, by number (a part sent again is held once, as sent
+        last). Raises NotFound if there is no such upload (never started, completed or
+        aborted)."""
+
+    def complete(self, key: str, handle: str, parts: Sequence[ReceivedPart]) -> None:
+        """Join ``parts`` (as ``parts`` listed them, in order) into the file under ``key``,
+        which appears there whole. Raises NotFound if there is no such upload."""
+
+    def abort(self, key: str, handle: str) -> None:
+        """Drop the upload and every part it holds; aborting a missing upload is not an
+        error."""
 
 
 class ImageInspector(Protocol):

@@ -14,6 +14,7 @@ from imagecore.commands import (
     DirectUploadCommand,
     NewResumableUpload,
     NewUpload,
+    PartUrlsRequest,
     UpdateCommand,
     UploadCommand,
 )
@@ -22,12 +23,14 @@ from imagecore.health import check_stores
 from imagecore.lifecycle import ORPHAN_GRACE, Lifecycle
 from imagecore.model import Image, Job, ThumbnailStatus
 from imagecore.ports import (
+    BlobCopier,
     BlobStore,
     Clock,
     IdGenerator,
     ImageInspector,
     ImageRepository,
     JobQueue,
+    MultipartUploads,
     PartialBlobs,
     StorageSpace,
     Thumbnailer,
@@ -40,6 +43,7 @@ from imagecore.resumable import (
     DEFAULT_SESSION_TTL,
     Appending,
     Checksum,
+    PartUrls,
     ResumableUploads,
     UploadSession,
 )
@@ -63,7 +67,10 @@ class ImageService:
     it is public, and then it may be read but never changed.
 
     Without ``jobs`` no thumbnail is ever made (they stay pending); without ``upload_targets``
-    there are no direct uploads; without ``space`` the stores are taken never to fill.
+    there are no direct uploads; without ``space`` the stores are taken never to fill. Without
+    ``multipart`` no upload session is sent in parts straight to the blob store (tus, through
+    ``partials``, is the resumable way then); with ``copier`` the worker has the store copy the
+    file of such a session rather than write it again.
     """
 
     repository: ImageRepository
@@ -85,6 +92,8 @@ class ImageService:
     partials: PartialBlobs | None = None
     max_resumable_upload_bytes: int = DEFAULT_MAX_RESUMABLE_UPLOAD_BYTES
     session_ttl: timedelta = DEFAULT_SESSION_TTL
+    multipart: MultipartUploads | None = None
+    copier: BlobCopier | None = None
     _uploads: Uploads = attrs.field(init=False)
     _resumable: ResumableUploads = attrs.field(init=False)
     _reads: Reads = attrs.field(init=False)
@@ -106,9 +115,13 @@ class ImageService:
             jobs=self.jobs,
             upload_targets=self.upload_targets,
             max_resumable_upload_bytes=self.max_resumable_upload_bytes,
+            copier=self.copier,
         )
         self._resumable = ResumableUploads(
-            uploads=self._uploads, partials=self.partials, session_ttl=self.session_ttl
+            uploads=self._uploads,
+            partials=self.partials,
+            session_ttl=self.session_ttl,
+            multipart=self.multipart,
         )
         self._reads = Reads(
             repository=self.repository,
@@ -125,6 +138,7 @@ class ImageService:
             url_ttl=self.url_ttl,
             jobs=self.jobs,
             partials=self.partials,
+            multipart=self.multipart,
         )
         self._thumbnails = Thumbnails(
             repository=self.repository,
@@ -167,6 +181,26 @@ class ImageService:
 
     def cancel_session(self, caller: str, upload_id: str) -> None:
         self._resumable.cancel(caller, upload_id)
+
+    # resumable uploads sent in parts straight to the blob store (S3 multipart uploads)
+
+    def check_multipart(self) -> None:
+        self._resumable.check_multipart()
+
+    def open_multipart(self, caller: str, command: NewResumableUpload) -> UploadSession | Stored:
+        return self._resumable.open_multipart(caller, command)
+
+    def part_targets(self, caller: str, upload_id: str, request: PartUrlsRequest) -> PartUrls:
+        return self._resumable.part_targets(caller, upload_id, request)
+
+    def multipart_session(self, caller: str, upload_id: str) -> UploadSession:
+        return self._resumable.multipart_session(caller, upload_id)
+
+    def complete_multipart(self, caller: str, upload_id: str) -> UploadSession:
+        return self._resumable.complete(caller, upload_id)
+
+    def cancel_multipart(self, caller: str, upload_id: str) -> None:
+        self._resumable.cancel_multipart(caller, upload_id)
 
     # reads
 

@@ -4,6 +4,7 @@ metadata that makes them an image, so a crash in between leaves only bytes no im
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -31,9 +32,11 @@ from imagecore.model import (
     Image,
     ImageFacts,
     ImageState,
+    StoredBlob,
     ThumbnailStatus,
 )
 from imagecore.ports import (
+    BlobCopier,
     BlobStore,
     BlobWriter,
     Clock,
@@ -80,6 +83,9 @@ class Uploads:
     jobs: JobQueue | None
     upload_targets: UploadTargets | None
     max_resumable_upload_bytes: int = DEFAULT_MAX_RESUMABLE_UPLOAD_BYTES
+    copier: BlobCopier | None = None
+    """Where the store copies bytes itself: the file of an upload sent in parts is then read
+    once (to check it) and copied, not written again through the service."""
 
     def begin_upload(self, caller: str, upload: NewUpload) -> Stored | IncomingUpload:
         """An upload of the caller's, its fields validated before any byte is read, ready to
@@ -264,7 +270,13 @@ class Uploads:
             chunks = self.blobs.open(key)
         except KeyError:
             return None
-        incoming = self._claim(slot)
+        # The file of a session sent in parts stays as it is under its key (no one may write
+        # there again): it is read once to be checked, and the store copies it.
+        copier = self.copier if slot.upload_handle is not None else None
+        incoming = self._claim(
+            slot,
+            lambda blob_key: None if copier is None else _CopyingWriter(copier, key, blob_key),
+        )
         if incoming is None:
             return None
         try:
@@ -540,3 +552,35 @@ class IncomingUpload:
                 jobs.enqueue(job)
             except Exception:  # the image is stored; a thumbnail is never worth failing it for
                 log.warning("no %s job for image %s", job.kind, image.image_id, exc_info=True)
+
+
+class _CopyingWriter:
+    """A BlobWriter for bytes the store already holds under ``source``: it only counts and
+    hashes them as they are read, and its commit has the store copy them to ``target``."""
+
+    def __init__(self, copier: BlobCopier, source: str, target: str) -> None:
+        self._copier = copier
+        self._source = source
+        self._target = target
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self._open = True
+
+    def write(self, data: bytes) -> None:
+        if not self._open:
+            raise ValueError("this blob writer is closed")
+        self._digest.update(data)
+        self._size += len(data)
+
+    def commit(self) -> StoredBlob:
+        if not self._open:
+            raise ValueError("this blob writer is closed")
+        self._open = False
+        try:
+            self._copier.copy(self._source, self._target)
+        except KeyError:
+            raise Conflict("the uploaded file went before it was copied: upload it again") from None
+        return StoredBlob(size=self._size, sha256=self._digest.hexdigest())
+
+    def abort(self) -> None:
+        self._open = False

@@ -370,6 +370,39 @@ def test_on_aws_an_image_goes_through_its_whole_life(aws_invoke: Invoke) -> None
     assert aws_invoke(http_api_event("GET", path)).status == 404
 
 
+def test_on_aws_an_upload_session_hands_out_part_urls_and_no_byte_reaches_the_lambda(
+    aws_invoke: Invoke,
+) -> None:
+    import base64
+    import hashlib
+
+    json_type = {"Content-Type": "application/json"}
+    opened = aws_invoke(
+        http_api_event("POST", "/upload-sessions", body='{"size": 20000000}', headers=json_type)
+    )
+    assert opened.status == 201, opened.body
+    session = opened.json()
+    assert (session["part_size"], session["part_count"]) == (8 * 1024 * 1024, 3)
+    path = f"/upload-sessions/{session['upload_id']}"
+    checksum = base64.b64encode(hashlib.sha256(b"part").digest()).decode()
+    urls = aws_invoke(
+        http_api_event(
+            "POST",
+            f"{path}/part-urls",
+            body=f'{{"parts": [{{"number": 3, "sha256": "{checksum}"}}]}}',
+            headers=json_type,
+        )
+    )
+    assert urls.status == 200, urls.body
+    (given,) = urls.json()["urls"]
+    assert "X-Amz-Signature=" in given["url"]
+    assert "partNumber=3" in given["url"]
+    assert given["headers"] == {"x-amz-checksum-sha256": checksum}
+    assert aws_invoke(http_api_event("GET", path)).json()["parts"] == []
+    assert aws_invoke(http_api_event("POST", f"{path}/complete")).status == 409
+    assert aws_invoke(http_api_event("DELETE", path)).status == 204
+
+
 # --- the module Lambda loads ----------------------------------------------------------------------
 
 

@@ -606,3 +606,30 @@ def test_the_scheduled_event_without_input_keeps_young_orphans(
 
     assert module.handler(scheduled, LambdaContext())["orphans_removed"] == 0
     assert len(deployment.object_names()) == 1
+
+
+def test_reconcile_aborts_the_multipart_upload_of_an_expired_upload_session(
+    deployment: Deployment,
+) -> None:
+    from dependency_injector import providers
+
+    from imagecore.commands import NewMultipartUpload
+    from imagecore.resumable import UploadSession
+    from tests.support.doubles import FakeClock
+
+    clock = FakeClock(datetime.now(UTC))
+    deployment.container.clock.override(providers.Object(clock))
+    deployment.container.images.reset()
+    images = deployment.container.images()
+    session = images.open_multipart("alice", NewMultipartUpload(size=20_000_000))
+    assert isinstance(session, UploadSession)
+    s3 = deployment.clients.s3
+    assert len(s3.list_multipart_uploads(Bucket=deployment.bucket).get("Uploads", [])) == 1
+    clock.advance(timedelta(hours=24, seconds=1))
+
+    assert images.reconcile(timedelta(0)).deletes_finished == 1
+
+    assert s3.list_multipart_uploads(Bucket=deployment.bucket).get("Uploads", []) == []
+    slot = deployment.record(session.upload_id)
+    assert slot is not None
+    assert slot.state is ImageState.DELETED

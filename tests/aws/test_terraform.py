@@ -302,9 +302,15 @@ def test_each_function_reaches_only_the_key_prefixes_it_works_on() -> None:
     assert upload_key("alice", "01JD0000000000000000000001").startswith(uploads)
     for function, prefixes in grants.items():
         assert set(prefixes) <= {images, uploads}, function
-    # A presigned POST is authorised as the role that signed it: the API's puts direct uploads,
-    # and reads or removes none of them.
-    assert grants["api"][uploads] == ["s3:PutObject"]
+    # A presigned POST or UploadPart is authorised as the role that signed it: the API's puts
+    # direct uploads and upload sessions' parts, lists and aborts a session's multipart upload
+    # and removes what a cancelled one left, and reads none of them.
+    assert set(grants["api"][uploads]) == {
+        "s3:PutObject",
+        "s3:ListMultipartUploadParts",
+        "s3:AbortMultipartUpload",
+        "s3:DeleteObject",
+    }
     assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= set(grants["api"][images])
     # The worker completes direct uploads (reads, then removes them; writes the image) and
     # writes thumbnails next to the originals it reads.
@@ -312,11 +318,25 @@ def test_each_function_reaches_only_the_key_prefixes_it_works_on() -> None:
     assert "s3:PutObject" not in grants["worker"][uploads]
     assert {"s3:GetObject", "s3:PutObject"} <= set(grants["worker"][images])
     assert all("s3:PutObject" not in actions for actions in grants["reconcile"].values())
+    # Reconcile aborts the multipart upload of an upload session that expired.
+    assert "s3:AbortMultipartUpload" in grants["reconcile"][uploads]
     # And the function module grants them per prefix, never on every object of the bucket.
     assert (
         "${var.bucket_arn}/*"
         not in (harness.TERRAFORM_ROOT / "modules" / "function" / "main.tf").read_text()
     )
+
+
+def test_the_bucket_drops_multipart_uploads_left_incomplete_once_sessions_have_ended() -> None:
+    from imagecore.resumable import DEFAULT_SESSION_TTL
+
+    (lifecycle,) = resources("storage", "aws_s3_bucket_lifecycle_configuration")
+    (abort,) = [rule for rule in lifecycle["rule"] if "abort_incomplete_multipart_upload" in rule]
+    assert abort["status"] == "Enabled"
+    assert abort["filter"] == [{}] or abort["filter"] == {}
+    (days,) = [a["days_after_initiation"] for a in abort["abort_incomplete_multipart_upload"]]
+    # Not before a session may still use its parts.
+    assert days * 86400 >= DEFAULT_SESSION_TTL.total_seconds()
 
 
 def test_the_api_the_worker_and_reconcile_may_send_jobs_to_the_queue() -> None:
@@ -341,9 +361,14 @@ def test_the_api_the_worker_and_reconcile_may_send_jobs_to_the_queue() -> None:
 def test_the_bucket_answers_cross_origin_posts_only_from_configured_origins() -> None:
     (cors,) = resources("storage", "aws_s3_bucket_cors_configuration")
     assert cors["count"] == "${length(var.upload_cors_origins) == 0 ? 0 : 1}"
-    (rule,) = cors["cors_rule"]
-    assert rule["allowed_methods"] == ["POST"]
-    assert rule["allowed_origins"] == "${var.upload_cors_origins}"
+    post, put = cors["cors_rule"]
+    assert post["allowed_methods"] == ["POST"]
+    assert post["allowed_origins"] == "${var.upload_cors_origins}"
+    # An upload session's parts: PUT with their checksum, whose ETag the page must read.
+    assert put["allowed_methods"] == ["PUT"]
+    assert put["allowed_origins"] == "${var.upload_cors_origins}"
+    assert "x-amz-checksum-sha256" in put["allowed_headers"]
+    assert put["expose_headers"] == ["ETag"]
     assert root_variables()["upload_cors_origins"]["default"] == []
     assert root_module("storage")["upload_cors_origins"] == "${var.upload_cors_origins}"
 

@@ -293,3 +293,15 @@ def test_service_keys_are_object_names_as_they_are_and_odd_keys_are_escaped(
     assert names == ["50%25%0Aof%00it", ordinary]
     assert store.keys() == sorted([ordinary, odd])
     assert b"".join(store.open(odd)) == b"b"
+
+
+def test_a_copy_is_made_by_s3_encrypted_and_byte_for_byte(store: S3BlobStore, s3: S3Client) -> None:
+    data = pattern(9 * MIB + 5)
+    store.put("uploads/alice/01JD0000000000000000000002", chunked(data, 65_536))
+
+    store.copy("uploads/alice/01JD0000000000000000000002", KEY)
+
+    assert read(store, KEY) == data
+    assert s3.head_object(Bucket=BUCKET, Key=KEY)["ServerSideEncryption"] == "AES256"
+    with pytest.raises(KeyError):
+        store.copy("uploads/alice/01JD0000000000000000000003", KEY)

@@ -23,6 +23,7 @@ from entrypoints.http.openapi import openapi_document
 from entrypoints.http.pages import page_routes
 from entrypoints.http.rate_limit import TokenBucketLimiter
 from entrypoints.http.tus import TusApi
+from entrypoints.http.upload_sessions import UploadSessionsApi
 from imagecore.errors import ImageCoreError
 from imagecore.ports import UploadLinkVerifier
 from imagecore.service import ImageService
@@ -59,7 +60,12 @@ def create_app(
         limiter=limiter,
         reads_on_event_loop=reads_on_event_loop,
     )
-    routes: list[BaseRoute] = [*api.routes(), *page_routes(openapi_document())]
+    sessions = UploadSessionsApi(images=images, caller=api.caller, body_pace=api.body_pace)
+    routes: list[BaseRoute] = [
+        *api.routes(),
+        *sessions.routes(),
+        *page_routes(openapi_document()),
+    ]
     if images.partials is not None:  # the server keeps partial bytes: it speaks tus
         tus = TusApi(
             images=images,

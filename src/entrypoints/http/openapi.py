@@ -16,11 +16,13 @@ from imagecore.convert import RESOURCE_FIELDS
 from imagecore.health import HEALTHY
 from imagecore.model import ACCEPTED_CONTENT_TYPES, SortOrder, ThumbnailStatus, Visibility
 from imagecore.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from imagecore.resumable import MAX_PART_URLS, MAX_PARTS, MIN_PART_BYTES
 from imagecore.thumbnails import THUMBNAIL_CONTENT_TYPES
 from imagecore.validation import CONTENT_SHA256, DEFAULT_LIMITS, IMAGE_ID, USER_ID
 
 IMAGES, THUMBNAILS, UPLOADS, HEALTH, PAGES = "images", "thumbnails", "uploads", "health", "pages"
 RESUMABLE = "resumable"
+SESSIONS = "sessions"
 TAGS = [
     {
         "name": IMAGES,
@@ -37,6 +39,15 @@ TAGS = [
             "Uploads of any size that survive a dropped connection, by the tus 1.0 protocol "
             "(https://tus.io/protocols/resumable-upload) at /files/: any tus client works "
             "unchanged. Embedded server only (on AWS the bytes go to S3, never through the API)"
+        ),
+    },
+    {
+        "name": SESSIONS,
+        "description": (
+            "Uploads of any size, resumable, whose bytes go straight to S3 in parts (an S3 "
+            "multipart upload) and never through the API: open a session, ask for presigned "
+            "part URLs, PUT the parts, list what arrived to resume, complete. AWS only (the "
+            "embedded server answers 400 here: it takes resumable uploads by tus at /files/)"
         ),
     },
     {"name": HEALTH, "description": "Whether the service and its stores answer"},
@@ -317,6 +328,7 @@ def _components() -> dict[str, Any]:
                     },
                 },
             },
+            **_session_schemas(),
             "LinkUpload": {
                 "type": "object",
                 "required": ["expires", "signature", "file"],
@@ -1198,6 +1210,350 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "tags": TAGS,
-        "paths": _after("/uploads/{upload_id}", _paths(), _tus_paths()),
+        "paths": _after("/uploads/{upload_id}", _paths(), {**_tus_paths(), **_session_paths()}),
         "components": _components(),
+    }
+
+
+_SESSION_FIELDS = {
+    "upload_id": {"type": "string", "pattern": _whole(IMAGE_ID)},
+    "size": {"type": "integer", "minimum": 1, "description": "The file's size in bytes"},
+    "part_size": {
+        "type": "integer",
+        "minimum": MIN_PART_BYTES,
+        "description": (
+            "The size of every part but the last, which is the rest: a whole number of MiB, "
+            "at least 8 MiB, so that the file takes at most 10,000 parts"
+        ),
+    },
+    "part_count": {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
+    "expires_at": {
+        "type": "string",
+        "format": "date-time",
+        "description": (
+            "When the session ends (IMAGECORE_UPLOAD_SESSION_TTL_SECONDS after it began, 24 h "
+            "by default): complete it before"
+        ),
+    },
+    "image_url": {
+        "type": "string",
+        "description": "Where the image appears once its file has passed the checks",
+    },
+}
+
+
+def _session_schemas() -> dict[str, Any]:
+    number = {"type": "integer", "minimum": 1, "maximum": MAX_PARTS}
+    return {
+        "UploadSessionRequest": {
+            "type": "object",
+            "required": ["size"],
+            "additionalProperties": False,
+            "properties": {
+                "size": {"type": "integer", "minimum": 1, "description": "In bytes"},
+                "sha256": {
+                    "type": "string",
+                    "pattern": "^[0-9a-fA-F]{64}$",
+                    "description": (
+                        "The SHA-256 of the whole file (hex). If the caller already has an "
+                        "image with these bytes, it is the answer (200) and no session is "
+                        "made; otherwise the file must have this hash"
+                    ),
+                },
+                "content_type": {
+                    "type": "string",
+                    "enum": list(ACCEPTED_CONTENT_TYPES),
+                    "description": "A hint only: what the file is is read from its bytes",
+                },
+                "filename": {"type": "string", "description": _FILENAME_RULE},
+                "title": _TITLE,
+                "description": _DESCRIPTION,
+                "tags": _TAGS_GIVEN,
+                "metadata": {"$ref": "#/components/schemas/Metadata"},
+                "visibility": {"$ref": "#/components/schemas/Visibility"},
+            },
+        },
+        "UploadSession": {
+            "type": "object",
+            "required": list(_SESSION_FIELDS),
+            "additionalProperties": False,
+            "properties": _SESSION_FIELDS,
+        },
+        "UploadSessionState": {
+            "type": "object",
+            "required": [*_SESSION_FIELDS, "parts", "received_bytes", "complete"],
+            "additionalProperties": False,
+            "properties": {
+                **_SESSION_FIELDS,
+                "parts": {
+                    "type": "array",
+                    "description": (
+                        "The parts S3 holds, by number (empty once complete): send the others"
+                    ),
+                    "items": {
+                        "type": "object",
+                        "required": ["number", "size", "etag"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "number": number,
+                            "size": {"type": "integer", "minimum": 0},
+                            "etag": {"type": "string"},
+                        },
+                    },
+                },
+                "received_bytes": {"type": "integer", "minimum": 0},
+                "complete": {
+                    "type": "boolean",
+                    "description": (
+                        "Whether the parts were joined into the file: the image appears at "
+                        "image_url once the file passed the checks of any upload"
+                    ),
+                },
+            },
+        },
+        "PartUrlsRequest": {
+            "type": "object",
+            "required": ["parts"],
+            "additionalProperties": False,
+            "properties": {
+                "parts": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_PART_URLS,
+                    "items": {
+                        "type": "object",
+                        "required": ["number", "sha256"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "number": number,
+                            "sha256": {
+                                "type": "string",
+                                "description": (
+                                    "The SHA-256 of the part's bytes in base64, as S3's "
+                                    "x-amz-checksum-sha256 header carries it"
+                                ),
+                            },
+                        },
+                    },
+                }
+            },
+        },
+        "PartUrls": {
+            "type": "object",
+            "required": ["urls", "expires_at"],
+            "additionalProperties": False,
+            "properties": {
+                "urls": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["number", "url", "headers"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "number": number,
+                            "url": {
+                                "type": "string",
+                                "description": (
+                                    "PUT the part's bytes here, exactly part_size of them (the "
+                                    "last part: the rest), with the headers: S3 refuses other "
+                                    "bytes. Its answer's ETag header names the part"
+                                ),
+                            },
+                            "headers": {
+                                "type": "object",
+                                "additionalProperties": {"type": "string"},
+                                "description": "Send these with the PUT (the part's checksum)",
+                            },
+                        },
+                    },
+                },
+                "expires_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "UploadSessionCompleted": {
+            "type": "object",
+            "required": ["upload_id", "image_url"],
+            "additionalProperties": False,
+            "properties": {
+                "upload_id": _SESSION_FIELDS["upload_id"],
+                "image_url": _SESSION_FIELDS["image_url"],
+            },
+        },
+    }
+
+
+_SESSION_NONE = {
+    "404": _error("No such upload session of the caller's"),
+}
+_SESSION_GONE = {
+    "410": _error("The session expired, was cancelled, or its file was refused: start anew")
+}
+_EMBEDDED = "; on the embedded server always (it takes resumable uploads by tus at /files/)"
+_JSON_BODY = {
+    **_BODY_TIMEOUT,
+    "413": _error("The JSON body is too large"),
+    "415": _error("The body is not JSON"),
+}
+
+
+def _json_request(schema_name: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
+        },
+    }
+
+
+def _session_links() -> dict[str, Any]:
+    upload_id = {"upload_id": "$response.body#/upload_id"}
+    return {
+        name: {"operationId": operation, "parameters": upload_id}
+        for name, operation in (
+            ("GetUploadSession", "getUploadSession"),
+            ("UploadSessionPartUrls", "uploadSessionPartUrls"),
+            ("CompleteUploadSession", "completeUploadSession"),
+            ("CancelUploadSession", "cancelUploadSession"),
+        )
+    }
+
+
+def _session_paths() -> dict[str, Any]:
+    secured: list[dict[str, list[str]]] = [{"bearer": []}]
+    upload_id = {
+        "name": "upload_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "The session's id: the id of the image it becomes",
+    }
+    return {
+        "/upload-sessions": {
+            "post": {
+                "operationId": "openUploadSession",
+                "tags": [SESSIONS],
+                "summary": "Begin an upload sent in parts straight to S3",
+                "description": (
+                    "The fields are checked now, and an S3 multipart upload begins. Then ask "
+                    "for part URLs, PUT the parts (in any order, several at once), and complete."
+                ),
+                "security": secured,
+                "requestBody": _json_request("UploadSessionRequest"),
+                "responses": {
+                    "200": _json(
+                        "Image",
+                        "The caller already has an image with the bytes sha256 names: no session",
+                        headers={**_ETAG_HEADER, "Content-Location": _header("The image's URL")},
+                        links=_image_links(),
+                    ),
+                    "201": _json(
+                        "UploadSession",
+                        "The session: its parts' size and count, and until when it lasts",
+                        headers={
+                            "Location": _header(
+                                "The session's URL",
+                                {"type": "string", "pattern": "^/upload-sessions/"},
+                            )
+                        },
+                        links=_session_links(),
+                    ),
+                    "400": _error("Invalid fields, or not a JSON object" + _EMBEDDED),
+                    **_AUTH_ERRORS,
+                    **_JSON_BODY,
+                    "413": _error(
+                        "size is above IMAGECORE_MAX_RESUMABLE_UPLOAD_BYTES, or the JSON body "
+                        "is too large"
+                    ),
+                    "415": _error(
+                        "content_type is not that of a JPEG, PNG, GIF or WebP, or the body is "
+                        "not JSON"
+                    ),
+                },
+            }
+        },
+        "/upload-sessions/{upload_id}": {
+            "parameters": [upload_id],
+            "get": {
+                "operationId": "getUploadSession",
+                "tags": [SESSIONS],
+                "summary": "Where the session stands: the parts S3 holds (resume from there)",
+                "security": secured,
+                "responses": {
+                    "200": _json("UploadSessionState", "The session"),
+                    "400": _error("Never on AWS" + _EMBEDDED),
+                    **_AUTH_ERRORS,
+                    **_SESSION_NONE,
+                    **_SESSION_GONE,
+                },
+            },
+            "delete": {
+                "operationId": "cancelUploadSession",
+                "tags": [SESSIONS],
+                "summary": "End the session and drop the parts S3 holds",
+                "security": secured,
+                "responses": {
+                    "204": {"description": "Ended"},
+                    "400": _error("Never on AWS" + _EMBEDDED),
+                    **_AUTH_ERRORS,
+                    **_SESSION_NONE,
+                    "409": _error(
+                        "The session is complete: its file becomes (or became) the image"
+                    ),
+                    **_SESSION_GONE,
+                },
+            },
+        },
+        "/upload-sessions/{upload_id}/part-urls": {
+            "parameters": [upload_id],
+            "post": {
+                "operationId": "uploadSessionPartUrls",
+                "tags": [SESSIONS],
+                "summary": f"Presigned URLs to PUT parts to, up to {MAX_PART_URLS} at a time",
+                "description": (
+                    "Each URL takes exactly its part's bytes (part_size, the last part the "
+                    "rest) with the SHA-256 given: S3 refuses others. The URLs last "
+                    "IMAGECORE_URL_TTL_SECONDS, or until the session ends if sooner; ask again "
+                    "for more."
+                ),
+                "security": secured,
+                "requestBody": _json_request("PartUrlsRequest"),
+                "responses": {
+                    "200": _json("PartUrls", "A URL for each part asked for"),
+                    "400": _error(
+                        "A part number outside 1 to part_count or asked for twice, a sha256 "
+                        "that is no SHA-256 in base64, more than "
+                        f"{MAX_PART_URLS} parts, or not JSON" + _EMBEDDED
+                    ),
+                    **_AUTH_ERRORS,
+                    **_SESSION_NONE,
+                    **_JSON_BODY,
+                    "409": _error("The session is complete: it became the image"),
+                    **_SESSION_GONE,
+                },
+            },
+        },
+        "/upload-sessions/{upload_id}/complete": {
+            "parameters": [upload_id],
+            "post": {
+                "operationId": "completeUploadSession",
+                "tags": [SESSIONS],
+                "summary": "Join the parts into the file, which then becomes the image",
+                "description": (
+                    "The file passes the checks of any upload in the background; the image "
+                    "appears at image_url (under the session's id), or the session is gone "
+                    "(410) if the file was refused. Completing again answers the same."
+                ),
+                "security": secured,
+                "responses": {
+                    "202": _json("UploadSessionCompleted", "The file is whole"),
+                    "400": _error("Never on AWS" + _EMBEDDED),
+                    **_AUTH_ERRORS,
+                    **_SESSION_NONE,
+                    "409": _error(
+                        "Parts are missing, or not of the size asked for: the message names them"
+                    ),
+                    **_SESSION_GONE,
+                },
+            },
+        },
     }

@@ -15,6 +15,11 @@ locals {
     "GET /images/{image_id}/download",
     "GET /images/{image_id}/thumbnail",
     "POST /uploads",
+    "POST /upload-sessions",
+    "GET /upload-sessions/{upload_id}",
+    "DELETE /upload-sessions/{upload_id}",
+    "POST /upload-sessions/{upload_id}/part-urls",
+    "POST /upload-sessions/{upload_id}/complete",
   ])
 
   # Open by design: health, the API's own documentation and its icon, and $default, so that a
@@ -36,10 +41,13 @@ locals {
 # indexes), TransactWriteItems (PutItem, UpdateItem, DeleteItem, ConditionCheckItem per item);
 # no Scan: every list is a Query. S3 under images/ (src/imagecore/service.py): PutObject
 # (multipart included) and AbortMultipartUpload for POST /images, GetObject (HeadObject, the
-# presigned GETs of downloads and thumbnails), DeleteObject(s) for DELETE. Under uploads/ only
-# PutObject: a presigned POST (POST /uploads) is authorised as the role that signed it, and the
-# API never reads or removes a direct upload (the worker does). SQS: SendMessage of thumbnail
-# jobs to the job queue (IMAGECORE_QUEUE_URL).
+# presigned GETs of downloads and thumbnails), DeleteObject(s) for DELETE. Under uploads/:
+# PutObject, as a presigned POST (POST /uploads) and a presigned UploadPart are authorised as the
+# role that signed them, and CreateMultipartUpload and CompleteMultipartUpload are PutObject too
+# (POST /upload-sessions and its complete); ListMultipartUploadParts (GET /upload-sessions/{id},
+# complete), AbortMultipartUpload and DeleteObject (DELETE /upload-sessions/{id}, which also
+# removes what a session left). The API never reads a direct upload (the worker does). SQS:
+# SendMessage of thumbnail jobs to the job queue (IMAGECORE_QUEUE_URL).
 data "aws_iam_policy_document" "queue" {
   statement {
     sid       = "JobQueueSend"
@@ -80,7 +88,7 @@ module "function" {
   bucket_arn = var.bucket_arn
   object_actions = {
     "images/"  = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    "uploads/" = ["s3:PutObject"]
+    "uploads/" = ["s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload", "s3:DeleteObject"]
   }
   extra_policy_json = data.aws_iam_policy_document.queue.json
 }

@@ -35,9 +35,12 @@ locals {
 #             the key prefixes the function works on (src/imagecore/service.py):
 #             images/<user>/<id>[/thumbnail]  the worker reads originals and writes thumbnails,
 #                                             and writes a completed upload's image (removing it
-#                                             again if its metadata cannot be stored);
+#                                             again if its metadata cannot be stored), or has S3
+#                                             copy an upload session's file there (CopyObject:
+#                                             GetObject on the source, PutObject here);
 #             uploads/<user>/<upload id>      the worker reads a direct upload, then removes it;
-#             reconcile reads and removes bytes under both, but never writes them.
+#             reconcile reads and removes bytes under both, but never writes them, and aborts
+#             the multipart upload of an upload session that expired.
 #   SQS       the worker consumes the job queue, and sends thumbnail jobs to it (sqs:SendMessage
 #             on IMAGECORE_QUEUE_URL); reconcile sends again the thumbnail jobs of images whose
 #             thumbnail is still pending long after their upload (a lost or dead-lettered job).
@@ -63,7 +66,7 @@ locals {
     }
     reconcile = {
       "images/"  = ["s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-      "uploads/" = ["s3:GetObject", "s3:DeleteObject"] # a presigned POST is never multipart
+      "uploads/" = ["s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"] # an expired upload session's parts
     }
   }
   extra_policy_json = {

@@ -154,4 +154,15 @@ resource "aws_s3_bucket_cors_configuration" "images" {
     expose_headers  = ["ETag", "Location"]
     max_age_seconds = 3600
   }
+
+  # The parts of an upload session (POST /upload-sessions): a browser PUTs each part to its
+  # presigned URL with the part's checksum, and reads the ETag S3 answers to name the part.
+  cors_rule {
+    id              = "upload-session-parts"
+    allowed_methods = ["PUT"]
+    allowed_origins = var.upload_cors_origins
+    allowed_headers = ["x-amz-checksum-sha256", "content-type"]
+    expose_headers  = ["ETag"]
+    max_age_seconds = 3600
+  }
 }

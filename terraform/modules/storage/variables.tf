@@ -14,7 +14,7 @@ variable "notification_queue_arn" {
 }
 
 variable "upload_cors_origins" {
-  description = "Origins (scheme://host[:port]) of browser pages that POST presigned upload forms to the bucket; [] for no CORS configuration."
+  description = "Origins (scheme://host[:port]) of browser pages that POST presigned upload forms and PUT upload-session parts to the bucket; [] for no CORS configuration."
   type        = list(string)
   default     = []
 
