@@ -14,8 +14,8 @@ from typing import Any
 
 import attrs
 
-from imagecore.resumable import DEFAULT_SESSION_TTL
 from imagecore.thumbnails import DEFAULT_THUMBNAIL_SIDE, DEFAULT_THUMBNAIL_TIMEOUT_SECONDS
+from imagecore.upload_sessions import DEFAULT_SESSION_TTL
 from imagecore.uploads import (
     DEFAULT_MAX_DIRECT_UPLOAD_BYTES,
     DEFAULT_MAX_PIXELS,

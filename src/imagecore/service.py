@@ -22,6 +22,7 @@ from imagecore.cursor import CursorCodec
 from imagecore.health import check_stores
 from imagecore.lifecycle import ORPHAN_GRACE, Lifecycle
 from imagecore.model import Image, Job, ThumbnailStatus
+from imagecore.multipart import MultipartSessions, PartUrls
 from imagecore.ports import (
     BlobCopier,
     BlobStore,
@@ -39,15 +40,9 @@ from imagecore.ports import (
 from imagecore.query import ListQuery
 from imagecore.reads import Reads
 from imagecore.results import Download, Page, ReconcileReport, Stored, UploadSlot
-from imagecore.resumable import (
-    DEFAULT_SESSION_TTL,
-    Appending,
-    Checksum,
-    PartUrls,
-    ResumableUploads,
-    UploadSession,
-)
+from imagecore.resumable import Appending, Checksum, ResumableUploads
 from imagecore.thumbnails import DEFAULT_THUMBNAIL_SIDE, Thumbnails
+from imagecore.upload_sessions import DEFAULT_SESSION_TTL, SessionSlots, UploadSession
 from imagecore.uploads import (
     DEFAULT_MAX_DIRECT_UPLOAD_BYTES,
     DEFAULT_MAX_PIXELS,
@@ -96,6 +91,7 @@ class ImageService:
     copier: BlobCopier | None = None
     _uploads: Uploads = attrs.field(init=False)
     _resumable: ResumableUploads = attrs.field(init=False)
+    _multipart: MultipartSessions = attrs.field(init=False)
     _reads: Reads = attrs.field(init=False)
     _lifecycle: Lifecycle = attrs.field(init=False)
     _thumbnails: Thumbnails = attrs.field(init=False)
@@ -117,12 +113,9 @@ class ImageService:
             max_resumable_upload_bytes=self.max_resumable_upload_bytes,
             copier=self.copier,
         )
-        self._resumable = ResumableUploads(
-            uploads=self._uploads,
-            partials=self.partials,
-            session_ttl=self.session_ttl,
-            multipart=self.multipart,
-        )
+        slots = SessionSlots(self._uploads, self.session_ttl)
+        self._resumable = ResumableUploads(slots, self.partials)
+        self._multipart = MultipartSessions(slots, self.multipart)
         self._reads = Reads(
             repository=self.repository,
             blobs=self.blobs,
@@ -185,22 +178,22 @@ class ImageService:
     # resumable uploads sent in parts straight to the blob store (S3 multipart uploads)
 
     def check_multipart(self) -> None:
-        self._resumable.check_multipart()
+        self._multipart.check_multipart()
 
     def open_multipart(self, caller: str, command: NewResumableUpload) -> UploadSession | Stored:
-        return self._resumable.open_multipart(caller, command)
+        return self._multipart.open_multipart(caller, command)
 
     def part_targets(self, caller: str, upload_id: str, request: PartUrlsRequest) -> PartUrls:
-        return self._resumable.part_targets(caller, upload_id, request)
+        return self._multipart.part_targets(caller, upload_id, request)
 
     def multipart_session(self, caller: str, upload_id: str) -> UploadSession:
-        return self._resumable.multipart_session(caller, upload_id)
+        return self._multipart.multipart_session(caller, upload_id)
 
     def complete_multipart(self, caller: str, upload_id: str) -> UploadSession:
-        return self._resumable.complete(caller, upload_id)
+        return self._multipart.complete(caller, upload_id)
 
     def cancel_multipart(self, caller: str, upload_id: str) -> None:
-        self._resumable.cancel_multipart(caller, upload_id)
+        self._multipart.cancel_multipart(caller, upload_id)
 
     # reads
 

@@ -225,6 +225,22 @@ class Uploads:
         incoming.write_all(chunks)
         return incoming.finish()
 
+    def facts_of(self, head: bytes) -> ImageFacts:
+        """What the file whose first bytes are ``head`` is: InvalidInput for an empty file,
+        UnsupportedMediaType for one that is no JPEG, PNG, GIF or WebP, or has more pixels
+        than allowed. Decides every upload's fate before its bytes are stored."""
+        if not head:
+            raise InvalidInput("the file is empty")
+        facts = self.inspector.inspect(head)
+        if facts is None or facts.content_type not in ACCEPTED_CONTENT_TYPES:
+            raise UnsupportedMediaType("the file is not a JPEG, PNG, GIF or WebP image")
+        if facts.pixels > self.max_pixels:
+            raise UnsupportedMediaType(
+                f"the image is {facts.width} x {facts.height} pixels, more than the limit of "
+                f"{self.max_pixels / 1e6:g} megapixels"
+            )
+        return facts
+
     def slot_expires_at(self, slot: Image) -> datetime:
         """When an upload slot stops taking bytes."""
         if slot.resumable_until is not None:
@@ -493,18 +509,7 @@ class IncomingUpload:
             finish_delete(self._uploads.repository, self._uploads.blobs, self._slot)
 
     def _facts_of(self, head: bytes) -> ImageFacts:
-        if not head:
-            raise InvalidInput("the file is empty")
-        facts = self._uploads.inspector.inspect(head)
-        if facts is None or facts.content_type not in ACCEPTED_CONTENT_TYPES:
-            raise UnsupportedMediaType("the file is not a JPEG, PNG, GIF or WebP image")
-        max_pixels = self._uploads.max_pixels
-        if facts.pixels > max_pixels:
-            raise UnsupportedMediaType(
-                f"the image is {facts.width} x {facts.height} pixels, more than the limit of "
-                f"{max_pixels / 1e6:g} megapixels"
-            )
-        return facts
+        return self._uploads.facts_of(head)
 
     def _image(self, details: ImageDetails, facts: ImageFacts, size: int, sha256: str) -> Image:
         now = self._uploads.clock.now()

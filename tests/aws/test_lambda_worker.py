@@ -614,7 +614,7 @@ def test_reconcile_aborts_the_multipart_upload_of_an_expired_upload_session(
     from dependency_injector import providers
 
     from imagecore.commands import NewMultipartUpload
-    from imagecore.resumable import UploadSession
+    from imagecore.upload_sessions import UploadSession
     from tests.support.doubles import FakeClock
 
     clock = FakeClock(datetime.now(UTC))

@@ -328,7 +328,7 @@ def test_each_function_reaches_only_the_key_prefixes_it_works_on() -> None:
 
 
 def test_the_bucket_drops_multipart_uploads_left_incomplete_once_sessions_have_ended() -> None:
-    from imagecore.resumable import DEFAULT_SESSION_TTL
+    from imagecore.upload_sessions import DEFAULT_SESSION_TTL
 
     (lifecycle,) = resources("storage", "aws_s3_bucket_lifecycle_configuration")
     (abort,) = [rule for rule in lifecycle["rule"] if "abort_incomplete_multipart_upload" in rule]

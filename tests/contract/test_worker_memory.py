@@ -14,7 +14,7 @@ from adapters.memory import MemoryBlobStore, MemoryImageRepository, MemoryMultip
 from adapters.s3 import S3BlobStore
 from imagecore.blob_keys import upload_key
 from imagecore.commands import NewMultipartUpload
-from imagecore.resumable import UploadSession
+from imagecore.upload_sessions import UploadSession
 from tests.support.big_images import uniform_png
 from tests.support.doubles import FakeClock, make_service
 

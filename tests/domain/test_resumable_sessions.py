@@ -18,9 +18,10 @@ from imagecore.blob_keys import upload_key
 from imagecore.commands import NewMultipartUpload, NewResumableUpload, PartUrlsRequest
 from imagecore.errors import Conflict, Gone, InvalidInput, NotFound, UnsupportedMediaType
 from imagecore.model import ImageState
+from imagecore.multipart import MAX_PART_URLS, MiB, part_size_for
 from imagecore.results import Stored
-from imagecore.resumable import MAX_PART_URLS, MiB, UploadSession, part_size_for
 from imagecore.service import ImageService
+from imagecore.upload_sessions import UploadSession
 from tests.support.big_images import padded_png
 from tests.support.doubles import FakeClock, make_service
 

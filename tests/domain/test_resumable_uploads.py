@@ -25,8 +25,9 @@ from imagecore.errors import (
 from imagecore.lifecycle import ORPHAN_GRACE
 from imagecore.model import THUMBNAIL_JOB, ImageState, Job
 from imagecore.query import ListQuery, build_list_query
-from imagecore.resumable import Checksum, UploadSession
+from imagecore.resumable import Checksum
 from imagecore.service import ImageService
+from imagecore.upload_sessions import UploadSession
 from imagecore.uploads import HEAD_BYTES
 from tests.support.big_images import padded_png
 from tests.support.doubles import FakeClock, RecordingJobs, make_service

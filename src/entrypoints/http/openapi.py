@@ -15,8 +15,8 @@ from entrypoints.http.parameters import CONTENT_TYPE_FIELD, RAW_UPLOAD_PARAMETER
 from imagecore.convert import RESOURCE_FIELDS
 from imagecore.health import HEALTHY
 from imagecore.model import ACCEPTED_CONTENT_TYPES, SortOrder, ThumbnailStatus, Visibility
+from imagecore.multipart import MAX_PART_URLS, MAX_PARTS, MIN_PART_BYTES
 from imagecore.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from imagecore.resumable import MAX_PART_URLS, MAX_PARTS, MIN_PART_BYTES
 from imagecore.thumbnails import THUMBNAIL_CONTENT_TYPES
 from imagecore.validation import CONTENT_SHA256, DEFAULT_LIMITS, IMAGE_ID, USER_ID
 

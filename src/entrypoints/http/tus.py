@@ -32,8 +32,9 @@ from imagecore.errors import (
     PreconditionFailed,
     UnsupportedMediaType,
 )
-from imagecore.resumable import CHECKSUM_ALGORITHMS, Appending, Checksum, UploadSession
+from imagecore.resumable import CHECKSUM_ALGORITHMS, Appending, Checksum
 from imagecore.service import ImageService
+from imagecore.upload_sessions import UploadSession
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"

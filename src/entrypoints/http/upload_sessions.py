@@ -21,9 +21,10 @@ from entrypoints.http.body import BodyPace, json_body
 from entrypoints.http.rendering import resource_response
 from imagecore.commands import NewMultipartUpload, PartUrlsRequest
 from imagecore.convert import format_instant
+from imagecore.multipart import PartUrls
 from imagecore.results import Stored
-from imagecore.resumable import PartUrls, UploadSession
 from imagecore.service import ImageService
+from imagecore.upload_sessions import UploadSession
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
