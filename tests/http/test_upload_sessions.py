@@ -296,3 +296,48 @@ def client_sessions(api: Api, user: str) -> list[str]:
     s3 = boto3.client("s3", endpoint_url=environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
     listing = s3.list_objects_v2(Bucket=environ["IMAGECORE_BUCKET"], Prefix=f"uploads/{user}/")
     return [item["Key"].rsplit("/", 1)[1] for item in listing.get("Contents", [])]
+
+
+def test_the_client_stopped_part_way_sends_only_the_missing_parts_when_run_again(
+    aws_api: Api, alice: str, big_png: bytes, tmp_path: Path
+) -> None:
+    """Ctrl-C after the first part; the next run lists the parts S3 holds and sends the rest."""
+    from entrypoints.client.api import ImagecoreClient, UploadFields
+    from entrypoints.client.resumable import ResumeState, SessionRoute, UploadStopped
+    from entrypoints.client.uploads import LocalFile
+
+    path = tmp_path / "big.png"
+    path.write_bytes(big_png)
+    file = LocalFile.read(path)
+    state = ResumeState(tmp_path / "uploads.json")
+    first_run: list[int] = []
+    with ImagecoreClient(aws_api.server.url, aws_api.token(alice)) as client:
+        route = SessionRoute(client, UploadFields(), state, 30)
+        with pytest.raises(UploadStopped):
+            route.send(file, first_run.append, stopping=lambda: sum(first_run) > 0)
+    assert sum(first_run) == 8 * MiB  # one part of three
+
+    second_run: list[int] = []
+    held: list[int] = []
+    with ImagecoreClient(aws_api.server.url, aws_api.token(alice)) as client:
+        route = SessionRoute(client, UploadFields(), state, 30)
+        done = threading.Event()
+
+        def worker() -> None:
+            while not done.is_set():
+                for session in client_sessions(aws_api, alice):
+                    run_worker(aws_api, session, alice, SIZE)
+                    return
+                time.sleep(0.1)
+
+        thread = threading.Thread(target=worker, daemon=True)
+        thread.start()
+        try:
+            sent = route.send(file, second_run.append, held.append)
+        finally:
+            done.set()
+            thread.join(10)
+
+    assert held == [8 * MiB]
+    assert sum(second_run) == SIZE - 8 * MiB  # only the two parts S3 lacked
+    assert sent.image["sha256"] == hashlib.sha256(big_png).hexdigest()
