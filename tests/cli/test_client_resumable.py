@@ -84,7 +84,7 @@ def test_a_run_stopped_part_way_goes_on_from_where_the_server_stands(
     with pytest.raises(KeyboardInterrupt):
         uploader(server, api.token(user), state, stopped).upload(big)
     assert stopped.patched_bytes == TUS_CHUNK_BYTES
-    assert api.list_all(user) == []
+    assert api.list_all(user, user_id=user) == []
 
     again = Patches()
     told_resumed: list[int] = []
@@ -132,7 +132,9 @@ def test_an_upload_the_server_no_longer_holds_starts_anew(
     uploaded = uploader(server, api.token(user), state, again).upload(big)
     assert uploaded.created
     assert again.patched_bytes == SIZE
-    assert [image["image_id"] for image in api.list_all(user)] == [uploaded.image["image_id"]]
+    assert [image["image_id"] for image in api.list_all(user, user_id=user)] == [
+        uploaded.image["image_id"]
+    ]
     api.client.close()
 
 
@@ -147,7 +149,7 @@ def test_the_command_sends_big_files_resumably_and_says_so(
     }
     result = CliRunner().invoke(main, ["upload", "--resumable-above", "1M", str(big)], env=env)
     assert result.exit_code == 0, result.output
-    [image] = api.list_all(user)
+    [image] = api.list_all(user, user_id=user)
     assert result.stdout.split() == [image["image_id"], str(big)]
     assert "1 uploaded" in result.stderr
     assert (tmp_path / "state" / "imagecore" / "uploads.json").read_text().strip() == "{}"

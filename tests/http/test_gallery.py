@@ -723,7 +723,7 @@ def test_gallery_resumes_a_big_upload_after_a_reload_sending_only_the_rest(
         assert "POST" not in [request["method"] for request in sent]  # no second upload
 
         page.wait_for(f"{CARD_TITLES}.includes('Panorama')", "the image in the grid")
-        [image] = api.list_all(user)
+        [image] = api.list_all(user, user_id=user)
         assert image["size"] == size
         assert image["sha256"] == hashlib.sha256(data).hexdigest()
         assert (image["title"], image["tags"], image["visibility"]) == (
@@ -757,7 +757,7 @@ def test_gallery_never_resumes_an_upload_of_another_user(page: DevTools, tmp_pat
         patches = offsets_of_patches(page.events[after_switch:])
         assert sum(end - start for start, end in patches) == size  # all of it, as a new upload
 
-        [image] = api.list_all("second")
+        [image] = api.list_all("second", user_id="second")
         assert image["sha256"] == hashlib.sha256(data).hexdigest()
         # The first user's upload waits for them, untouched, and the page still knows it.
         held = api.client.head(upload_url, headers={**api.auth("first"), **TUS})
@@ -785,7 +785,7 @@ def test_gallery_sends_a_big_file_in_one_request_where_the_server_has_no_tus(
         assert [
             (request["method"], request["url"]) for request in sent if "/files/" in request["url"]
         ] == [("OPTIONS", f"{server.url}/files/")]
-        [image] = api.list_all("plain")
+        [image] = api.list_all("plain", user_id="plain")
         assert image["sha256"] == hashlib.sha256(data).hexdigest()
         assert page.problems("status of 404") == []  # the answer to the probe of /files/
 
@@ -806,5 +806,5 @@ def test_gallery_shows_why_the_server_refused_a_big_upload(page: DevTools, tmp_p
         )
         assert error.startswith("UnsupportedMediaType: ")
         assert "(request " in error
-        assert api.list_all("writer") == []
+        assert api.list_all("writer", user_id="writer") == []
         assert page.problems("status of 415") == []

@@ -128,7 +128,7 @@ def test_termination_drops_the_upload(tus_api: Api, alice: str) -> None:
     assert tus_api.client.head(stopped.url, headers=headers).status_code == 410
     with pytest.raises(TusCommunicationError):  # the client learns it is gone, from its HEAD
         uploader(tus_api, alice, data, url=stopped.url).upload_chunk()
-    assert tus_api.list_all(alice) == []
+    assert tus_api.list_all(alice, user_id=alice) == []
 
 
 def test_only_the_owner_sees_or_sends_to_an_upload(tus_api: Api, alice: str, bob: str) -> None:
@@ -163,7 +163,7 @@ def test_a_file_that_is_no_image_is_refused_once_its_head_is_in(tus_api: Api, al
     )
     assert created.status_code == 415, created.text
     assert created.json()["error"] == "UnsupportedMediaType"
-    assert tus_api.list_all(alice) == []
+    assert tus_api.list_all(alice, user_id=alice) == []
 
 
 @pytest.mark.parametrize(
