@@ -165,7 +165,11 @@ class DevTools:
     def type_into(self, selector: str, text: str) -> None:
         """Clicks the field, selects what it holds and types ``text`` over it."""
         self.click(selector)
-        self.evaluate("document.activeElement.select()")
+        # The click's focus may land after the mouse event returns: focus the field itself.
+        self.evaluate(
+            f"(field => {{ field.focus(); field.select(); }})"
+            f"(document.querySelector({json.dumps(selector)}))"
+        )
         self.call("Input.insertText", text=text)
 
     def press(self, key: str) -> None:
