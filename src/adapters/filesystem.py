@@ -33,7 +33,7 @@ _TEMP_PREFIX = ".tmp-"
 _SAFE_IN_NAMES = "@:+=|"
 
 
-def _fsync_directory(path: Path) -> None:
+def fsync_directory(path: Path) -> None:
     """Make a rename or a new entry in ``path`` durable, not only the file's contents."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -80,7 +80,7 @@ def key_path(root: Path, key: str) -> Path:
     return root / fanout / name
 
 
-class _FileChunks(Iterator[bytes]):
+class FileChunks(Iterator[bytes]):
     """The chunks of an open file up to ``remaining`` bytes; closes the file when exhausted or
     closed, even if iteration never started."""
 
@@ -157,7 +157,7 @@ class _FileBlobWriter:
             self.abort()
             raise
         self._file = None
-        _fsync_directory(self._path.parent)
+        fsync_directory(self._path.parent)
         return StoredBlob(size=self._size, sha256=self._digest.hexdigest())
 
     def abort(self) -> None:
@@ -215,7 +215,7 @@ class FilesystemBlobStore:
         directory = path.parent
         if not directory.is_dir():
             directory.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
-            _fsync_directory(self._root)
+            fsync_directory(self._root)
         return _FileBlobWriter(path, self._taking_space)
 
     def open(self, key: str, byte_range: ByteRange | None = None) -> Iterator[bytes]:
@@ -227,13 +227,13 @@ class FilesystemBlobStore:
         except FileNotFoundError:
             raise KeyError(key) from None
         if byte_range is None:
-            return _FileChunks(file, None)
+            return FileChunks(file, None)
         try:
             file.seek(byte_range.start)
         except BaseException:
             file.close()
             raise
-        return _FileChunks(file, byte_range.length)
+        return FileChunks(file, byte_range.length)
 
     def delete(self, key: str) -> None:
         path = self._existing_path(key)

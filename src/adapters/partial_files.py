@@ -20,40 +20,29 @@ import fcntl
 import hashlib
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import unquote
 
 from adapters.disk_full import full_disk_is_insufficient_storage
 from adapters.disk_reserve import DiskReserve
-from adapters.filesystem import key_path
+from adapters.filesystem import FileChunks, fsync_directory, key_path
 from adapters.private_paths import PRIVATE_DIRECTORY, PRIVATE_FILE
 from imagecore.errors import Conflict, Locked, NotFound, PayloadTooLarge
 from imagecore.model import StoredBlob
 
-_CHUNK = 1024 * 1024
 _NO_LINKS = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP})
 """A filesystem that takes no (more) hard link here: the bytes are copied instead."""
 
 
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _copy_durably(source: Path, target: Path) -> None:
-    with source.open("rb") as reading, target.open("xb") as writing:
-        while chunk := reading.read(_CHUNK):
-            writing.write(chunk)
-        writing.flush()
-        os.fsync(writing.fileno())
+    shutil.copyfile(source, target)  # in the kernel where it can
     target.chmod(PRIVATE_FILE)
+    with target.open("rb+") as copy:
+        os.fsync(copy.fileno())
 
 
 class _PartialFileWriter:
@@ -143,7 +132,7 @@ class _PartialMover:
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
-        _fsync_directory(self._target.parent)
+        fsync_directory(self._target.parent)
         return StoredBlob(size=self._size, sha256=self._digest.hexdigest())
 
     def abort(self) -> None:
@@ -184,7 +173,7 @@ class PartialFiles:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            _fsync_directory(path.parent)
+            fsync_directory(path.parent)
 
     def appender(self, key: str, offset: int, max_size: int) -> _PartialFileWriter:
         try:
@@ -218,7 +207,7 @@ class PartialFiles:
             file = self._path(key).open("rb")
         except (FileNotFoundError, ValueError):
             raise KeyError(key) from None
-        return _chunks(file)
+        return FileChunks(file, None)
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError, ValueError):
@@ -244,9 +233,3 @@ class PartialFiles:
                 with contextlib.suppress(FileNotFoundError):  # deleted while we looked
                     if entry.is_file() and entry.stat().st_mtime < cutoff:
                         yield unquote(entry.name)
-
-
-def _chunks(file: BinaryIO) -> Iterator[bytes]:
-    with file:
-        while chunk := file.read(_CHUNK):
-            yield chunk

@@ -6,10 +6,12 @@ embedded servers answer 400 there, pointing to tus at /files/."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -265,27 +267,34 @@ def test_the_clients_session_route_sends_a_file_in_parts_and_gets_its_image(
         client, UploadFields(title="by the client"), ResumeState(tmp_path / "s"), 30
     )
     file = LocalFile.read(path)
-    # The worker, which moto server does not run, makes the image once the file has landed.
+    with worker_making_the_image(aws_api, alice):
+        sent = route.send(file, None)
+
+    assert sent.created
+    assert sent.image["sha256"] == hashlib.sha256(big_png).hexdigest()
+    assert sent.image["title"] == "by the client"
+
+
+@contextlib.contextmanager
+def worker_making_the_image(api: Api, user: str) -> Iterator[None]:
+    """The worker, which moto server does not run, making the image of the user's session once
+    its file has landed, while the block runs."""
     done = threading.Event()
 
     def worker() -> None:
         while not done.is_set():
-            for session in client_sessions(aws_api, alice):
-                run_worker(aws_api, session, alice, SIZE)
+            for session in client_sessions(api, user):
+                run_worker(api, session, user, SIZE)
                 return
             time.sleep(0.1)
 
     thread = threading.Thread(target=worker, daemon=True)
     thread.start()
     try:
-        sent = route.send(file, None)
+        yield
     finally:
         done.set()
         thread.join(10)
-
-    assert sent.created
-    assert sent.image["sha256"] == hashlib.sha256(big_png).hexdigest()
-    assert sent.image["title"] == "by the client"
 
 
 def client_sessions(api: Api, user: str) -> list[str]:
@@ -321,22 +330,8 @@ def test_the_client_stopped_part_way_sends_only_the_missing_parts_when_run_again
     held: list[int] = []
     with ImagecoreClient(aws_api.server.url, aws_api.token(alice)) as client:
         route = SessionRoute(client, UploadFields(), state, 30)
-        done = threading.Event()
-
-        def worker() -> None:
-            while not done.is_set():
-                for session in client_sessions(aws_api, alice):
-                    run_worker(aws_api, session, alice, SIZE)
-                    return
-                time.sleep(0.1)
-
-        thread = threading.Thread(target=worker, daemon=True)
-        thread.start()
-        try:
+        with worker_making_the_image(aws_api, alice):
             sent = route.send(file, second_run.append, held.append)
-        finally:
-            done.set()
-            thread.join(10)
 
     assert held == [8 * MiB]
     assert sum(second_run) == SIZE - 8 * MiB  # only the two parts S3 lacked

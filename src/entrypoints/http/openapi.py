@@ -417,6 +417,17 @@ def _health(status: str, description: str) -> dict[str, Any]:
     }
 
 
+def _upload_id(description: str) -> dict[str, Any]:
+    """The ``upload_id`` path parameter of an upload slot, a tus upload or a session."""
+    return {
+        "name": "upload_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
 def _header_parameter(
     name: str, description: str, schema: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -799,15 +810,7 @@ def _paths() -> dict[str, Any]:
             }
         },
         "/uploads/{upload_id}": {
-            "parameters": [
-                {
-                    "name": "upload_id",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string"},
-                    "description": "The upload slot's id",
-                }
-            ],
+            "parameters": [_upload_id("The upload slot's id")],
             "post": {
                 "operationId": "sendUpload",
                 "tags": [UPLOADS],
@@ -1013,13 +1016,7 @@ def _tus_options(operation_id: str) -> dict[str, Any]:
 
 def _tus_paths() -> dict[str, Any]:
     secured: list[dict[str, list[str]]] = [{"bearer": []}]
-    upload_id = {
-        "name": "upload_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-        "description": "The upload's id: the id of the image it becomes",
-    }
+    upload_id = _upload_id("The upload's id: the id of the image it becomes")
     return {
         "/files/": {
             "options": _tus_options("tusOptions"),
@@ -1420,13 +1417,7 @@ def _session_links() -> dict[str, Any]:
 
 def _session_paths() -> dict[str, Any]:
     secured: list[dict[str, list[str]]] = [{"bearer": []}]
-    upload_id = {
-        "name": "upload_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-        "description": "The session's id: the id of the image it becomes",
-    }
+    upload_id = _upload_id("The session's id: the id of the image it becomes")
     return {
         "/upload-sessions": {
             "post": {
