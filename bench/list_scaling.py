@@ -48,7 +48,7 @@ def _page_time(list_page: Any, repeats: int) -> float:
         started = time.perf_counter()
         found = list_page(ListQuery(), CALLER, None, PAGE + 1)
         times.append(time.perf_counter() - started)
-        assert len(found) == PAGE + 1
+        assert len(found.images) == PAGE + 1
     return median(times) * 1000
 
 
@@ -121,6 +121,7 @@ def dynamodb_rows(sizes: list[int]) -> list[Row]:
 
     from adapters.aws_resources import create_table
     from adapters.dynamodb import DynamoDbImageRepository, items_of
+    from adapters.dynamodb.items import DEFAULT_PUBLIC_SHARDS
     from imagecore.query import ListQuery
 
     rows: list[Row] = []
@@ -140,7 +141,10 @@ def dynamodb_rows(sizes: list[int]) -> list[Row]:
             started = time.monotonic()
             batch: list[Any] = []
             for image in images(have, size):
-                batch += [{"PutRequest": {"Item": item}} for item in items_of(image)]
+                batch += [
+                    {"PutRequest": {"Item": item}}
+                    for item in items_of(image, DEFAULT_PUBLIC_SHARDS)
+                ]
                 if len(batch) >= 25:
                     client.batch_write_item(RequestItems={"bench-images": batch[:25]})
                     batch = batch[25:]

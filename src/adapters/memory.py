@@ -33,7 +33,7 @@ from imagecore.model import (
     StoredBlob,
     ThumbnailStatus,
 )
-from imagecore.query import ListQuery
+from imagecore.query import Listed, ListQuery
 
 _CHUNK = 64 * 1024
 
@@ -81,9 +81,8 @@ class MemoryImageRepository:
             ):
                 raise DuplicateContent(other.image_id)
 
-    def list(
-        self, query: ListQuery, caller: str, after: Position | None, limit: int
-    ) -> Sequence[Image]:
+    def list(self, query: ListQuery, caller: str, after: Position | None, limit: int) -> Listed:
+        # Everything is in memory: no index to read, no budget to keep.
         descending = query.order is SortOrder.DESC
         with self._lock:
             matching = [image for image in self._images.values() if query.matches(image, caller)]
@@ -98,7 +97,7 @@ class MemoryImageRepository:
                 matching = [image for image in matching if order_key(image) < mark]
             else:
                 matching = [image for image in matching if order_key(image) > mark]
-        return matching[:limit]
+        return Listed(matching[:limit])
 
     def find_by_content(self, user_id: str, sha256: str) -> Image | None:
         with self._lock:

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -29,7 +29,7 @@ from adapters.private_paths import PRIVATE_DIRECTORY, PRIVATE_FILE
 from imagecore.convert import image_from_record, image_to_record
 from imagecore.errors import AlreadyExists, DuplicateContent, VersionConflict
 from imagecore.model import Image, ImageState, Job, Position, SortOrder, Visibility
-from imagecore.query import ListQuery, fold_title
+from imagecore.query import Listed, ListQuery, fold_title
 from imagecore.unicode_text import tag_form
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -471,14 +471,12 @@ class SqliteImageRepository:
             ],
         )
 
-    def list(
-        self, query: ListQuery, caller: str, after: Position | None, limit: int
-    ) -> Sequence[Image]:
+    def list(self, query: ListQuery, caller: str, after: Position | None, limit: int) -> Listed:
         if limit <= 0:
-            return []
+            return Listed([])
         sql, parameters = list_statement(query, caller, after, limit)
         rows = self._connection().execute(sql, parameters).fetchall()
-        return [_decode(record) for _, _, record in rows]
+        return Listed([_decode(record) for _, _, record in rows])
 
     def find_by_content(self, user_id: str, sha256: str) -> Image | None:
         row = (

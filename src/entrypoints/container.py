@@ -105,10 +105,10 @@ def _aws_clients(endpoint_url: str | None, region: str | None) -> AwsClients:
     return make_clients(endpoint_url=endpoint_url, region=region)
 
 
-def _dynamodb_repository(clients: AwsClients, table: str) -> ImageRepository:
+def _dynamodb_repository(clients: AwsClients, table: str, public_shards: int) -> ImageRepository:
     from adapters.dynamodb import DynamoDbImageRepository
 
-    return DynamoDbImageRepository(clients.dynamodb, table)
+    return DynamoDbImageRepository(clients.dynamodb, table, public_shards)
 
 
 def _s3_store(clients: AwsClients, bucket: str) -> S3BlobStore:
@@ -276,7 +276,10 @@ class Container(containers.DeclarativeContainer):
         _as_storage_space, disk_reserve
     )
     dynamodb_repository: providers.Provider[ImageRepository] = providers.Singleton(
-        _dynamodb_repository, clients=aws, table=config.table
+        _dynamodb_repository,
+        clients=aws,
+        table=config.table,
+        public_shards=config.public_timeline_shards,
     )
     s3_store: providers.Provider[S3BlobStore] = providers.Singleton(
         _s3_store, clients=aws, bucket=config.bucket

@@ -26,6 +26,8 @@ from imagecore.uploads import (
 
 BACKENDS = ("filesystem", "memory", "aws")
 DEFAULT_DATA_DIR = Path("imagecore-data")
+DEFAULT_PUBLIC_TIMELINE_SHARDS = 4  # the DynamoDB repository's own default too
+MAX_PUBLIC_TIMELINE_SHARDS = 64
 
 
 class SettingsError(ValueError):
@@ -94,6 +96,11 @@ class Settings:
     aws_endpoint_url: str | None = _setting(None, "AWS_ENDPOINT_URL", exported=False)
     aws_region: str | None = _setting(None, "AWS_REGION", "AWS_DEFAULT_REGION", exported=False)
     queue_url: str | None = _setting(None, "IMAGECORE_QUEUE_URL")
+    public_timeline_shards: int = _setting(
+        DEFAULT_PUBLIC_TIMELINE_SHARDS, "IMAGECORE_PUBLIC_TIMELINE_SHARDS", parse=_positive_int
+    )
+    """The aws backend's public timelines are spread over this many DynamoDB partitions each, so
+    public uploads are not limited by one partition's writes. Only ever raise it."""
     max_direct_upload_bytes: int = _setting(
         DEFAULT_MAX_DIRECT_UPLOAD_BYTES, "IMAGECORE_MAX_DIRECT_UPLOAD_BYTES", parse=_positive_int
     )
@@ -166,6 +173,11 @@ class Settings:
             raise SettingsError("IMAGECORE_TOKEN_SECRET must be at least 32 characters long")
         if not 16 <= self.thumbnail_side <= 2048:
             raise SettingsError("IMAGECORE_THUMBNAIL_SIDE must be between 16 and 2048 pixels")
+        if not 1 <= self.public_timeline_shards <= MAX_PUBLIC_TIMELINE_SHARDS:
+            raise SettingsError(
+                "IMAGECORE_PUBLIC_TIMELINE_SHARDS must be between 1 and "
+                f"{MAX_PUBLIC_TIMELINE_SHARDS}: a public list reads every shard"
+            )
         if self.backend == "memory" and (self.workers or 1) > 1:
             raise SettingsError(
                 "IMAGECORE_WORKERS above 1 needs a backend the workers share: the memory "

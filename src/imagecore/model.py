@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -149,6 +149,12 @@ class Job:
 
 THUMBNAIL_JOB = "thumbnail"
 
+RECORD_RETENTION = timedelta(days=30)
+"""How long a store keeps a record nothing will use again: a deleted image's tombstone (a
+repeated DELETE answers 204 meanwhile), an upload slot after it can no longer take bytes."""
+LONGEST_UPLOAD_LINK = timedelta(days=7)
+"""No direct-upload link lives longer (S3's limit on a presigned URL's life)."""
+
 
 @attrs.frozen
 class Position:
@@ -252,6 +258,18 @@ class Image:
         return attrs.evolve(
             self, version=self.version + 1, edit_version=None, updated_at=now, **changes
         )
+
+    @property
+    def forgettable_after(self) -> datetime | None:
+        """When a store may drop this record by itself (DynamoDB's time to live): a tombstone
+        whose bytes are gone, or an upload slot long past the end of its link or session, once
+        kept for RECORD_RETENTION. None while anything may still need it."""
+        if self.state is ImageState.DELETED:
+            return self.updated_at + RECORD_RETENTION
+        if self.state is ImageState.UPLOADING:
+            closes = self.resumable_until or self.created_at + LONGEST_UPLOAD_LINK
+            return closes + RECORD_RETENTION
+        return None
 
     @property
     def is_resumable_slot(self) -> bool:

@@ -21,7 +21,7 @@ from imagecore.model import (
     StoredBlob,
     UploadTarget,
 )
-from imagecore.query import ListQuery
+from imagecore.query import Listed, ListQuery
 
 
 class ImageRepository(Protocol):
@@ -52,11 +52,13 @@ class ImageRepository(Protocol):
         image holds. Either way nothing is changed.
         """
 
-    def list(
-        self, query: ListQuery, caller: str, after: Position | None, limit: int
-    ) -> Sequence[Image]:
+    def list(self, query: ListQuery, caller: str, after: Position | None, limit: int) -> Listed:
         """Up to ``limit`` ACTIVE images that ``query.matches(image, caller)``, in ``query.order``
-        by (created_at, image_id), strictly after ``after`` in that order when it is given."""
+        by (created_at, image_id), strictly after ``after`` in that order when it is given.
+
+        A store that reads an index reads at most ``read_budget(limit)`` of its entries; if it
+        stops there before ``limit`` matches and the end of the list, it says where
+        (``Listed.read_up_to``), and fewer images are no sign of the end."""
 
     def find_by_content(self, user_id: str, sha256: str) -> Image | None:
         """An ACTIVE image of ``user_id`` whose bytes have this SHA-256, if there is one. May

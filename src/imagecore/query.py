@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 
 import attrs
 
 from imagecore import unicode_text, validation
 from imagecore.errors import InvalidInput
-from imagecore.model import ACCEPTED_CONTENT_TYPES, Image, SortOrder
+from imagecore.model import ACCEPTED_CONTENT_TYPES, Image, Position, SortOrder
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 MAX_FILTER_TAGS = 10
+MIN_READ_BUDGET = 200
+READ_BUDGET_PER_IMAGE = 4
+
+
+def read_budget(limit: int) -> int:
+    """How many index entries a list of up to ``limit`` images may read: a filter the index
+    cannot apply can reject every entry, and without a bound one request would read the whole
+    table. Past it the page comes back short, with the place it read up to."""
+    return max(READ_BUDGET_PER_IMAGE * limit, MIN_READ_BUDGET)
+
+
+@attrs.frozen
+class Listed:
+    """A repository's answer to a list: the matching images, in list order, and ``read_up_to``
+    when it stopped at its read budget before the end of the list. Every match before that
+    place is among the images; the list goes on strictly after it."""
+
+    images: Sequence[Image]
+    read_up_to: Position | None = None
 
 
 def fold_title(text: str) -> str:

@@ -42,10 +42,13 @@ class Reads:
             if kept is not None:
                 return kept
         found = self.repository.list(query, caller, after, query.limit + 1)
-        images = list(found[: query.limit])
+        images = list(found.images[: query.limit])
         next_cursor = None
-        if len(found) > query.limit:
+        if len(found.images) > query.limit:
             next_cursor = self.cursors.encode(images[-1].position, query, caller, expires)
+        elif found.read_up_to is not None:
+            # Short, not ended: the store read its budget; the next page goes on from there.
+            next_cursor = self.cursors.encode(found.read_up_to, query, caller, expires)
         page = Page(images, next_cursor)
         if key is not None:
             self.recent_pages.put(key, page)

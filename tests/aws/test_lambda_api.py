@@ -5,6 +5,7 @@ server gives, because it is the same app."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -349,6 +350,30 @@ def test_on_aws_a_download_redirects_to_a_presigned_url(aws_invoke: Invoke) -> N
     assert response.status == 307
     assert "X-Amz-Signature=" in response.headers["location"]
     assert response.headers["etag"]
+
+
+def test_on_aws_no_answer_of_the_lambda_carries_image_bytes(aws_invoke: Invoke) -> None:
+    image = upload_v2(aws_invoke)
+    path = f"/images/{image['image_id']}"
+    for _ in range(300):  # the thumbnail is made in the background
+        if aws_invoke(http_api_event("GET", path)).json()["thumbnail_status"] == "ready":
+            break
+        time.sleep(0.05)
+    etag = aws_invoke(http_api_event("GET", f"{path}/download")).headers["etag"]
+    variants: list[dict[str, str]] = [
+        {},
+        {"Range": "bytes=0-3"},
+        {"Range": "bytes=0-3", "If-Range": etag},
+        {"Range": "bytes=0-3", "If-Range": '"stale"'},
+        {"Range": "bytes=-1"},
+        {"If-None-Match": '"other"'},
+    ]
+    for target in ("download", "thumbnail"):
+        for headers in variants:
+            response = aws_invoke(http_api_event("GET", f"{path}/{target}", headers=headers))
+            assert response.status == 307, (target, headers, response.status)
+            assert response.body == b"", (target, headers)
+            assert "X-Amz-Signature=" in response.headers["location"]
 
 
 def test_on_aws_an_image_goes_through_its_whole_life(aws_invoke: Invoke) -> None:

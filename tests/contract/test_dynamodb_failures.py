@@ -145,5 +145,5 @@ def test_a_failed_version_condition_is_a_version_conflict_and_changes_nothing(
 
     assert repository.get(image.image_id).title == "first"  # type: ignore[union-attr]
     assert [
-        found.image_id for found in repository.list(ListQuery(tags=("z",)), "alice", None, 5)
+        found.image_id for found in repository.list(ListQuery(tags=("z",)), "alice", None, 5).images
     ] == []

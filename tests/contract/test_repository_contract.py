@@ -63,21 +63,33 @@ def expected(images: Iterable[Image], query: ListQuery, caller: str) -> list[str
 def page_through(
     repository: ImageRepository, query: ListQuery, caller: str, limit: int
 ) -> list[str]:
-    """Every image of a list, fetched ``limit`` at a time by keyset pagination."""
+    """Every image of a list, fetched ``limit`` at a time by keyset pagination, going on from
+    the last image of a full page or from where a short page says it read up to."""
     seen: list[str] = []
     after: Position | None = None
     for _ in range(1000):
-        page = repository.list(query, caller, after, limit)
+        found = repository.list(query, caller, after, limit)
+        page = found.images
         assert len(page) <= limit
         seen.extend(ids(page))
-        if len(page) < limit:
+        if len(page) == limit:
+            after = page[-1].position
+        elif found.read_up_to is not None:
+            assert not page or _not_after(page[-1].position, found.read_up_to, query.order)
+            after = found.read_up_to
+        else:
             return seen
-        after = page[-1].position
     raise AssertionError(f"pagination never ended: {seen[:20]}...")
 
 
+def _not_after(first: Position, second: Position, order: SortOrder) -> bool:
+    """Whether ``first`` comes at or before ``second`` in the list order."""
+    a, b = (first.created_at, first.image_id), (second.created_at, second.image_id)
+    return a >= b if order is SortOrder.DESC else a <= b
+
+
 def listed(repository: ImageRepository, query: ListQuery, caller: str) -> list[str]:
-    return ids(repository.list(query, caller, None, 1000))
+    return page_through(repository, query, caller, 100)
 
 
 # Storing and reading back
@@ -622,7 +634,8 @@ def test_title_prefix_matches_ignoring_case(
     add_all(repository, [make_image(title=title) for title in titles])
 
     found = [
-        image.title for image in repository.list(ListQuery(title_prefix=prefix), "alice", None, 100)
+        image.title
+        for image in repository.list(ListQuery(title_prefix=prefix), "alice", None, 100).images
     ]
 
     assert sorted(found) == sorted(matching)
@@ -657,7 +670,8 @@ def test_title_prefix_matches_any_compatibility_spelling(
     add_all(repository, [make_image(title=title) for title in titles])
 
     found = [
-        image.title for image in repository.list(ListQuery(title_prefix=prefix), "alice", None, 100)
+        image.title
+        for image in repository.list(ListQuery(title_prefix=prefix), "alice", None, 100).images
     ]
 
     assert sorted(found) == sorted(matching)
@@ -811,11 +825,15 @@ def test_list_after_a_position_starts_strictly_after_it(
     # a position need not belong to a listed image: the one it came from may have gone since
     between = Position(images[2].created_at, images[2].image_id + "0")
 
-    assert ids(repository.list(ListQuery(), "alice", middle, 10)) == ids([images[1], images[0]])
-    assert ids(repository.list(ListQuery(order=SortOrder.ASC), "alice", middle, 10)) == ids(
+    assert ids(repository.list(ListQuery(), "alice", middle, 10).images) == ids(
+        [images[1], images[0]]
+    )
+    assert ids(repository.list(ListQuery(order=SortOrder.ASC), "alice", middle, 10).images) == ids(
         images[3:]
     )
-    assert ids(repository.list(ListQuery(), "alice", between, 10)) == ids(reversed(images[:3]))
+    assert ids(repository.list(ListQuery(), "alice", between, 10).images) == ids(
+        reversed(images[:3])
+    )
 
 
 # Concurrency

@@ -28,7 +28,7 @@ def assert_nothing_stored(
     service: ImageService, repository: MemoryImageRepository, blobs: MemoryBlobStore
 ) -> None:
     assert blobs.keys() == []
-    assert repository.list(ListQuery(), "alice", None, 100) == []
+    assert not repository.list(ListQuery(), "alice", None, 100).images
 
 
 @pytest.mark.parametrize(

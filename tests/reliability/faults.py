@@ -25,7 +25,7 @@ a multipart upload aborted) is the adapter's own atomicity, which the contract s
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -41,7 +41,7 @@ from imagecore.ports import (
     Thumbnailer,
     UploadTargets,
 )
-from imagecore.query import ListQuery
+from imagecore.query import Listed, ListQuery
 
 T = TypeVar("T")
 
@@ -159,9 +159,7 @@ class FaultyImageRepository:
     def replace(self, image: Image, expected_version: int) -> None:
         self._plan.call("repository.replace", lambda: self._inner.replace(image, expected_version))
 
-    def list(
-        self, query: ListQuery, caller: str, after: Position | None, limit: int
-    ) -> Sequence[Image]:
+    def list(self, query: ListQuery, caller: str, after: Position | None, limit: int) -> Listed:
         return self._plan.call(
             "repository.list", lambda: self._inner.list(query, caller, after, limit)
         )

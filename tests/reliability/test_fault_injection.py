@@ -402,7 +402,7 @@ def check_every_visible_image_has_its_bytes(world: World, images: dict[str, Imag
     active = {image_id: image for image_id, image in images.items() if image.is_active}
     for caller in OWNERS:
         for query in (EVERYTHING, TAGGED_SEA):
-            listed = repository.list(query, caller, None, LIST_LIMIT)
+            listed = repository.list(query, caller, None, LIST_LIMIT).images
             expected = {image.image_id for image in active.values() if query.matches(image, caller)}
             assert {image.image_id for image in listed} == expected, (
                 f"the list of {caller} with tags {query.tags} disagrees with the images"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,33 +13,39 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from adapters.dynamodb.items import (
     CONTENT_INDEX,
+    DEFAULT_PUBLIC_SHARDS,
     IMAGE_SK,
-    TAG_SK,
+    Facet,
     Item,
     claim_holder,
     claim_item,
     claim_key,
     content_key,
-    edge_item,
+    edges_of,
     image_from_item,
     image_item,
     image_key,
     image_pk,
     items_of,
+    kind_facet,
+    position_from,
     position_of,
 )
 from adapters.dynamodb.timelines import (
     MAX_BATCH,
     MAX_SPARSITY,
     MergedTimelines,
+    ReadBudget,
     Timeline,
+    driving_facet,
+    entry_sort_key,
     timeline_branches,
 )
 from adapters.errors import MissingResource
 from imagecore.convert import format_instant
 from imagecore.errors import AlreadyExists, DuplicateContent, VersionConflict
 from imagecore.model import Image, ImageState, Position, SortOrder, ThumbnailStatus
-from imagecore.query import ListQuery, fold_title
+from imagecore.query import Listed, ListQuery, fold_title, read_budget
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -78,9 +84,16 @@ def _pause(attempt: int) -> None:
 class DynamoDbImageRepository:
     """The ``ImageRepository`` port on one DynamoDB table."""
 
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table: str, public_shards: int = DEFAULT_PUBLIC_SHARDS
+    ) -> None:
+        if public_shards < 1:
+            raise ValueError("public_shards must be at least 1")
         self._client = client
         self._table = table
+        # Public images are spread over this many timelines per facet. Only ever raise it: an
+        # image stays on the shard its id chose, and the reads cover shards below the count.
+        self._public_shards = public_shards
         try:
             client.describe_table(TableName=table)
         except ClientError as exc:
@@ -100,7 +113,7 @@ class DynamoDbImageRepository:
     # --- writes ---------------------------------------------------------------------------------
 
     def add(self, image: Image) -> None:
-        image_item, *edges = items_of(image)
+        image_item, *edges = items_of(image, self._public_shards)
         writes: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
@@ -183,7 +196,7 @@ class DynamoDbImageRepository:
         return {
             "Put": {
                 "TableName": self._table,
-                "Item": image_item(image),
+                "Item": image_item(image, self._public_shards),
                 "ConditionExpression": "#version = :expected",
                 "ExpressionAttributeNames": {"#version": "version"},
                 "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
@@ -191,21 +204,20 @@ class DynamoDbImageRepository:
         }
 
     def _edge_changes(self, stored: Image, image: Image) -> list[TransactWriteItemTypeDef]:
-        """The tag edges to write and delete: only the difference, unless the timelines every
-        edge is on have changed (visibility), when each edge that stays is written again."""
-        before = set(stored.tags) if stored.is_active else set()
-        after = dict.fromkeys(image.tags) if image.is_active else {}
-        moved = stored.visibility is not image.visibility
+        """The edges to delete and to write: only those that differ (a changed tag or title;
+        every edge when the visibility moves the timelines they are on)."""
+        before = edges_of(stored, self._public_shards)
+        after = edges_of(image, self._public_shards)
         changes: list[TransactWriteItemTypeDef] = [
             {
                 "Delete": {
                     "TableName": self._table,
-                    "Key": {"pk": {"S": image_pk(image.image_id)}, "sk": {"S": TAG_SK + tag}},
+                    "Key": {"pk": {"S": image_pk(image.image_id)}, "sk": {"S": sort_key}},
                 }
             }
-            for tag in sorted(before - after.keys())
+            for sort_key in sorted(before.keys() - after.keys())
         ]
-        changes += [self._put(edge_item(image, tag)) for tag in after if moved or tag not in before]
+        changes += [self._put(item) for key, item in after.items() if before.get(key) != item]
         return changes
 
     def _put(self, item: Item) -> TransactWriteItemTypeDef:
@@ -285,26 +297,28 @@ class DynamoDbImageRepository:
             for item in page.get("Items", []):
                 yield image_from_item(item)
 
-    def list(
-        self, query: ListQuery, caller: str, after: Position | None, limit: int
-    ) -> Sequence[Image]:
+    def list(self, query: ListQuery, caller: str, after: Position | None, limit: int) -> Listed:
         if limit <= 0:
-            return []
+            return Listed([])
+        facet = driving_facet(query)
+        budget = ReadBudget(read_budget(limit))
+        branches = timeline_branches(query, caller, facet, self._public_shards)
         merged = MergedTimelines(
             [
-                self._timeline(query, index, partition, after)
-                for index, partition in timeline_branches(query, caller)
+                self._timeline(query, facet, index, partition, after, budget)
+                for index, partition in branches
             ],
             descending=query.order is SortOrder.DESC,
-            # At most one chunk is read and not returned. A sixth of the page: with the one
-            # entry the service reads past a page to know whether there is a next one, a page
-            # of 10 or more reads at most 1.2 index entries per image it returns, when no filter
-            # rejects any.
+            # Two timelines: at most one chunk is read and not returned, a sixth of the page
+            # (with the one entry the service reads past a page to know whether there is a next
+            # one, a page of 10 or more reads at most 1.2 index entries per image it returns,
+            # when no filter rejects any). More (the public shards) are read in rounds.
             chunk=max(1, limit // 6),
+            budget=budget,
         )
         found: list[Image] = []
-        # Filters the index cannot apply (further tags; a title within a tag) are checked on
-        # the images; while they reject everything, take more at a time.
+        # Filters the index cannot apply (further tags) are checked on the images; while they
+        # reject everything, take more at a time.
         scale = 1
         while len(found) < limit:
             entries = merged.take(min((limit - len(found)) * scale, MAX_BATCH))
@@ -318,20 +332,29 @@ class DynamoDbImageRepository:
                     found.append(image)
             if len(found) == before:
                 scale = min(scale * 2, MAX_SPARSITY)
-        return found
+        if len(found) == limit:
+            return Listed(found)
+        place = merged.read_up_to()
+        return Listed(found, None if place is None else position_from(place))
 
     def _timeline(
-        self, query: ListQuery, index: str, partition: str, after: Position | None
+        self,
+        query: ListQuery,
+        facet: Facet | None,
+        index: str,
+        partition: str,
+        after: Position | None,
+        budget: ReadBudget,
     ) -> Timeline:
-        tag = query.tags[0] if query.tags else None
         filters: list[str] = []
         values: dict[str, AttributeValueTypeDef] = {}
-        if query.content_type is not None:
+        if query.content_type is not None and facet != kind_facet(query.content_type):
             filters.append("content_type = :content_type")
             values[":content_type"] = {"S": query.content_type}
-        if query.title_prefix and tag is None:  # edges do not carry the title
+        folded = fold_title(query.title_prefix) if query.title_prefix else ""
+        if folded and (facet is None or facet.letter != "N" or facet.value != folded):
             filters.append("begins_with(title_folded, :title)")
-            values[":title"] = {"S": fold_title(query.title_prefix)}
+            values[":title"] = {"S": folded}
         start_key: Item | None = None
         if after is not None:
             # A key, not an item: the query resumes just past this place in the index.
@@ -339,7 +362,7 @@ class DynamoDbImageRepository:
                 index: {"S": partition},
                 "position": {"S": position_of(after.image_id, after.created_at)},
                 "pk": {"S": image_pk(after.image_id)},
-                "sk": {"S": IMAGE_SK if tag is None else TAG_SK + tag},
+                "sk": {"S": entry_sort_key(facet)},
             }
         return Timeline(
             client=self._client,
@@ -353,6 +376,7 @@ class DynamoDbImageRepository:
             filter_expression=" AND ".join(filters) or None,
             filter_values=values,
             start_key=start_key,
+            budget=budget,
         )
 
     def _batch_get(self, image_ids: Iterable[str]) -> dict[str, Image]:

@@ -4,20 +4,27 @@ order a few entries at a time, merged in that order."""
 from __future__ import annotations
 
 import functools
+import math
 from collections import deque
 from typing import TYPE_CHECKING
 
 import attrs
 
 from adapters.dynamodb.items import (
+    IMAGE_SK,
     OWNER_INDEX,
     PUBLIC_INDEX,
+    TITLE_PREFIX_LENGTHS,
+    Facet,
     Item,
+    kind_facet,
     owner_timeline,
     public_timeline,
+    tag_facet,
+    title_facet,
 )
 from imagecore.model import Visibility
-from imagecore.query import ListQuery
+from imagecore.query import ListQuery, fold_title
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -29,20 +36,59 @@ if TYPE_CHECKING:
 
 MAX_SPARSITY = 64
 MAX_BATCH = 200
+# A round reads a little less than its share of the page from each timeline: what is short is
+# then read exactly, up to where the page ends, and what is over is read for nothing.
+_ROUND_SHARE = 0.8
 
 
-def timeline_branches(query: ListQuery, caller: str) -> list[tuple[str, str]]:
+def driving_facet(query: ListQuery) -> Facet | None:
+    """The facet whose timelines a query reads: its first tag, else its title's first
+    characters, else its content type; None to read the plain timelines. What it leaves out is
+    filtered on the entries (content type, a longer title) or on the images (further tags)."""
+    if query.tags:
+        return tag_facet(query.tags[0])
+    folded = fold_title(query.title_prefix) if query.title_prefix else ""
+    if folded:
+        return title_facet(folded, min(len(folded), TITLE_PREFIX_LENGTHS[-1]))
+    if query.content_type is not None:
+        return kind_facet(query.content_type)
+    return None
+
+
+def entry_sort_key(facet: Facet | None) -> str:
+    """The sort key of the items a timeline of this facet holds."""
+    return IMAGE_SK if facet is None else facet.sort_key
+
+
+def timeline_branches(
+    query: ListQuery, caller: str, facet: Facet | None, public_shards: int
+) -> list[tuple[str, str]]:
     """The (index, partition) of each timeline that can hold a match: the caller's own private
-    images, and the public ones (everyone's, or one user's)."""
-    tag = query.tags[0] if query.tags else None
+    images, and the public ones: one user's, or everyone's, in every shard."""
     branches: list[tuple[str, str]] = []
     if query.user_id is None or query.user_id == caller:
-        branches.append((OWNER_INDEX, owner_timeline(caller, Visibility.PRIVATE, tag)))
+        branches.append((OWNER_INDEX, owner_timeline(caller, Visibility.PRIVATE, facet)))
     if query.user_id is None:
-        branches.append((PUBLIC_INDEX, public_timeline(tag)))
+        branches += [
+            (PUBLIC_INDEX, public_timeline(shard, facet)) for shard in range(public_shards)
+        ]
     else:
-        branches.append((OWNER_INDEX, owner_timeline(query.user_id, Visibility.PUBLIC, tag)))
+        branches.append((OWNER_INDEX, owner_timeline(query.user_id, Visibility.PUBLIC, facet)))
     return branches
+
+
+class ReadBudget:
+    """The index entries a list may still read (imagecore.query.read_budget)."""
+
+    def __init__(self, entries: int) -> None:
+        self.left = entries
+
+    def spend(self, entries: int) -> None:
+        self.left -= entries
+
+    @property
+    def spent(self) -> bool:
+        return self.left <= 0
 
 
 @attrs.frozen
@@ -75,6 +121,7 @@ class Timeline:
         filter_expression: str | None,
         filter_values: dict[str, AttributeValueTypeDef],
         start_key: Item | None,
+        budget: ReadBudget,
     ) -> None:
         self._client = client
         self._table = table
@@ -86,6 +133,7 @@ class Timeline:
         self._filter = filter_expression
         self._filter_values = filter_values
         self._start_key = start_key
+        self._budget = budget
         self.frontier: str | None = None
         self.exhausted = False
         self.buffer: deque[_Entry] = deque()
@@ -93,8 +141,9 @@ class Timeline:
         # Grows while a filter finds nothing, so a rare match costs few round trips.
         self._sparsity = 1
 
-    def fetch(self, limit: int, until: str | None = None) -> None:
-        """Read up to ``limit`` more index entries, and none beyond ``until`` in list order."""
+    def fetch(self, limit: int, until: str | None = None, *, cap: int | None = None) -> None:
+        """Read up to ``limit`` more index entries (more while a filter rejects them, but never
+        more than ``cap`` nor the list's budget), and none beyond ``until`` in list order."""
         low, high = self._lowest, self._highest
         if until is not None:
             if self._descending:
@@ -102,19 +151,21 @@ class Timeline:
             else:
                 high = until if high is None else min(high, until)
         evaluated = 0
-        budget = limit * self._sparsity
+        wanted = limit * self._sparsity if cap is None else min(limit * self._sparsity, cap)
         found_before = len(self.buffer)
-        while evaluated < budget:
+        while evaluated < wanted and not self._budget.spent:
             if low is not None and high is not None and low > high:
                 response_items: list[Item] = []
                 last_key = None
                 scanned = 0
             else:
-                response = self._client.query(**self._query(budget - evaluated, low, high))
+                size = min(wanted - evaluated, self._budget.left)
+                response = self._client.query(**self._query(size, low, high))
                 response_items = response.get("Items", [])
                 last_key = response.get("LastEvaluatedKey")
                 scanned = response.get("ScannedCount", 0)
             evaluated += scanned
+            self._budget.spend(scanned)
             for item in response_items:
                 self.buffer.append(_Entry(item["position"]["S"], item["pk"]["S"][4:]))
                 self._start_key = {
@@ -168,25 +219,54 @@ class MergedTimelines:
 
     Reading each timeline a page at a time would read up to a page too many from all but one.
     Instead one timeline reads a small chunk, and each other then reads only up to where that
-    chunk ended, as much as the page still needs: at most one chunk is read and not returned.
+    chunk ended, as much as the page still needs: at most about one chunk is read and not
+    returned. Every read comes out of one budget, shared fairly, so each timeline is read
+    before any is read twice and a spent budget still leaves a place to go on from.
     """
 
-    def __init__(self, timelines: list[Timeline], *, descending: bool, chunk: int) -> None:
+    def __init__(
+        self, timelines: list[Timeline], *, descending: bool, chunk: int, budget: ReadBudget
+    ) -> None:
         self._timelines = timelines
         self._descending = descending
         self._chunk = chunk
+        self._budget = budget
+        self._last_taken: str | None = None
 
     def take(self, wanted: int) -> list[_Entry]:
-        """The next ``wanted`` entries in list order (fewer only at the end)."""
+        """The next ``wanted`` entries in list order (fewer only at the end of the timelines or
+        of the budget)."""
         taken: list[_Entry] = []
         while len(taken) < wanted:
             entry = self._pop_ready()
             if entry is not None:
                 taken.append(entry)
+                self._last_taken = entry.position
                 continue
             if not self._read_more(wanted - len(taken)):
                 break
         return taken
+
+    def read_up_to(self) -> str | None:
+        """Once ``take`` came back short: None if every timeline was read to its end and all
+        of it taken; else the furthest place in list order such that every entry up to it has
+        been taken, where the list goes on.
+
+        ``take`` stops only when no entry is ready, so every entry still buffered lies beyond
+        some unbuffered timeline's frontier: the least of those frontiers is the place, or the
+        last entry taken while a timeline has not been read at all."""
+        pending = [
+            timeline for timeline in self._timelines if timeline.buffer or not timeline.exhausted
+        ]
+        if not pending:
+            return None
+        frontiers = [timeline.frontier for timeline in pending if not timeline.buffer]
+        known = [frontier for frontier in frontiers if frontier is not None]
+        if not known or len(known) < len(frontiers):
+            return self._last_taken
+        # The least far along. An entry is taken only when no frontier is before it, so this is
+        # never before the last entry taken.
+        return max(known) if self._descending else min(known)
 
     def _pop_ready(self) -> _Entry | None:
         """The first buffered entry, if no timeline can still hold one before it."""
@@ -207,13 +287,21 @@ class MergedTimelines:
         return first.buffer.popleft()
 
     def _read_more(self, wanted: int) -> bool:
-        """Read from the idle timeline least far along; False when every timeline is read."""
+        """Read from the idle timeline least far along; False when every timeline is read or
+        the budget is spent."""
+        if self._budget.spent:
+            return False
         live = [timeline for timeline in self._timelines if not timeline.exhausted]
         idle = [timeline for timeline in live if not timeline.buffer]
         if not idle:
             return False
+        # Each live timeline's fair share of what is left: none can starve the others.
+        share = max(1, self._budget.left // len(live))
         if len(live) == 1:
-            idle[0].fetch(wanted)
+            idle[0].fetch(wanted, cap=share)
+            return True
+        if len(live) > 2:
+            self._read_round(live, idle, wanted, share)
             return True
         reader = min(idle, key=functools.cmp_to_key(self._compare))
         others = [timeline for timeline in live if timeline is not reader]
@@ -222,12 +310,38 @@ class MergedTimelines:
             assert nearest is not None
             if reader.frontier is None or _ahead(reader.frontier, nearest, self._descending):
                 # Everything up to the others' frontier can be returned as soon as it is read.
-                reader.fetch(wanted, until=nearest)
+                reader.fetch(wanted, until=nearest, cap=share)
                 return True
         # All level: the one that has given the fewest entries reads a chunk, likely far ahead,
         # and the others then catch up to it.
-        reader.fetch(self._chunk)
+        reader.fetch(self._chunk, cap=share)
         return True
+
+    def _read_round(
+        self, live: list[Timeline], idle: list[Timeline], wanted: int, share: int
+    ) -> None:
+        """Many timelines (a sharded public list) are read in rounds, a query each, rather
+        than one frontier at a time, which would cost a query for about every entry.
+
+        While fewer entries are in hand than wanted, each idle timeline reads its part of what
+        is missing. Then the entries in hand say where the page ends at the latest: each idle
+        timeline behind that place reads up to it and no further."""
+        held = sorted(
+            (entry.position for timeline in live for entry in timeline.buffer),
+            reverse=self._descending,
+        )
+        if len(held) < wanted:
+            # Not enough in hand to know where the page ends (one sparse timeline may hold a
+            # few entries far ahead): each idle timeline reads its part of what is missing.
+            part = max(1, math.ceil((wanted - len(held)) * _ROUND_SHARE / len(live)))
+            for timeline in idle:
+                timeline.fetch(part, cap=share)
+            return
+        end = held[wanted - 1]
+        for timeline in idle:
+            if timeline.frontier is None or _ahead(timeline.frontier, end, self._descending):
+                timeline.fetch(wanted, until=end, cap=share)
+        # The page ends at ``end`` or before: every idle timeline now reaches it.
 
     def _compare(self, first: Timeline, second: Timeline) -> int:
         """Least far along first (nothing read is least of all); then the fewest taken."""

@@ -250,7 +250,16 @@ def _components() -> dict[str, Any]:
                 "properties": {
                     "images": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
                     "count": {"type": "integer", "minimum": 0, "maximum": MAX_PAGE_SIZE},
-                    "next_cursor": {"type": ["string", "null"]},
+                    "next_cursor": {
+                        "type": ["string", "null"],
+                        "description": (
+                            "The cursor of the next page; null only at the end of the list. A"
+                            " page may hold fewer images than limit, even none, and still have a"
+                            " next_cursor: one request reads at most max(4 x limit, 200) index"
+                            " entries (on DynamoDB), so a rare match is found over several"
+                            " pages. Follow next_cursor until it is null."
+                        ),
+                    },
                 },
             },
             "ImageUpdate": {

@@ -143,9 +143,11 @@ def bytes_response(request: Request, found: Download) -> Response:
         else None
     )
     # The blob store serves the bytes itself where it can, and honours Range there; what
-    # needs no bytes (304, 416) is answered here first, the same whatever the backend. A
-    # stale If-Range asks for the whole image, which the redirected Range would not give.
-    if found.presigned_url and (range_applies or "range" not in request.headers):
+    # needs no bytes (304, 416) is answered here first, the same whatever the backend. No
+    # image byte ever passes through here on AWS (a Lambda's answer is at most 6 MB, and
+    # read whole into memory): a stale If-Range is redirected too, and S3 answers it
+    # itself, with the whole image, as the validator is not its own ETag.
+    if found.presigned_url:
         return RedirectResponse(
             found.presigned_url, 307, headers={"ETag": etag, "Cache-Control": "no-store"}
         )

@@ -404,6 +404,9 @@ async function fetchPage(generation) {
     page.images.forEach(addCard);
     grid.cursor = page.next_cursor;
     grid.exhausted = !page.next_cursor;
+    // A page may come back empty yet not be the end (the server reads a bounded number of
+    // entries per request): go on at once, as no scroll will ask for it.
+    if (!page.images.length && !grid.exhausted) return fetchPage(generation);
     updateGridStatus();
     updatePosition();
   } catch (error) {
