@@ -84,6 +84,11 @@ class Settings:
         DEFAULT_MAX_UPLOAD_BYTES, "IMAGECORE_MAX_UPLOAD_BYTES", parse=_positive_int
     )
     token_secret: str | None = _setting(None, "IMAGECORE_TOKEN_SECRET", parse=_secret, repr=False)
+    origin_verify_secret: str | None = _setting(
+        None, "IMAGECORE_ORIGIN_VERIFY_SECRET", parse=_secret, repr=False
+    )
+    """The API Lambda serves only requests whose X-Origin-Verify header holds this: those that
+    came through CloudFront (and its WAF limits), which adds it. None: no such check."""
     url_ttl_seconds: int = _setting(
         int(DEFAULT_URL_TTL.total_seconds()), "IMAGECORE_URL_TTL_SECONDS", parse=_positive_int
     )

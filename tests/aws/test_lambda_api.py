@@ -232,6 +232,108 @@ def test_health_and_the_document_need_no_claims(invoke: Invoke) -> None:
     assert document.json()["openapi"].startswith("3.")
 
 
+# --- only through CloudFront (IMAGECORE_ORIGIN_VERIFY_SECRET) ------------------------------------
+
+ORIGIN_SECRET = "origin-secret-that-cloudfront-adds"
+
+
+@pytest.fixture
+def behind_cloudfront() -> Invoke:
+    return invoker(
+        build_container(
+            Settings(backend="memory", token_secret=SECRET, origin_verify_secret=ORIGIN_SECRET)
+        )
+    )
+
+
+def test_behind_cloudfront_a_request_with_its_header_is_served(behind_cloudfront: Invoke) -> None:
+    body, headers = multipart(PNG, title="Through the edge")
+    created = behind_cloudfront(
+        http_api_event(
+            "POST", "/images", headers={**headers, "X-Origin-Verify": ORIGIN_SECRET}, body=body
+        )
+    )
+    assert created.status == 201, created.body
+
+    listed = behind_cloudfront(
+        http_api_event("GET", "/images", headers={"x-origin-verify": ORIGIN_SECRET})
+    )
+    assert [image["title"] for image in listed.json()["images"]] == ["Through the edge"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Origin-Verify": ""},
+        {"X-Origin-Verify": "origin-secret-that-cloudfront-add"},
+        {"X-Origin-Verify": ORIGIN_SECRET.upper()},
+        {"X-Origin-Verify": f"{ORIGIN_SECRET},{ORIGIN_SECRET}"},
+        {"X-Origin-Secret": ORIGIN_SECRET},
+    ],
+    ids=["missing", "empty", "a-prefix", "other-case", "twice", "other-header"],
+)
+def test_behind_cloudfront_a_request_around_it_is_refused_whatever_it_asks(
+    behind_cloudfront: Invoke, headers: dict[str, str]
+) -> None:
+    body, form = multipart(PNG)
+    requests = [
+        http_api_event("POST", "/images", headers={**form, **headers}, body=body),
+        http_api_event("GET", "/images", headers=headers),
+        http_api_event("GET", "/health", user=None, headers=headers),
+        http_api_event("GET", "/no/such/path", user=None, headers=headers),
+    ]
+    for event in requests:
+        response = behind_cloudfront(event)
+        assert_error(response, 403, "Forbidden")
+        assert "CloudFront URL" in response.json()["message"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+    # Nothing refused was done: the upload above stored no image.
+    served = behind_cloudfront(
+        http_api_event("GET", "/images", headers={"X-Origin-Verify": ORIGIN_SECRET})
+    )
+    assert served.json()["count"] == 0
+
+
+def test_behind_cloudfront_a_rest_api_event_needs_the_header_too(
+    behind_cloudfront: Invoke,
+) -> None:
+    refused = behind_cloudfront(rest_api_event("GET", "/images", "/images"))
+    assert_error(refused, 403, "Forbidden")
+    served = behind_cloudfront(
+        rest_api_event("GET", "/images", "/images", headers={"X-Origin-Verify": ORIGIN_SECRET})
+    )
+    assert served.status == 200, served.body
+
+
+def test_without_the_setting_no_header_is_needed(invoke: Invoke) -> None:
+    assert invoke(http_api_event("GET", "/images")).status == 200
+    assert invoke(http_api_event("GET", "/health", user=None)).status == 200
+
+
+def test_the_handler_module_reads_the_origin_secret_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IMAGECORE_BACKEND", "memory")
+    monkeypatch.setenv("IMAGECORE_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("IMAGECORE_ORIGIN_VERIFY_SECRET", ORIGIN_SECRET)
+
+    module = fresh_import("entrypoints.aws_lambda.api")
+
+    def status(headers: dict[str, str]) -> int:
+        event = http_api_event("GET", "/images", headers=headers)
+        return GatewayResponse(module.handler(event, LambdaContext())).status
+
+    assert status({}) == 403
+    assert status({"X-Origin-Verify": ORIGIN_SECRET}) == 200
+
+
+def test_the_origin_secret_never_shows_in_the_settings_repr() -> None:
+    settings = Settings(backend="memory", origin_verify_secret=ORIGIN_SECRET)
+    assert ORIGIN_SECRET not in repr(settings)
+
+
 # --- REST API, payload 1.0 ----------------------------------------------------------------------
 
 

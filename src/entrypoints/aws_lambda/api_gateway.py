@@ -46,7 +46,14 @@ def caller_from_authorizer(request: Request) -> str:
 
 
 def create_handler(container: Container) -> LambdaHandler:
-    # API Gateway's stage throttling limits the request rate before a Lambda runs.
-    app = container.http_app(authenticate=caller_from_authorizer, limiter=None)
+    # API Gateway's stage throttling, and with the edge (CloudFront and WAF) each token's and
+    # each anonymous address's limits, bound the request rate before a Lambda runs. The edge
+    # holds only if no request gets around it: with IMAGECORE_ORIGIN_VERIFY_SECRET set, a
+    # request without CloudFront's header is refused.
+    app = container.http_app(
+        authenticate=caller_from_authorizer,
+        limiter=None,
+        origin_secret=container.config.origin_verify_secret(),
+    )
     # The app has no startup or shutdown work; Lambda would not run shutdown anyway.
     return Mangum(app, lifespan="off")
