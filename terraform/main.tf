@@ -20,6 +20,24 @@ provider "aws" {
   }
 }
 
+# CloudFront's web ACL (WAF, scope CLOUDFRONT) and its log group must be made in us-east-1,
+# whatever var.region is: the edge module gets this provider. Same tags as the default one.
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+
+  default_tags {
+    tags = merge(
+      {
+        Application = "imagecore"
+        NamePrefix  = var.name_prefix
+        ManagedBy   = "terraform"
+      },
+      var.tags,
+    )
+  }
+}
+
 data "aws_caller_identity" "current" {}
 
 # A secret for the HMAC of pagination cursors, made once and kept in the state: uuid() changes
@@ -34,6 +52,18 @@ resource "terraform_data" "cursor_secret" {
       condition     = var.cursor_secret == null || length(coalesce(var.cursor_secret, "unset")) >= 32
       error_message = "cursor_secret must be at least 32 characters long (or null, to generate one)."
     }
+  }
+}
+
+# The value of the header CloudFront adds to every request it sends the API (modules/edge), which
+# the API function requires (IMAGECORE_ORIGIN_VERIFY_SECRET): made once like the cursor secret.
+# `terraform apply -replace=terraform_data.origin_verify_secret` changes it (CloudFront and the
+# function are updated in the same apply; requests in flight meanwhile may be refused).
+resource "terraform_data" "origin_verify_secret" {
+  input = "${replace(uuid(), "-", "")}${replace(uuid(), "-", "")}"
+
+  lifecycle {
+    ignore_changes = [input]
   }
 }
 
@@ -155,9 +185,12 @@ module "api" {
   architecture = var.lambda_architecture
   kms_key_arn  = var.kms_key_arn
   tracing_mode = var.lambda_tracing_mode
-  environment = merge(local.function_environment, {
-    IMAGECORE_MAX_UPLOAD_BYTES = tostring(var.api_max_upload_bytes)
-  })
+  environment = merge(
+    local.function_environment,
+    { IMAGECORE_MAX_UPLOAD_BYTES = tostring(var.api_max_upload_bytes) },
+    # With the edge, only requests that came through CloudFront (and so through WAF) are served.
+    var.edge ? { IMAGECORE_ORIGIN_VERIFY_SECRET = terraform_data.origin_verify_secret.output } : {},
+  )
 
   table_arn  = module.metadata.table_arn
   index_arns = module.metadata.index_arns
@@ -169,4 +202,26 @@ module "api" {
   throttling_burst_limit = var.throttling_burst_limit
   throttling_rate_limit  = var.throttling_rate_limit
   log_retention_days     = var.log_retention_days
+}
+
+# The API's front door: CloudFront with a WAF web ACL that limits each bearer token's request
+# rate, and each anonymous IP address's (the stage's throttle counts all callers together).
+module "edge" {
+  source = "./modules/edge"
+  count  = var.edge ? 1 : 0
+
+  providers = {
+    aws = aws.us_east_1
+  }
+
+  name_prefix               = var.name_prefix
+  origin_url                = module.api.api_url
+  origin_verify_secret      = terraform_data.origin_verify_secret.output
+  per_user_request_limit    = var.per_user_request_limit
+  anonymous_request_limit   = var.anonymous_request_limit
+  rate_limit_window_seconds = var.rate_limit_window_seconds
+  price_class               = var.edge_price_class
+  domain_names              = var.edge_domain_names
+  certificate_arn           = var.edge_certificate_arn
+  log_retention_days        = var.log_retention_days
 }

@@ -1,6 +1,20 @@
 output "api_url" {
-  description = "Base URL of the HTTP API (its $default stage)."
+  description = "Base URL of the API for clients: through CloudFront and WAF when edge is on, else the HTTP API's $default stage."
+  value       = var.edge ? module.edge[0].url : module.api.api_url
+}
+
+output "api_gateway_url" {
+  description = "The HTTP API's own URL (its $default stage). With edge on it refuses every request (403): clients use api_url."
   value       = module.api.api_url
+}
+
+output "edge" {
+  description = "With edge: the CloudFront distribution's ID and domain name and the WAF web ACL's ARN; null without."
+  value = var.edge ? {
+    distribution_id          = module.edge[0].distribution_id
+    distribution_domain_name = module.edge[0].distribution_domain_name
+    web_acl_arn              = module.edge[0].web_acl_arn
+  } : null
 }
 
 output "api_id" {

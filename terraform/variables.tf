@@ -234,3 +234,65 @@ variable "log_retention_days" {
     error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
   }
 }
+
+variable "edge" {
+  description = "Put CloudFront and a WAF web ACL in front of the API (modules/edge): per-token and per-address request limits, and the API function then refuses requests that did not come through CloudFront. false serves the API at API Gateway's own URL, limited by the stage throttle alone."
+  type        = bool
+  default     = true
+}
+
+variable "per_user_request_limit" {
+  description = "With edge: requests one bearer token may make per rate_limit_window_seconds (WAF counts them per token); more get 429 until its rate falls below the limit."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.per_user_request_limit >= 10 && floor(var.per_user_request_limit) == var.per_user_request_limit
+    error_message = "per_user_request_limit must be a whole number of at least 10 (WAF's smallest rate limit)."
+  }
+}
+
+variable "anonymous_request_limit" {
+  description = "With edge: requests without an Authorization header one IP address may make per rate_limit_window_seconds; more get 429."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.anonymous_request_limit >= 10 && floor(var.anonymous_request_limit) == var.anonymous_request_limit
+    error_message = "anonymous_request_limit must be a whole number of at least 10 (WAF's smallest rate limit)."
+  }
+}
+
+variable "rate_limit_window_seconds" {
+  description = "With edge: the sliding window WAF counts requests over, 60, 120, 300 or 600 seconds (WAF's default is 300); also the Retry-After of its 429."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = contains([60, 120, 300, 600], var.rate_limit_window_seconds)
+    error_message = "rate_limit_window_seconds must be 60, 120, 300 or 600 (the windows WAF offers)."
+  }
+}
+
+variable "edge_price_class" {
+  description = "With edge: CloudFront price class, PriceClass_100 (North America and Europe), PriceClass_200 or PriceClass_All."
+  type        = string
+  default     = "PriceClass_100"
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.edge_price_class)
+    error_message = "edge_price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
+  }
+}
+
+variable "edge_domain_names" {
+  description = "With edge: your own host names for the API (needs edge_certificate_arn); [] serves it at the distribution's *.cloudfront.net name."
+  type        = list(string)
+  default     = []
+}
+
+variable "edge_certificate_arn" {
+  description = "With edge: ACM certificate in us-east-1 covering edge_domain_names; with it viewers need TLS 1.2 or later (CloudFront's own certificate allows no minimum to be set)."
+  type        = string
+  default     = null
+}
