@@ -4,7 +4,7 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # evaluation_window_sec of rate-based rules came with 5.40.
+      # evaluation_window_sec of rate-based rules (added in March 2024): 5.40 has it.
       version = ">= 5.40"
     }
   }
