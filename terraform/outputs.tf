@@ -42,12 +42,27 @@ output "dead_letter_queue_url" {
   value       = module.queue.dead_letter_queue_url
 }
 
+output "reconcile_failures_queue_url" {
+  description = "URL of the queue that receives the scheduled reconcile runs that failed every retry."
+  value       = module.processing.reconcile_failures_queue_url
+}
+
+output "token_secret_parameter" {
+  description = "Name of the SSM parameter (SecureString) holding the token secret (IMAGECORE_TOKEN_SECRET_PARAMETER)."
+  value       = aws_ssm_parameter.token_secret.name
+}
+
+output "alarm_topic_arn" {
+  description = "ARN of the SNS topic every CloudWatch alarm notifies (and notifies again when it is OK)."
+  value       = module.alarms.topic_arn
+}
+
 output "function_names" {
   description = "Names of the Lambda functions: api, worker, reconcile."
   value       = merge({ api = module.api.function_name }, module.processing.function_names)
 }
 
 output "imagecore_environment" {
-  description = "The service's settings for a local .env against this deployment (no secret): the functions' environment plus AWS_REGION."
+  description = "The service's settings for a local .env against this deployment (no secret, but the name of its SSM parameter, read at start): the functions' environment plus AWS_REGION."
   value       = merge(local.imagecore_environment, { AWS_REGION = var.region })
 }

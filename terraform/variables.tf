@@ -145,7 +145,7 @@ variable "url_ttl_seconds" {
 }
 
 variable "cursor_secret" {
-  description = "Secret that signs pagination cursors (IMAGECORE_TOKEN_SECRET), at least 32 characters; null generates one, kept in the Terraform state. Changing it invalidates every cursor handed out."
+  description = "Secret that signs pagination cursors, at least 32 characters, written to the SSM parameter /<name_prefix>/token-secret and never to the state; null generates one. It is written when the parameter is made and whenever cursor_secret_version changes. Changing it invalidates every cursor handed out."
   type        = string
   default     = null
   sensitive   = true
@@ -153,8 +153,19 @@ variable "cursor_secret" {
   # print the value (Terraform 1.11), a precondition does not.
 }
 
+variable "cursor_secret_version" {
+  description = "Version of the token secret's value: raise it to write cursor_secret (or a newly generated secret) to the parameter again, e.g. to rotate it. Terraform keeps no copy of the value to compare, so it writes only when this changes."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.cursor_secret_version >= 1 && floor(var.cursor_secret_version) == var.cursor_secret_version
+    error_message = "cursor_secret_version must be a whole number of at least 1."
+  }
+}
+
 variable "kms_key_arn" {
-  description = "Customer managed KMS key for the table and the functions' environment; null uses AWS managed keys. The functions are allowed kms:Decrypt and kms:GenerateDataKey on it."
+  description = "Customer managed KMS key for the table, the functions' environment and the token secret's parameter; null uses AWS managed keys. The functions are allowed kms:Decrypt and kms:GenerateDataKey on it."
   type        = string
   default     = null
 }
@@ -172,9 +183,9 @@ variable "point_in_time_recovery" {
 }
 
 variable "deletion_protection" {
-  description = "Refuse to delete the table while this is on (turn it on in production)."
+  description = "Refuse to delete the table while this is on. On by default: set it false (and force_destroy true) only to destroy a throwaway deployment."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "force_destroy" {
@@ -187,6 +198,12 @@ variable "noncurrent_version_expiration_days" {
   description = "Days after which overwritten or deleted image versions are removed from the bucket."
   type        = number
   default     = 30
+}
+
+variable "archive_originals_after_days" {
+  description = "Days after which an original image (over 128 KiB) moves to S3 Glacier Instant Retrieval, which still serves downloads at once (no restore); null keeps everything in STANDARD."
+  type        = number
+  default     = 90
 }
 
 variable "max_receive_count" {
@@ -295,4 +312,39 @@ variable "edge_certificate_arn" {
   description = "With edge: ACM certificate in us-east-1 covering edge_domain_names; with it viewers need TLS 1.2 or later (CloudFront's own certificate allows no minimum to be set)."
   type        = string
   default     = null
+}
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarms topic (AWS mails it a confirmation link first); null subscribes nobody: subscribe what you use to the alarm_topic_arn output."
+  type        = string
+  default     = null
+}
+
+variable "alarm_period_seconds" {
+  description = "Period over which every alarm sums its metric (10, 30 or a multiple of 60)."
+  type        = number
+  default     = 300
+}
+
+variable "alarm_api_5xx_threshold" {
+  description = "5xx answers of the HTTP API per alarm period above which the API's alarm fires."
+  type        = number
+  default     = 5
+}
+
+variable "alarm_lambda_errors_threshold" {
+  description = "Failed invocations of one function per alarm period above which its alarm fires."
+  type        = number
+  default     = 0
+}
+
+variable "alarm_lambda_throttles_threshold" {
+  description = "Throttled invocations of one function per alarm period above which its alarm fires."
+  type        = number
+  default     = 0
+}
+
+variable "alarm_dynamodb_throttles_threshold" {
+  description = "Read or write throttle events of the table or one of its indexes per alarm period above which its alarm fires."
+  type        = number
+  default     = 0
 }

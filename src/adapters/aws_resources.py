@@ -14,10 +14,12 @@ from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TimeToLiveSpecificationTypeDef
     from mypy_boto3_s3 import S3Client
 
 METADATA_MODULE = Path("terraform/modules/metadata")
 _TABLE_RESOURCE = "aws_dynamodb_table"
+TTL_KEY = "TimeToLiveSpecification"
 
 
 class DefinitionError(ValueError):
@@ -37,7 +39,9 @@ def find_metadata_module(start: Path | None = None) -> Path:
 
 
 def table_definition(module: Path) -> dict[str, Any]:
-    """CreateTable's arguments, but the name, from the module's ``aws_dynamodb_table``."""
+    """CreateTable's arguments, but the name, from the module's ``aws_dynamodb_table``; and,
+    when the table has one, its time to live as ``TimeToLiveSpecification`` (UpdateTimeToLive's
+    argument, which CreateTable does not take: ``create_table`` applies it)."""
     import hcl2  # only development needs it; the service itself never reads HCL
 
     options = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
@@ -84,19 +88,44 @@ def table_definition(module: Path) -> dict[str, Any]:
     ]
     if indexes:
         definition["GlobalSecondaryIndexes"] = indexes
+    ttl = [block for block in table.get("ttl", []) if block.get("enabled") is True]
+    if ttl:
+        definition[TTL_KEY] = {"AttributeName": ttl[0]["attribute_name"], "Enabled": True}
     return definition
 
 
+def enable_time_to_live(
+    client: DynamoDBClient, name: str, specification: TimeToLiveSpecificationTypeDef
+) -> bool:
+    """Have DynamoDB remove the table's items once the time in the specification's attribute
+    (epoch seconds) has passed; False if it already does."""
+    described = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    if (
+        described.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
+        and described.get("AttributeName") == specification["AttributeName"]
+    ):
+        return False
+    client.update_time_to_live(TableName=name, TimeToLiveSpecification=specification)
+    return True
+
+
 def create_table(client: DynamoDBClient, name: str, definition: dict[str, Any]) -> bool:
-    """Make the table and wait until it is usable; False if it was there already."""
+    """Make the table and wait until it is usable, with the definition's time to live (also
+    on a table that was there already, made before it had one); False if it was there."""
+    arguments = dict(definition)
+    ttl: TimeToLiveSpecificationTypeDef | None = arguments.pop(TTL_KEY, None)
     try:
-        client.create_table(TableName=name, **definition)
+        client.create_table(TableName=name, **arguments)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
             raise
-        return False
+        created = False
+    else:
+        created = True
     client.get_waiter("table_exists").wait(TableName=name)
-    return True
+    if ttl is not None:
+        enable_time_to_live(client, name, ttl)
+    return created
 
 
 def create_bucket(client: S3Client, name: str) -> bool:

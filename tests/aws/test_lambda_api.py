@@ -529,5 +529,7 @@ def test_the_handler_module_refuses_to_start_without_a_shared_secret(
     monkeypatch.setenv("IMAGECORE_BACKEND", "memory")
     monkeypatch.delenv("IMAGECORE_TOKEN_SECRET", raising=False)
 
-    with pytest.raises(SettingsError, match="IMAGECORE_TOKEN_SECRET"):
+    monkeypatch.delenv("IMAGECORE_TOKEN_SECRET_PARAMETER", raising=False)
+
+    with pytest.raises(SettingsError, match="IMAGECORE_TOKEN_SECRET_PARAMETER"):
         fresh_import("entrypoints.aws_lambda.api")

@@ -424,11 +424,87 @@ def test_clients_are_given_the_cloudfront_url_when_there_is_an_edge() -> None:
     outputs = {name: body for output in document["output"] for name, body in output.items()}
     assert outputs["api_url"]["value"] == "${var.edge ? module.edge[0].url : module.api.api_url}"
     assert outputs["api_gateway_url"]["value"] == "${module.api.api_url}"
+def test_the_functions_get_the_secrets_parameter_name_and_never_the_secret() -> None:
+    document = hcl(harness.TERRAFORM_ROOT / "main.tf")
+    (environment,) = [
+        local["imagecore_environment"]
+        for local in document["locals"]
+        if "imagecore_environment" in local
+    ]
+    assert environment["IMAGECORE_TOKEN_SECRET_PARAMETER"] == (
+        "${aws_ssm_parameter.token_secret.name}"
+    )
+    for path in harness.TERRAFORM_ROOT.rglob("*.tf"):
+        assert not re.search(r"\bIMAGECORE_TOKEN_SECRET\s*=", path.read_text()), path
+    (parameter,) = [
+        body
+        for resource in document["resource"]
+        for body in resource.get("aws_ssm_parameter", {}).values()
+    ]
+    assert parameter["type"] == "SecureString"
+    # Write-only: Terraform sends it and keeps no copy in the state or a plan.
+    assert "value" not in parameter
+    assert "var.cursor_secret" in parameter["value_wo"]
+    # Both function modules may read exactly that parameter.
+    for module in ("api", "processing"):
+        assert (
+            root_module(module)["secret_parameter_arn"] == "${aws_ssm_parameter.token_secret.arn}"
+        )
+
+
+def test_the_table_is_protected_from_deletion_unless_a_throwaway_deployment_says_otherwise() -> (
+    None
+):
+    variables = root_variables()
+    assert variables["deletion_protection"]["default"] is True
+    assert variables["force_destroy"]["default"] is False
+    assert root_module("metadata")["deletion_protection"] == "${var.deletion_protection}"
+    (table,) = resources("metadata", "aws_dynamodb_table")
+    assert table["deletion_protection_enabled"] == "${var.deletion_protection}"
+    assert "-var=deletion_protection=false" in harness.THROWAWAY_VARIABLES
+
+
+def test_only_originals_move_to_glacier_instant_retrieval() -> None:
+    from imagecore.blob_keys import original_key, thumbnail_key
+    from imagecore.thumbnails import DEFAULT_THUMBNAIL_SIDE
+
+    (lifecycle,) = resources("storage", "aws_s3_bucket_lifecycle_configuration")
+    (archive,) = [rule for rule in lifecycle["rule"] if rule["id"] == "archive-old-originals"]
+    assert archive["status"] == (
+        '${var.archive_originals_after_days == null ? "Disabled" : "Enabled"}'
+    )
+    (transition,) = archive["transition"]
+    # Instant Retrieval: a presigned GET reads it at once, with no restore.
+    assert transition["storage_class"] == "GLACIER_IR"
+    assert transition["days"] == "${coalesce(var.archive_originals_after_days, 90)}"
+    (condition,) = archive["filter"]
+    original = original_key("alice", "01JD0000000000000000000001")
+    assert original.startswith(condition["prefix"])
+    assert not upload_key("alice", "01JD0000000000000000000001").startswith(condition["prefix"])
+    # A thumbnail shares its original's prefix; its size keeps it out: at most 256 px a side.
+    assert thumbnail_key(original).startswith(condition["prefix"])
+    assert DEFAULT_THUMBNAIL_SIDE <= 256
+    assert lifecycle["transition_default_minimum_object_size"] == "all_storage_classes_128K"
+    assert root_variables()["archive_originals_after_days"]["default"] == 90
+
+
+def test_every_alarm_notifies_the_topic_when_it_fires_and_when_it_clears() -> None:
+    alarms = resources("alarms", "aws_cloudwatch_metric_alarm")
+    assert len(alarms) == 5  # api 5xx, function errors, throttles, queue depth, table throttles
+    for alarm in alarms:
+        assert alarm["alarm_actions"] == "${local.alarm_actions}", alarm["alarm_name"]
+        assert alarm["ok_actions"] == "${local.alarm_actions}", alarm["alarm_name"]
+        assert alarm["treat_missing_data"] == "notBreaching", alarm["alarm_name"]
+    (topic,) = resources("alarms", "aws_sns_topic")
+    assert topic["kms_master_key_id"] == "${aws_kms_key.alarms.arn}"
+    (subscription,) = resources("alarms", "aws_sns_topic_subscription")
+    assert subscription["count"] == "${var.alarm_email == null ? 0 : 1}"
+    assert root_variables()["alarm_email"]["default"] is None
 
 
 # --- applied against moto server ------------------------------------------------------------------
 
-SECRET_FOR_LOCAL_USE = "e2e-local-cursor-secret-of-40-characters"
+SECRET_OF_OUR_OWN = "e2e-cursor-secret-chosen-by-the-operator-48-chars"
 
 
 @attrs.frozen
@@ -438,15 +514,30 @@ class Deployed:
     environment: dict[str, str]
     outputs: dict[str, Any]
     seconds: dict[str, float]
+    chosen: list[str] = attrs.field(factory=list)
+    """Variables a test applied since (the secret chosen and its version): every later plan and
+    destroy are given them too."""
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.server.url, region_name=harness.REGION)
 
     @property
     def variables(self) -> list[str]:
-        """What apply, plan and destroy are all given: the real zip, and a bucket that may go."""
+        """What apply, plan and destroy are all given: the real zip, and a table and bucket
+        that may go."""
         zip_path = self.directory.parent / "imagecore-lambda.zip"
-        return [f"-var=lambda_zip={zip_path}", "-var=force_destroy=true"]
+        return [f"-var=lambda_zip={zip_path}", *harness.THROWAWAY_VARIABLES, *self.chosen]
+
+    def state(self) -> str:
+        return (self.directory / "terraform.tfstate").read_text()
+
+    def token_secret(self) -> str:
+        parameter = self.client("ssm").get_parameter(
+            Name=self.outputs["token_secret_parameter"], WithDecryption=True
+        )["Parameter"]
+        assert parameter["Type"] == "SecureString"
+        value: str = parameter["Value"]
+        return value
 
     def tflocal(self, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
         started = time.monotonic()
@@ -491,12 +582,12 @@ def api(deployed: Deployed) -> Iterator[Any]:
     from tests.support.lambda_events import fresh_import
 
     settings = environment_from_terraform(deployed.directory, TERRAFORM or "terraform")
+    # The secret is not among them: the handlers read it from the deployed SSM parameter, as
+    # the functions do.
+    assert "IMAGECORE_TOKEN_SECRET" not in settings
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            **settings,
-            "IMAGECORE_TOKEN_SECRET": SECRET_FOR_LOCAL_USE,
-            "AWS_ENDPOINT_URL": deployed.server.url,
-        }.items():
+        patch.delenv("IMAGECORE_TOKEN_SECRET", raising=False)
+        for name, value in {**settings, "AWS_ENDPOINT_URL": deployed.server.url}.items():
             patch.setenv(name, value)
         yield (
             fresh_import("entrypoints.aws_lambda.api"),
@@ -609,6 +700,177 @@ def test_the_deployed_stage_throttles_every_route(deployed: Deployed) -> None:
     assert throttling["ThrottlingRateLimit"] == variables["throttling_rate_limit"]["default"]
 
 
+def role_policy(deployed: Deployed, function: str) -> list[dict[str, Any]]:
+    """The statements of the deployed function's own least-privilege policy."""
+    name = deployed.outputs["function_names"][function]
+    document = deployed.client("iam").get_role_policy(
+        RoleName=f"{name}-lambda", PolicyName=f"{name}-least-privilege"
+    )["PolicyDocument"]
+    if isinstance(document, str):
+        document = json.loads(document)
+    statements: list[dict[str, Any]] = document["Statement"]
+    return statements
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+@pytest.mark.slow
+def test_the_token_secret_is_in_ssm_only_never_in_a_function_or_the_state(
+    deployed: Deployed, api: Any
+) -> None:
+    secret = deployed.token_secret()
+    assert len(secret) >= 32
+    assert secret not in deployed.state(), "the state holds the token secret"
+    parameter = deployed.client("ssm").get_parameter(
+        Name=deployed.outputs["token_secret_parameter"]
+    )
+    parameter_arn = parameter["Parameter"]["ARN"]
+    functions = deployed.client("lambda")
+    for function, name in deployed.outputs["function_names"].items():
+        configuration = functions.get_function_configuration(FunctionName=name)
+        variables = configuration["Environment"]["Variables"]
+        assert "IMAGECORE_TOKEN_SECRET" not in variables, function
+        assert (
+            variables["IMAGECORE_TOKEN_SECRET_PARAMETER"]
+            == (deployed.outputs["token_secret_parameter"])
+        )
+        assert secret not in json.dumps(configuration), function
+        # Each may read that one parameter, and no other.
+        (grant,) = [s for s in role_policy(deployed, function) if s.get("Sid") == "TokenSecret"]
+        assert as_list(grant["Action"]) == ["ssm:GetParameter"]
+        assert as_list(grant["Resource"]) == [parameter_arn]
+    # The handlers started from the deployment's settings read it there (the worker's container
+    # signs with it), and the .env of `imagecore terraform-env` names the parameter.
+    _, lambda_worker = api
+    assert lambda_worker._container.secret() == secret.encode()
+    settings = environment_from_terraform(deployed.directory, TERRAFORM or "terraform")
+    assert (
+        settings["IMAGECORE_TOKEN_SECRET_PARAMETER"] == deployed.outputs["token_secret_parameter"]
+    )
+
+
+@pytest.mark.slow
+def test_a_secret_the_operator_chooses_reaches_the_parameter_but_not_the_state(
+    deployed: Deployed,
+) -> None:
+    generated = deployed.token_secret()
+    deployed.chosen.extend(
+        [f"-var=cursor_secret={SECRET_OF_OUR_OWN}", "-var=cursor_secret_version=2"]
+    )
+    deployed.tflocal("apply", "-auto-approve", "-input=false", "-no-color", *deployed.variables)
+
+    assert deployed.token_secret() == SECRET_OF_OUR_OWN
+    state = deployed.state()
+    assert SECRET_OF_OUR_OWN not in state
+    assert generated not in state
+
+
+@pytest.mark.slow
+def test_every_alarm_tells_the_topic_of_trouble_and_of_its_end(deployed: Deployed) -> None:
+    from adapters.dynamodb import CONTENT_INDEX, OWNER_INDEX, PUBLIC_INDEX
+
+    topic = deployed.outputs["alarm_topic_arn"]
+    functions = deployed.outputs["function_names"]
+    table = deployed.outputs["table_name"]
+    dead_letter = deployed.outputs["dead_letter_queue_url"].rsplit("/", 1)[1]
+    failures = deployed.outputs["reconcile_failures_queue_url"].rsplit("/", 1)[1]
+    pages = deployed.client("cloudwatch").get_paginator("describe_alarms").paginate()
+    alarms = {alarm["AlarmName"]: alarm for page in pages for alarm in page["MetricAlarms"]}
+
+    def watched(name: str) -> tuple[str, str, dict[str, str], float]:
+        alarm = alarms[name]
+        assert alarm["ActionsEnabled"] is True, name
+        assert alarm["AlarmActions"] == [topic], name
+        assert alarm["OKActions"] == [topic], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold", name
+        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        return alarm["Namespace"], alarm["MetricName"], dimensions, alarm["Threshold"]
+
+    assert watched("imagecore-api-5xx") == (
+        "AWS/ApiGateway",
+        "5xx",
+        {"ApiId": deployed.outputs["api_id"], "Stage": "$default"},
+        5,
+    )
+    for function in ("api", "worker", "reconcile"):
+        name = functions[function]
+        for metric in ("Errors", "Throttles"):
+            assert watched(f"{name}-{metric.lower()}") == (
+                "AWS/Lambda",
+                metric,
+                {"FunctionName": name},
+                0,
+            )
+    for queue in (dead_letter, failures):
+        assert watched(f"{queue}-not-empty") == (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": queue},
+            0,
+        )
+    for source in ("table", OWNER_INDEX, PUBLIC_INDEX, CONTENT_INDEX):
+        index = {} if source == "table" else {"GlobalSecondaryIndexName": source}
+        for operation in ("Read", "Write"):
+            assert watched(f"{table}-{source}-{operation.lower()}-throttled") == (
+                "AWS/DynamoDB",
+                f"{operation}ThrottleEvents",
+                {"TableName": table, **index},
+                0,
+            )
+    sns = deployed.client("sns")
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"]
+    # alarm_email is null by default: nobody is subscribed unasked.
+    assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+
+
+@pytest.mark.slow
+def test_a_reconcile_run_that_fails_every_retry_lands_in_its_failures_queue(
+    deployed: Deployed,
+) -> None:
+    reconcile = deployed.outputs["function_names"]["reconcile"]
+    queue = deployed.client("sqs").get_queue_attributes(
+        QueueUrl=deployed.outputs["reconcile_failures_queue_url"], AttributeNames=["All"]
+    )["Attributes"]
+    invoke = deployed.client("lambda").get_function_event_invoke_config(FunctionName=reconcile)
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == queue["QueueArn"]
+    assert invoke["MaximumRetryAttempts"] == 2
+    assert queue["MessageRetentionPeriod"] == str(14 * 86400)
+    assert queue["SqsManagedSseEnabled"] == "true"
+    # Lambda sends the failure's record as the function's own role.
+    assert any(
+        as_list(statement["Action"]) == ["sqs:SendMessage"]
+        and as_list(statement["Resource"]) == [queue["QueueArn"]]
+        for statement in role_policy(deployed, "reconcile")
+    )
+
+
+@pytest.mark.slow
+def test_the_table_drops_expired_items_and_old_originals_move_to_glacier_ir(
+    deployed: Deployed,
+) -> None:
+    ttl = deployed.client("dynamodb").describe_time_to_live(
+        TableName=deployed.outputs["table_name"]
+    )["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+
+    lifecycle = deployed.client("s3").get_bucket_lifecycle_configuration(
+        Bucket=deployed.outputs["bucket_name"]
+    )
+    # No object under 128 KiB moves: thumbnails stay in STANDARD beside their originals.
+    assert lifecycle["TransitionDefaultMinimumObjectSize"] == "all_storage_classes_128K"
+    rules = lifecycle["Rules"]
+    by_id = {rule["ID"]: rule for rule in rules}
+    assert {"abort-incomplete-multipart-uploads", "expire-noncurrent-versions"} < set(by_id)
+    archive = by_id["archive-old-originals"]
+    assert archive["Status"] == "Enabled"
+    assert archive["Transitions"] == [{"Days": 90, "StorageClass": "GLACIER_IR"}]
+    assert archive["Filter"] == {"Prefix": f"{IMAGES_PREFIX}/"}
+    assert "NoncurrentVersionTransitions" not in archive
+
+
 @pytest.mark.slow
 def test_a_plan_refuses_a_queue_that_dead_letters_before_the_last_thumbnail_attempt(
     deployed: Deployed,
@@ -660,6 +922,9 @@ def test_a_second_plan_has_no_changes_and_destroy_removes_everything(deployed: D
     assert deployed.client("lambda").list_functions()["Functions"] == []
     assert deployed.client("sqs").list_queues().get("QueueUrls", []) == []
     assert deployed.client("apigatewayv2").get_apis()["Items"] == []
+    assert deployed.client("ssm").describe_parameters()["Parameters"] == []
+    assert deployed.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
+    assert deployed.client("sns").list_topics()["Topics"] == []
     print(f"tflocal wall times against moto server (s): {deployed.seconds}")
 
 

@@ -37,6 +37,11 @@ AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
 OVERRIDE_FILE = "localstack_providers_override.tf"
 REGION = "us-east-1"
 
+THROWAWAY_VARIABLES = ("-var=deletion_protection=false", "-var=force_destroy=true")
+"""What apply, plan and destroy of a test deployment are given so that destroy can remove it: the
+configuration protects the table from deletion, and keeps a bucket that holds objects, unless
+told otherwise (a real deployment tears down with the same two)."""
+
 HANDLERS = ("aws_lambda.api", "aws_lambda.worker", "aws_lambda.reconcile")
 """The modules of entrypoints/ whose ``handler`` the Lambda functions name."""
 

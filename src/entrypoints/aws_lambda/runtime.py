@@ -11,12 +11,17 @@ from entrypoints.settings import Settings, SettingsError
 
 def container_from_environment() -> Container:
     settings = Settings.from_env()
-    if settings.token_secret is None:
+    if settings.token_secret is None and settings.token_secret_parameter is None:
         # Elsewhere a secret is made once in the data dir; instances of a function share none.
         raise SettingsError(
-            "IMAGECORE_TOKEN_SECRET must be set on Lambda: every instance signs and checks "
-            "cursors with the same secret (the Terraform configuration sets it)"
+            "IMAGECORE_TOKEN_SECRET_PARAMETER (or IMAGECORE_TOKEN_SECRET) must be set on "
+            "Lambda: every instance signs and checks cursors with the same secret (the "
+            "Terraform configuration names its SSM parameter)"
         )
     # The Lambda runtime logs WARNING and above unless told otherwise; what a job did is INFO.
     logging.getLogger("imagecore").setLevel(logging.INFO)
-    return build_container(settings)
+    container = build_container(settings)
+    # Read now, once per cold start: a parameter that is missing or may not be read fails the
+    # instance's start with a message that names it, not a request later.
+    container.secret()
+    return container

@@ -77,6 +77,15 @@ resource "aws_dynamodb_table" "images" {
     kms_key_arn = var.kms_key_arn
   }
 
+  # Items that only matter until a moment (an upload slot that was never used, a tombstone of a
+  # finished delete) carry that moment in expires_at, in epoch seconds: DynamoDB removes them
+  # itself, usually within a few days of it, instead of reconcile Scanning the table for them.
+  # Until DynamoDB gets to it an expired item can still be read: readers check expires_at too.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
   deletion_protection_enabled = var.deletion_protection
 
   tags = var.tags
