@@ -186,7 +186,20 @@ def configure_lambda_logging() -> None:
     place of the handler the Lambda runtime put on the root logger (plain text, or its own JSON
     without the request id). Lambda sends each line to CloudWatch as it is; its time is named
     ``timestamp`` there, as Lambda's own JSON lines name it: with ``level``, what Lambda reads
-    to filter a JSON line by its level (a line without a timestamp it takes for INFO)."""
+    to filter a JSON line by its level (a line without a timestamp it takes for INFO).
+
+    The level is the function's application log level (``AWS_LAMBDA_LOG_LEVEL``, which Lambda
+    sets from its logging configuration), else INFO."""
     global _time_field
     _time_field = "timestamp"
-    logging.config.dictConfig(LAMBDA_LOG_CONFIG)
+    configured = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    level = _LAMBDA_LEVELS.get(configured, configured)
+    if not isinstance(logging.getLevelNamesMapping().get(level), int):
+        level = "INFO"
+    logging.config.dictConfig(
+        {**LAMBDA_LOG_CONFIG, "root": {"handlers": ["stderr"], "level": level}}
+    )
+
+
+_LAMBDA_LEVELS = {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}
+"""Lambda's names of the log levels that Python names otherwise."""

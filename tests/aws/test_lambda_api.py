@@ -536,3 +536,28 @@ def test_every_log_line_on_lambda_is_json_with_the_level_time_and_request_id(
     assert by_logger["imagecore.access"]["status"] == 500
     library = by_logger["botocore.credentials"]
     assert (library["level"], library["request_id"]) == ("INFO", None)
+
+
+@pytest.mark.parametrize(
+    ("lambda_level", "logged"),
+    [("WARN", ["WARNING"]), ("DEBUG", ["DEBUG", "INFO", "WARNING"]), ("", ["INFO", "WARNING"])],
+)
+def test_the_functions_application_log_level_sets_what_is_logged(
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    lambda_level: str,
+    logged: list[str],
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", lambda_level)  # as Lambda sets it
+    monkeypatch.setenv("IMAGECORE_BACKEND", "memory")
+    monkeypatch.setenv("IMAGECORE_TOKEN_SECRET", SECRET)
+    fresh_import("entrypoints.aws_lambda.api")
+    capfd.readouterr()
+
+    probe = logging.getLogger("imagecore.probe")
+    probe.debug("debug")
+    probe.info("info")
+    probe.warning("warning")
+
+    lines = json_lines(capfd.readouterr().err)
+    assert [line["level"] for line in lines if line["logger"] == "imagecore.probe"] == logged
