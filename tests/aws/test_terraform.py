@@ -1,14 +1,17 @@
 """The Terraform configuration: checked statically (fmt, validate, cross-checked with the code),
-and applied for real against a moto server with tflocal, then driven through the API Lambda
-handler and the worker, planned again (no changes) and destroyed."""
+and applied for real against a moto server with tflocal, with the variable file the docs write,
+then driven through the API Lambda handler and the worker, planned again (no changes) and torn
+down by running the docs' own teardown commands."""
 
 from __future__ import annotations
 
 import ast
 import importlib.util
 import json
+import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -389,12 +392,6 @@ class Deployed:
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.server.url, region_name=harness.REGION)
 
-    @property
-    def variables(self) -> list[str]:
-        """What apply, plan and destroy are all given: the real zip, and a bucket that may go."""
-        zip_path = self.directory.parent / "imagecore-lambda.zip"
-        return [f"-var=lambda_zip={zip_path}", "-var=force_destroy=true"]
-
     def tflocal(self, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
         started = time.monotonic()
         result = harness.run_tflocal(args, self.directory, self.environment, ok_returncodes=ok)
@@ -408,9 +405,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         pytest.skip("needs the terraform binary and the hashicorp/aws provider mirror")
     if TFLOCAL is None:
         pytest.skip("needs tflocal (pip install terraform-local, part of the dev extra)")
+    # The workspace stands for a checkout: terraform/ and dist/ side by side, as the docs have
+    # them, so that the configuration finds the zip where it looks by default.
     workspace = tmp_path_factory.mktemp("deployment")
     # The real deployment zip, as the README builds it (the functions only get created).
-    package = build_lambda_package(workspace / "imagecore-lambda.zip", LambdaRuntime())
+    package = build_lambda_package(workspace / "dist" / "imagecore-lambda.zip", LambdaRuntime())
     server = MotoServer()  # its own, so that destroy is judged on this deployment alone
     try:
         deployment = Deployed(
@@ -420,11 +419,13 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             outputs={},
             seconds={},
         )
+        # The variables as docs/deployment.md has them written for moto server: apply, plan
+        # and destroy all read them from this file, as the user's do.
+        name, variables = documented_variable_file()
+        (deployment.directory / name).write_text(variables)
         deployment.tflocal("init", "-input=false", "-no-color")
-        assert package.path == deployment.directory.parent / "imagecore-lambda.zip"
-        deployment.tflocal(
-            "apply", "-auto-approve", "-input=false", "-no-color", *deployment.variables
-        )
+        assert package.path == deployment.directory.parent / "dist" / "imagecore-lambda.zip"
+        deployment.tflocal("apply", "-auto-approve", "-input=false", "-no-color")
         raw = json.loads(deployment.tflocal("output", "-json").stdout)
         deployment.outputs.update({name: output["value"] for name, output in raw.items()})
         yield deployment
@@ -564,7 +565,6 @@ def test_a_plan_refuses_a_queue_that_dead_letters_before_the_last_thumbnail_atte
         "plan",
         "-input=false",
         "-no-color",
-        *deployed.variables,
         "-var=max_receive_count=3",
         "-var=thumbnail_attempts=3",
         ok=(1,),
@@ -574,20 +574,63 @@ def test_a_plan_refuses_a_queue_that_dead_letters_before_the_last_thumbnail_atte
 
 
 @pytest.mark.slow
-def test_a_second_plan_has_no_changes_and_destroy_removes_everything(deployed: Deployed) -> None:
-    plan = deployed.tflocal(
-        "plan", "-detailed-exitcode", "-input=false", "-no-color", *deployed.variables, ok=(0, 2)
-    )
+def test_a_second_plan_has_no_changes_and_the_documented_teardown_removes_everything(
+    deployed: Deployed,
+) -> None:
+    plan = deployed.tflocal("plan", "-detailed-exitcode", "-input=false", "-no-color", ok=(0, 2))
     assert plan.returncode == 0, f"a plan right after apply wants changes:\n{plan.stdout}"
+    # The workspace is the checkout the docs' commands run in: its .venv is this Python's.
+    checkout = deployed.directory.parent
+    (checkout / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    assert (checkout / ".venv" / "bin" / "imagecore").exists(), "imagecore is not installed"
+    assert TFLOCAL is not None
+    environment = {
+        **deployed.environment,
+        "PATH": f"{Path(TFLOCAL).parent}{os.pathsep}{deployed.environment.get('PATH', '')}",
+    }
 
-    # moto (5.2) fails to empty a versioned bucket holding delete markers once destroy has
-    # suspended versioning, and the provider retries that for ever; AWS and LocalStack do not.
-    harness.empty_bucket(deployed.server.url, deployed.outputs["bucket_name"])
-    deployed.tflocal("destroy", "-auto-approve", "-input=false", "-no-color", *deployed.variables)
+    teardown = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", documented_teardown("moto server")],
+        cwd=checkout,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
+    assert teardown.returncode == 0, f"{teardown.stdout}\n{teardown.stderr}"
+    state = deployed.tflocal("state", "list")
+    assert state.stdout.strip() == "", f"resources left in the state:\n{state.stdout}"
     assert deployed.client("dynamodb").list_tables()["TableNames"] == []
     assert deployed.client("s3").list_buckets()["Buckets"] == []
     assert deployed.client("lambda").list_functions()["Functions"] == []
     assert deployed.client("sqs").list_queues().get("QueueUrls", []) == []
     assert deployed.client("apigatewayv2").get_apis()["Items"] == []
     print(f"tflocal wall times against moto server (s): {deployed.seconds}")
+
+
+DEPLOYMENT_DOC = Path(__file__).resolve().parents[2] / "docs" / "deployment.md"
+
+
+def documented_variable_file() -> tuple[str, str]:
+    """The name and text of the variable file docs/deployment.md writes for moto server."""
+    written = re.search(
+        r"^cat > terraform/(\S+\.auto\.tfvars) <<'EOF'\n(.*?)^EOF$",
+        DEPLOYMENT_DOC.read_text(),
+        flags=re.MULTILINE | re.DOTALL,
+    )
+    assert written, "docs/deployment.md writes no terraform/*.auto.tfvars for moto server"
+    return written[1], written[2]
+
+
+def documented_teardown(where: str) -> str:
+    """The commands docs/deployment.md gives to tear a deployment down on ``where``: the first
+    sh block under "### <where>" in its "## Tear down" section."""
+    text = DEPLOYMENT_DOC.read_text()
+    section = text[text.index("\n## Tear down\n") :]
+    section = section[section.index(f"\n### {where}\n") :]
+    block = re.search(r"^```sh\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)
+    assert block, f"no sh block under '### {where}' in docs/deployment.md"
+    return block[1]
