@@ -1,15 +1,18 @@
 """The Terraform configuration: checked statically (fmt, validate, cross-checked with the code),
-and applied for real against a moto server with tflocal, then driven through the API Lambda
-handler and the worker, planned again (no changes) and destroyed."""
+and applied for real against a moto server with tflocal, with the variable file the docs write,
+then driven through the API Lambda handler and the worker, planned again (no changes) and torn
+down by running the docs' own teardown commands."""
 
 from __future__ import annotations
 
 import ast
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -424,6 +427,8 @@ def test_clients_are_given_the_cloudfront_url_when_there_is_an_edge() -> None:
     outputs = {name: body for output in document["output"] for name, body in output.items()}
     assert outputs["api_url"]["value"] == "${var.edge ? module.edge[0].url : module.api.api_url}"
     assert outputs["api_gateway_url"]["value"] == "${module.api.api_url}"
+
+
 def test_the_functions_get_the_secrets_parameter_name_and_never_the_secret() -> None:
     document = hcl(harness.TERRAFORM_ROOT / "main.tf")
     (environment,) = [
@@ -461,7 +466,8 @@ def test_the_table_is_protected_from_deletion_unless_a_throwaway_deployment_says
     assert root_module("metadata")["deletion_protection"] == "${var.deletion_protection}"
     (table,) = resources("metadata", "aws_dynamodb_table")
     assert table["deletion_protection_enabled"] == "${var.deletion_protection}"
-    assert "-var=deletion_protection=false" in harness.THROWAWAY_VARIABLES
+    for where in ("moto server", "LocalStack", "AWS"):
+        assert "-var deletion_protection=false" in documented_teardown(where), where
 
 
 def test_only_originals_move_to_glacier_instant_retrieval() -> None:
@@ -514,19 +520,9 @@ class Deployed:
     environment: dict[str, str]
     outputs: dict[str, Any]
     seconds: dict[str, float]
-    chosen: list[str] = attrs.field(factory=list)
-    """Variables a test applied since (the secret chosen and its version): every later plan and
-    destroy are given them too."""
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.server.url, region_name=harness.REGION)
-
-    @property
-    def variables(self) -> list[str]:
-        """What apply, plan and destroy are all given: the real zip, and a table and bucket
-        that may go."""
-        zip_path = self.directory.parent / "imagecore-lambda.zip"
-        return [f"-var=lambda_zip={zip_path}", *harness.THROWAWAY_VARIABLES, *self.chosen]
 
     def state(self) -> str:
         return (self.directory / "terraform.tfstate").read_text()
@@ -552,9 +548,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         pytest.skip("needs the terraform binary and the hashicorp/aws provider mirror")
     if TFLOCAL is None:
         pytest.skip("needs tflocal (pip install terraform-local, part of the dev extra)")
+    # The workspace stands for a checkout: terraform/ and dist/ side by side, as the docs have
+    # them, so that the configuration finds the zip where it looks by default.
     workspace = tmp_path_factory.mktemp("deployment")
     # The real deployment zip, as the README builds it (the functions only get created).
-    package = build_lambda_package(workspace / "imagecore-lambda.zip", LambdaRuntime())
+    package = build_lambda_package(workspace / "dist" / "imagecore-lambda.zip", LambdaRuntime())
     server = MotoServer()  # its own, so that destroy is judged on this deployment alone
     try:
         deployment = Deployed(
@@ -564,11 +562,13 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             outputs={},
             seconds={},
         )
+        # The variables as docs/deployment.md has them written for moto server: apply, plan
+        # and destroy all read them from this file, as the user's do.
+        name, variables = documented_variable_file()
+        (deployment.directory / name).write_text(variables)
         deployment.tflocal("init", "-input=false", "-no-color")
-        assert package.path == deployment.directory.parent / "imagecore-lambda.zip"
-        deployment.tflocal(
-            "apply", "-auto-approve", "-input=false", "-no-color", *deployment.variables
-        )
+        assert package.path == deployment.directory.parent / "dist" / "imagecore-lambda.zip"
+        deployment.tflocal("apply", "-auto-approve", "-input=false", "-no-color")
         raw = json.loads(deployment.tflocal("output", "-json").stdout)
         deployment.outputs.update({name: output["value"] for name, output in raw.items()})
         yield deployment
@@ -756,10 +756,12 @@ def test_a_secret_the_operator_chooses_reaches_the_parameter_but_not_the_state(
     deployed: Deployed,
 ) -> None:
     generated = deployed.token_secret()
-    deployed.chosen.extend(
-        [f"-var=cursor_secret={SECRET_OF_OUR_OWN}", "-var=cursor_secret_version=2"]
+    # As an operator would: in a variable file beside the docs' one, which every later plan
+    # and the documented teardown then read too.
+    (deployed.directory / "secret.auto.tfvars").write_text(
+        f'cursor_secret = "{SECRET_OF_OUR_OWN}"\ncursor_secret_version = 2\n'
     )
-    deployed.tflocal("apply", "-auto-approve", "-input=false", "-no-color", *deployed.variables)
+    deployed.tflocal("apply", "-auto-approve", "-input=false", "-no-color")
 
     assert deployed.token_secret() == SECRET_OF_OUR_OWN
     state = deployed.state()
@@ -879,7 +881,6 @@ def test_a_plan_refuses_a_queue_that_dead_letters_before_the_last_thumbnail_atte
         "plan",
         "-input=false",
         "-no-color",
-        *deployed.variables,
         "-var=max_receive_count=3",
         "-var=thumbnail_attempts=3",
         ok=(1,),
@@ -890,7 +891,7 @@ def test_a_plan_refuses_a_queue_that_dead_letters_before_the_last_thumbnail_atte
 
 @pytest.mark.slow
 def test_without_the_edge_clients_are_given_api_gateways_own_url(deployed: Deployed) -> None:
-    # The moto deployment has no edge (harness.tflocal_environment says why).
+    # The moto deployment has no edge (docs/deployment.md, 2b, says why).
     assert "edge" not in deployed.outputs  # null: Terraform keeps no such output
     assert deployed.outputs["api_url"] == deployed.outputs["api_gateway_url"]
     assert deployed.outputs["api_url"].startswith("https://")
@@ -906,17 +907,35 @@ def test_without_the_edge_clients_are_given_api_gateways_own_url(deployed: Deplo
 
 
 @pytest.mark.slow
-def test_a_second_plan_has_no_changes_and_destroy_removes_everything(deployed: Deployed) -> None:
-    plan = deployed.tflocal(
-        "plan", "-detailed-exitcode", "-input=false", "-no-color", *deployed.variables, ok=(0, 2)
-    )
+def test_a_second_plan_has_no_changes_and_the_documented_teardown_removes_everything(
+    deployed: Deployed,
+) -> None:
+    plan = deployed.tflocal("plan", "-detailed-exitcode", "-input=false", "-no-color", ok=(0, 2))
     assert plan.returncode == 0, f"a plan right after apply wants changes:\n{plan.stdout}"
+    # The workspace is the checkout the docs' commands run in: its .venv is this Python's.
+    checkout = deployed.directory.parent
+    (checkout / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    assert (checkout / ".venv" / "bin" / "imagecore").exists(), "imagecore is not installed"
+    assert TFLOCAL is not None
+    environment = {
+        **deployed.environment,
+        "PATH": f"{Path(TFLOCAL).parent}{os.pathsep}{deployed.environment.get('PATH', '')}",
+    }
 
-    # moto (5.2) fails to empty a versioned bucket holding delete markers once destroy has
-    # suspended versioning, and the provider retries that for ever; AWS and LocalStack do not.
-    harness.empty_bucket(deployed.server.url, deployed.outputs["bucket_name"])
-    deployed.tflocal("destroy", "-auto-approve", "-input=false", "-no-color", *deployed.variables)
+    teardown = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", documented_teardown("moto server")],
+        cwd=checkout,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
+    assert teardown.returncode == 0, f"{teardown.stdout}\n{teardown.stderr}"
+    state = deployed.tflocal("state", "list")
+    assert state.stdout.strip() == "", f"resources left in the state:\n{state.stdout}"
     assert deployed.client("dynamodb").list_tables()["TableNames"] == []
     assert deployed.client("s3").list_buckets()["Buckets"] == []
     assert deployed.client("lambda").list_functions()["Functions"] == []
@@ -970,7 +989,7 @@ def test_the_edge_limits_each_token_in_front_of_the_api_and_goes_with_destroy(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """The whole configuration is applied with edge = false (moto's CloudFront answers fields
-    it was never sent: see harness.tflocal_environment); this applies the edge module alone
+    it was never sent: see docs/deployment.md, 2b); this applies the edge module alone
     and reads back what AWS would have been asked to make."""
     from tests.support.api_assertions import assert_matches_schema
 
@@ -1047,7 +1066,7 @@ def test_the_edge_limits_each_token_in_front_of_the_api_and_goes_with_destroy(
 
         # What keeps the edge out of the whole deployment on moto, and only that: the
         # distribution alone is planned again. Once moto reads it back as sent, this fails;
-        # then drop TF_VAR_edge from harness.tflocal_environment and the docs' moto step.
+        # then drop `edge = false` from the docs' moto variable file (docs/deployment.md, 2b).
         tflocal("plan", "-input=false", "-no-color", "-out=again.tfplan")
         plan = json.loads(tflocal("show", "-json", "again.tfplan").stdout)
         changed = {
@@ -1062,3 +1081,28 @@ def test_the_edge_limits_each_token_in_front_of_the_api_and_goes_with_destroy(
         assert waf.list_web_acls(Scope="CLOUDFRONT")["WebACLs"] == []
     finally:
         server.stop()
+
+
+DEPLOYMENT_DOC = Path(__file__).resolve().parents[2] / "docs" / "deployment.md"
+
+
+def documented_variable_file() -> tuple[str, str]:
+    """The name and text of the variable file docs/deployment.md writes for moto server."""
+    written = re.search(
+        r"^cat > terraform/(\S+\.auto\.tfvars) <<'EOF'\n(.*?)^EOF$",
+        DEPLOYMENT_DOC.read_text(),
+        flags=re.MULTILINE | re.DOTALL,
+    )
+    assert written, "docs/deployment.md writes no terraform/*.auto.tfvars for moto server"
+    return written[1], written[2]
+
+
+def documented_teardown(where: str) -> str:
+    """The commands docs/deployment.md gives to tear a deployment down on ``where``: the first
+    sh block under "### <where>" in its "## Tear down" section."""
+    text = DEPLOYMENT_DOC.read_text()
+    section = text[text.index("\n## Tear down\n") :]
+    section = section[section.index(f"\n### {where}\n") :]
+    block = re.search(r"^```sh\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)
+    assert block, f"no sh block under '### {where}' in docs/deployment.md"
+    return block[1]
