@@ -10,7 +10,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from adapters.aws import AwsClients
-from adapters.aws_resources import ABORT_MULTIPART_RULE, empty_bucket, table_definition
+from adapters.aws_resources import ABORT_MULTIPART_RULE, TTL_KEY, empty_bucket, table_definition
 from adapters.dynamodb import CONTENT_INDEX, OWNER_INDEX, PUBLIC_INDEX
 from entrypoints.cli import main
 from tests.support.fake_aws import (
@@ -181,10 +181,11 @@ def test_aws_setup_adds_the_indexes_a_table_lacks() -> None:
         if attribute["AttributeName"] != content_key
     ]
     # As a table made before the index was added to the definition.
+    made_then = {key: value for key, value in definition.items() if key != TTL_KEY}
     clients.dynamodb.create_table(
         TableName=table,
         **{
-            **definition,
+            **made_then,
             "AttributeDefinitions": attributes,
             "GlobalSecondaryIndexes": without_content,
         },
@@ -194,7 +195,7 @@ def test_aws_setup_adds_the_indexes_a_table_lacks() -> None:
 
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == (
-        f"table {table}: already there; put back: index {CONTENT_INDEX}"
+        f"table {table}: already there; put back: index {CONTENT_INDEX}, time to live"
     )
     described = clients.dynamodb.describe_table(TableName=table)["Table"]
     (content,) = [
