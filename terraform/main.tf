@@ -20,16 +20,50 @@ provider "aws" {
   }
 }
 
+# CloudFront's web ACL (WAF, scope CLOUDFRONT) and its log group must be made in us-east-1,
+# whatever var.region is: the edge module gets this provider. Same tags as the default one.
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+
+  default_tags {
+    tags = merge(
+      {
+        Application = "imagecore"
+        NamePrefix  = var.name_prefix
+        ManagedBy   = "terraform"
+      },
+      var.tags,
+    )
+  }
+}
+
 data "aws_caller_identity" "current" {}
 
-# A secret for the HMAC of pagination cursors, made once and kept in the state: uuid() changes
-# on every plan, but ignore_changes keeps the first value (no provider needed).
-resource "terraform_data" "cursor_secret" {
-  input = "${replace(uuid(), "-", "")}${replace(uuid(), "-", "")}"
+# The secret that signs pagination cursors (and the service's other HMACs) lives in SSM
+# Parameter Store as a SecureString, and nowhere else: the functions get the parameter's name
+# and read its value when they start. Terraform writes it through a write-only argument
+# (value_wo, Terraform 1.11), so neither the state nor a plan holds it; a generated one comes
+# from an ephemeral resource, which is never stored either. It is written on create and again
+# whenever cursor_secret_version changes, never on other applies.
+ephemeral "aws_secretsmanager_random_password" "cursor_secret" {
+  count = var.cursor_secret == null ? 1 : 0
+
+  password_length     = 64
+  exclude_punctuation = true # letters and digits: no quoting trouble in a shell or a .env
+}
+
+resource "aws_ssm_parameter" "token_secret" {
+  #checkov:skip=CKV_AWS_337: The AWS managed key alias/aws/ssm by default, which every role allowed ssm:GetParameter on this one parameter may decrypt with and no other account can use; var.kms_key_arn picks a customer managed key instead.
+  name        = "/${var.name_prefix}/token-secret"
+  description = "imagecore: the secret that signs pagination cursors (IMAGECORE_TOKEN_SECRET_PARAMETER names it)"
+  type        = "SecureString"
+  key_id      = var.kms_key_arn
+
+  value_wo         = var.cursor_secret != null ? var.cursor_secret : ephemeral.aws_secretsmanager_random_password.cursor_secret[0].random_password
+  value_wo_version = var.cursor_secret_version
 
   lifecycle {
-    ignore_changes = [input]
-
     precondition {
       condition     = var.cursor_secret == null || length(coalesce(var.cursor_secret, "unset")) >= 32
       error_message = "cursor_secret must be at least 32 characters long (or null, to generate one)."
@@ -37,15 +71,27 @@ resource "terraform_data" "cursor_secret" {
   }
 }
 
+# The value of the header CloudFront adds to every request it sends the API (modules/edge), which
+# the API function requires (IMAGECORE_ORIGIN_VERIFY_SECRET): made once like the cursor secret.
+# `terraform apply -replace=terraform_data.origin_verify_secret` changes it (CloudFront and the
+# function are updated in the same apply; requests in flight meanwhile may be refused).
+resource "terraform_data" "origin_verify_secret" {
+  input = "${replace(uuid(), "-", "")}${replace(uuid(), "-", "")}"
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
 locals {
-  lambda_zip    = coalesce(var.lambda_zip, "${path.module}/../dist/imagecore-lambda.zip")
-  cursor_secret = var.cursor_secret != null ? var.cursor_secret : terraform_data.cursor_secret.output
+  lambda_zip = coalesce(var.lambda_zip, "${path.module}/../dist/imagecore-lambda.zip")
 
   # Globally unique, and the same on every apply to one account and region.
   bucket_name = "${var.name_prefix}-images-${data.aws_caller_identity.current.account_id}-${var.region}"
 
-  # The service's settings (src/entrypoints/settings.py), without the secret: the one map that
-  # every function's environment and the imagecore_environment output are made from.
+  # The service's settings (src/entrypoints/settings.py), with the secret's parameter name but
+  # never the secret: the one map that every function's environment and the
+  # imagecore_environment output are made from.
   # AWS_REGION is not here: Lambda reserves it (and sets it itself).
   #
   # The queue URL comes from modules/queue, which no function module contains: the API and the
@@ -60,11 +106,13 @@ locals {
     IMAGECORE_MAX_DIRECT_UPLOAD_BYTES = tostring(var.max_direct_upload_bytes)
     IMAGECORE_MAX_IMAGE_PIXELS        = tostring(var.max_image_pixels)
     IMAGECORE_THUMBNAIL_ATTEMPTS      = tostring(var.thumbnail_attempts)
+    IMAGECORE_PUBLIC_TIMELINE_SHARDS  = tostring(var.public_timeline_shards)
+    IMAGECORE_TOKEN_SECRET_PARAMETER  = aws_ssm_parameter.token_secret.name
   }
 
-  function_environment = merge(local.imagecore_environment, {
-    IMAGECORE_TOKEN_SECRET = local.cursor_secret
-  })
+  # The SQS queue name in a queue's ARN (arn:aws:sqs:<region>:<account>:<name>): its metrics'
+  # dimension.
+  dead_letter_queue_name = element(split(":", module.queue.dead_letter_queue_arn), 5)
 }
 
 module "metadata" {
@@ -85,6 +133,7 @@ module "storage" {
   force_destroy                      = var.force_destroy
   require_tls                        = var.require_tls
   upload_cors_origins                = var.upload_cors_origins
+  archive_originals_after_days       = var.archive_originals_after_days
   # The bucket keeps SSE-S3 whatever var.kms_key_arn says: the service asks for AES256 on
   # every put (src/adapters/s3.py), so a KMS default would not reach its objects.
 }
@@ -132,7 +181,7 @@ module "processing" {
   lambda_zip   = local.lambda_zip
   runtime      = var.lambda_runtime
   architecture = var.lambda_architecture
-  environment  = local.function_environment
+  environment  = local.imagecore_environment
   kms_key_arn  = var.kms_key_arn
   tracing_mode = var.lambda_tracing_mode
 
@@ -144,6 +193,7 @@ module "processing" {
   worker_timeout_seconds        = var.worker_timeout_seconds
   reconcile_schedule_expression = var.reconcile_schedule_expression
   log_retention_days            = var.log_retention_days
+  secret_parameter_arn          = aws_ssm_parameter.token_secret.arn
 }
 
 module "api" {
@@ -155,9 +205,12 @@ module "api" {
   architecture = var.lambda_architecture
   kms_key_arn  = var.kms_key_arn
   tracing_mode = var.lambda_tracing_mode
-  environment = merge(local.function_environment, {
-    IMAGECORE_MAX_UPLOAD_BYTES = tostring(var.api_max_upload_bytes)
-  })
+  environment = merge(
+    local.imagecore_environment,
+    { IMAGECORE_MAX_UPLOAD_BYTES = tostring(var.api_max_upload_bytes) },
+    # With the edge, only requests that came through CloudFront (and so through WAF) are served.
+    var.edge ? { IMAGECORE_ORIGIN_VERIFY_SECRET = terraform_data.origin_verify_secret.output } : {},
+  )
 
   table_arn  = module.metadata.table_arn
   index_arns = module.metadata.index_arns
@@ -169,4 +222,46 @@ module "api" {
   throttling_burst_limit = var.throttling_burst_limit
   throttling_rate_limit  = var.throttling_rate_limit
   log_retention_days     = var.log_retention_days
+  secret_parameter_arn   = aws_ssm_parameter.token_secret.arn
+}
+
+module "alarms" {
+  source = "./modules/alarms"
+
+  name_prefix                   = var.name_prefix
+  alarm_email                   = var.alarm_email
+  api_id                        = module.api.api_id
+  function_names                = merge({ api = module.api.function_name }, module.processing.function_names)
+  dead_letter_queue_name        = local.dead_letter_queue_name
+  reconcile_failures_queue_name = module.processing.reconcile_failures_queue_name
+  table_name                    = module.metadata.table_name
+  index_names                   = module.metadata.index_names
+
+  period_seconds               = var.alarm_period_seconds
+  api_5xx_threshold            = var.alarm_api_5xx_threshold
+  lambda_errors_threshold      = var.alarm_lambda_errors_threshold
+  lambda_throttles_threshold   = var.alarm_lambda_throttles_threshold
+  dynamodb_throttles_threshold = var.alarm_dynamodb_throttles_threshold
+}
+
+# The API's front door: CloudFront with a WAF web ACL that limits each bearer token's request
+# rate, and each anonymous IP address's (the stage's throttle counts all callers together).
+module "edge" {
+  source = "./modules/edge"
+  count  = var.edge ? 1 : 0
+
+  providers = {
+    aws = aws.us_east_1
+  }
+
+  name_prefix               = var.name_prefix
+  origin_url                = module.api.api_url
+  origin_verify_secret      = terraform_data.origin_verify_secret.output
+  per_user_request_limit    = var.per_user_request_limit
+  anonymous_request_limit   = var.anonymous_request_limit
+  rate_limit_window_seconds = var.rate_limit_window_seconds
+  price_class               = var.edge_price_class
+  domain_names              = var.edge_domain_names
+  certificate_arn           = var.edge_certificate_arn
+  log_retention_days        = var.log_retention_days
 }

@@ -110,6 +110,17 @@ variable "max_image_pixels" {
   }
 }
 
+variable "public_timeline_shards" {
+  description = "DynamoDB partitions each public timeline is spread over (IMAGECORE_PUBLIC_TIMELINE_SHARDS): public uploads per second are bounded by about 1,000 per shard; a public list reads every shard. Only ever raise it: an image stays on the shard its id chose."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.public_timeline_shards >= 1 && var.public_timeline_shards <= 64 && floor(var.public_timeline_shards) == var.public_timeline_shards
+    error_message = "public_timeline_shards must be a whole number from 1 to 64."
+  }
+}
+
 variable "thumbnail_attempts" {
   description = "Receives of a thumbnail job after which the worker marks the thumbnail failed (IMAGECORE_THUMBNAIL_ATTEMPTS); max_receive_count must be greater."
   type        = number
@@ -145,7 +156,7 @@ variable "url_ttl_seconds" {
 }
 
 variable "cursor_secret" {
-  description = "Secret that signs pagination cursors (IMAGECORE_TOKEN_SECRET), at least 32 characters; null generates one, kept in the Terraform state. Changing it invalidates every cursor handed out."
+  description = "Secret that signs pagination cursors, at least 32 characters, written to the SSM parameter /<name_prefix>/token-secret and never to the state; null generates one. It is written when the parameter is made and whenever cursor_secret_version changes. Changing it invalidates every cursor handed out."
   type        = string
   default     = null
   sensitive   = true
@@ -153,8 +164,19 @@ variable "cursor_secret" {
   # print the value (Terraform 1.11), a precondition does not.
 }
 
+variable "cursor_secret_version" {
+  description = "Version of the token secret's value: raise it to write cursor_secret (or a newly generated secret) to the parameter again, e.g. to rotate it. Terraform keeps no copy of the value to compare, so it writes only when this changes."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.cursor_secret_version >= 1 && floor(var.cursor_secret_version) == var.cursor_secret_version
+    error_message = "cursor_secret_version must be a whole number of at least 1."
+  }
+}
+
 variable "kms_key_arn" {
-  description = "Customer managed KMS key for the table and the functions' environment; null uses AWS managed keys. The functions are allowed kms:Decrypt and kms:GenerateDataKey on it."
+  description = "Customer managed KMS key for the table, the functions' environment and the token secret's parameter; null uses AWS managed keys. The functions are allowed kms:Decrypt and kms:GenerateDataKey on it."
   type        = string
   default     = null
 }
@@ -172,9 +194,9 @@ variable "point_in_time_recovery" {
 }
 
 variable "deletion_protection" {
-  description = "Refuse to delete the table while this is on (turn it on in production)."
+  description = "Refuse to delete the table while this is on. On by default: set it false (and force_destroy true) only to destroy a throwaway deployment."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "force_destroy" {
@@ -187,6 +209,12 @@ variable "noncurrent_version_expiration_days" {
   description = "Days after which overwritten or deleted image versions are removed from the bucket."
   type        = number
   default     = 30
+}
+
+variable "archive_originals_after_days" {
+  description = "Days after which an original image (over 128 KiB) moves to S3 Glacier Instant Retrieval, which still serves downloads at once (no restore); null keeps everything in STANDARD."
+  type        = number
+  default     = 90
 }
 
 variable "max_receive_count" {
@@ -233,4 +261,101 @@ variable "log_retention_days" {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
     error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
   }
+}
+
+variable "edge" {
+  description = "Put CloudFront and a WAF web ACL in front of the API (modules/edge): per-token and per-address request limits, and the API function then refuses requests that did not come through CloudFront. false serves the API at API Gateway's own URL, limited by the stage throttle alone."
+  type        = bool
+  default     = true
+}
+
+variable "per_user_request_limit" {
+  description = "With edge: requests one bearer token may make per rate_limit_window_seconds (WAF counts them per token); more get 429 until its rate falls below the limit."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.per_user_request_limit >= 10 && floor(var.per_user_request_limit) == var.per_user_request_limit
+    error_message = "per_user_request_limit must be a whole number of at least 10 (WAF's smallest rate limit)."
+  }
+}
+
+variable "anonymous_request_limit" {
+  description = "With edge: requests without an Authorization header one IP address may make per rate_limit_window_seconds; more get 429."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.anonymous_request_limit >= 10 && floor(var.anonymous_request_limit) == var.anonymous_request_limit
+    error_message = "anonymous_request_limit must be a whole number of at least 10 (WAF's smallest rate limit)."
+  }
+}
+
+variable "rate_limit_window_seconds" {
+  description = "With edge: the sliding window WAF counts requests over, 60, 120, 300 or 600 seconds (WAF's default is 300); also the Retry-After of its 429."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = contains([60, 120, 300, 600], var.rate_limit_window_seconds)
+    error_message = "rate_limit_window_seconds must be 60, 120, 300 or 600 (the windows WAF offers)."
+  }
+}
+
+variable "edge_price_class" {
+  description = "With edge: CloudFront price class, PriceClass_100 (North America and Europe), PriceClass_200 or PriceClass_All."
+  type        = string
+  default     = "PriceClass_100"
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.edge_price_class)
+    error_message = "edge_price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
+  }
+}
+
+variable "edge_domain_names" {
+  description = "With edge: your own host names for the API (needs edge_certificate_arn); [] serves it at the distribution's *.cloudfront.net name."
+  type        = list(string)
+  default     = []
+}
+
+variable "edge_certificate_arn" {
+  description = "With edge: ACM certificate in us-east-1 covering edge_domain_names; with it viewers need TLS 1.2 or later (CloudFront's own certificate allows no minimum to be set)."
+  type        = string
+  default     = null
+}
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarms topic (AWS mails it a confirmation link first); null subscribes nobody: subscribe what you use to the alarm_topic_arn output."
+  type        = string
+  default     = null
+}
+
+variable "alarm_period_seconds" {
+  description = "Period over which every alarm sums its metric (10, 30 or a multiple of 60)."
+  type        = number
+  default     = 300
+}
+
+variable "alarm_api_5xx_threshold" {
+  description = "5xx answers of the HTTP API per alarm period above which the API's alarm fires."
+  type        = number
+  default     = 5
+}
+
+variable "alarm_lambda_errors_threshold" {
+  description = "Failed invocations of one function per alarm period above which its alarm fires."
+  type        = number
+  default     = 0
+}
+
+variable "alarm_lambda_throttles_threshold" {
+  description = "Throttled invocations of one function per alarm period above which its alarm fires."
+  type        = number
+  default     = 0
+}
+
+variable "alarm_dynamodb_throttles_threshold" {
+  description = "Read or write throttle events of the table or one of its indexes per alarm period above which its alarm fires."
+  type        = number
+  default     = 0
 }

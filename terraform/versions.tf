@@ -1,12 +1,14 @@
 terraform {
-  # terraform_data (the generated cursor secret) needs 1.4; optional object attributes and
-  # cross-variable validation are not used, so 1.5 is a comfortable floor.
-  required_version = ">= 1.5.0"
+  # The token secret is written through a write-only argument (value_wo) that Terraform 1.11
+  # introduced, from an ephemeral resource (1.10): neither reaches the state.
+  required_version = ">= 1.11.0"
 
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = "~> 5.0"
+      source = "hashicorp/aws"
+      # aws_ssm_parameter's value_wo and the ephemeral aws_secretsmanager_random_password; the
+      # configuration is tested with 5.100.
+      version = "~> 5.100"
     }
   }
 }

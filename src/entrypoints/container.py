@@ -40,7 +40,7 @@ from entrypoints.http.auth import Authenticate, TokenAuthority, bearer_token_cal
 from entrypoints.http.capacity import UploadCapacity, UploadPlaces
 from entrypoints.http.rate_limit import MAX_TRACKED_CALLERS, BucketStore, TokenBucketLimiter
 from entrypoints.logs import request_id
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, SettingsError
 from imagecore.cursor import CursorCodec
 from imagecore.ports import (
     BlobCopier,
@@ -77,6 +77,27 @@ each worker's lease (see adapters.shared_file)."""
 BUCKETS_FILE = "rate-limit"
 PLACES_FILE = "uploads"
 LEASES_DIR = "leases"
+
+
+def read_configured_secret(
+    token_secret: str | None,
+    parameter: str | None,
+    endpoint_url: str | None,
+    region: str | None,
+) -> str | None:
+    """The secret the settings give: IMAGECORE_TOKEN_SECRET, or the value of the SSM parameter
+    IMAGECORE_TOKEN_SECRET_PARAMETER names (read here, once per container); None if neither."""
+    if parameter is None:
+        return token_secret
+    from adapters.ssm_secret import make_ssm_client, read_secret_parameter  # needs boto3
+
+    secret = read_secret_parameter(make_ssm_client(endpoint_url, region), parameter)
+    if len(secret) < 32:
+        raise SettingsError(
+            f"the SSM parameter {parameter!r} (IMAGECORE_TOKEN_SECRET_PARAMETER) must hold a "
+            "secret of at least 32 characters"
+        )
+    return secret
 
 
 def server_secret(data_dir: Path, configured: str | None) -> bytes:
@@ -226,8 +247,15 @@ def derived_key(secret: bytes, purpose: str) -> bytes:
 class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
+    configured_secret: providers.Provider[str | None] = providers.Singleton(
+        read_configured_secret,
+        token_secret=config.token_secret,
+        parameter=config.token_secret_parameter,
+        endpoint_url=config.aws_endpoint_url,
+        region=config.aws_region,
+    )
     secret: providers.Provider[bytes] = providers.Singleton(
-        server_secret, data_dir=config.data_dir, configured=config.token_secret
+        server_secret, data_dir=config.data_dir, configured=configured_secret
     )
     clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
     ids: providers.Provider[IdGenerator] = providers.Singleton(UlidGenerator)
@@ -425,7 +453,7 @@ class Container(containers.DeclarativeContainer):
     issued_tokens: providers.Provider[TokenAuthority] = providers.Singleton(
         TokenAuthority,
         secret=providers.Callable(
-            existing_server_secret, data_dir=config.data_dir, configured=config.token_secret
+            existing_server_secret, data_dir=config.data_dir, configured=configured_secret
         ),
     )
     bearer_tokens: providers.Provider[Authenticate] = providers.Factory(bearer_token_caller, tokens)

@@ -1,5 +1,7 @@
-"""The embedded server's logs: one JSON object per line on stderr, each with the id of the
-request it belongs to (null outside requests), so one grep finds everything a request did.
+"""The service's logs: one JSON object per line on stderr, each with the id of the request it
+belongs to (null outside requests), so one grep finds everything a request did. The embedded
+server and the worker configure them with `configure_logging`, the Lambda functions with
+`configure_lambda_logging`.
 
 Nothing logged here carries a request's headers or body: tokens, signatures and secrets never
 reach the log.
@@ -46,16 +48,21 @@ class _UtcTimes:
 
 _utc_times = _UtcTimes()
 
+_time_field = "time"
+"""The name of each line's time: ``time``, or ``timestamp`` on Lambda (see
+`configure_lambda_logging`)."""
+
 
 class JsonLinesFormatter(logging.Formatter):
-    """A record as one JSON object: ``time`` (UTC, ISO 8601), ``level``, ``logger``,
+    """A record as one JSON object: ``time`` (UTC, ISO 8601; ``timestamp`` on Lambda), ``level``,
+    ``logger``,
     ``message``, ``request_id``, ``process`` (the id of the server worker that wrote it), the
     record's ``extra`` fields, and ``exc_info`` with the traceback if there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields = record.__dict__
         line: dict[str, Any] = {
-            "time": _utc_times.format(record.created),
+            _time_field: _utc_times.format(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -106,7 +113,7 @@ class AccessLog:
         if not self._logger.isEnabledFor(logging.INFO):
             return
         line = {
-            "time": _utc_times.format(time.time()),
+            _time_field: _utc_times.format(time.time()),
             "level": "INFO",
             "logger": ACCESS_LOGGER,
             "message": message,
@@ -145,3 +152,54 @@ LOG_CONFIG: dict[str, Any] = {
 
 def configure_logging() -> None:
     logging.config.dictConfig(LOG_CONFIG)
+
+
+class StderrLines(logging.Handler):
+    """Each record as one line, in one write(2) to file descriptor 2, as the access log writes
+    its lines: whole beside other threads' lines, and in order with the access log's."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            os.write(2, (self.format(record) + "\n").encode())
+        except Exception:  # as logging's own handlers: a lost line never fails the caller
+            self.handleError(record)
+
+
+LAMBDA_LOG_CONFIG: dict[str, Any] = {
+    **LOG_CONFIG,
+    "handlers": {
+        "stderr": {
+            "()": "entrypoints.logs.StderrLines",
+            "formatter": "json",
+            "filters": ["request_id"],
+        }
+    },
+    # libvips says at INFO when each of its thread pools is done: a line per image operation,
+    # paid for by the line in CloudWatch.
+    "loggers": {"pyvips": {"level": "WARNING"}},
+    "root": {"handlers": ["stderr"], "level": "INFO"},
+}
+
+
+def configure_lambda_logging() -> None:
+    """Every logger's records as JSON lines on stderr, as the embedded server writes them, in
+    place of the handler the Lambda runtime put on the root logger (plain text, or its own JSON
+    without the request id). Lambda sends each line to CloudWatch as it is; its time is named
+    ``timestamp`` there, as Lambda's own JSON lines name it: with ``level``, what Lambda reads
+    to filter a JSON line by its level (a line without a timestamp it takes for INFO).
+
+    The level is the function's application log level (``AWS_LAMBDA_LOG_LEVEL``, which Lambda
+    sets from its logging configuration), else INFO."""
+    global _time_field
+    _time_field = "timestamp"
+    configured = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    level = _LAMBDA_LEVELS.get(configured, configured)
+    if not isinstance(logging.getLevelNamesMapping().get(level), int):
+        level = "INFO"
+    logging.config.dictConfig(
+        {**LAMBDA_LOG_CONFIG, "root": {"handlers": ["stderr"], "level": level}}
+    )
+
+
+_LAMBDA_LEVELS = {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}
+"""Lambda's names of the log levels that Python names otherwise."""

@@ -86,6 +86,14 @@ class Settings:
         DEFAULT_MAX_UPLOAD_BYTES, "IMAGECORE_MAX_UPLOAD_BYTES", parse=_positive_int
     )
     token_secret: str | None = _setting(None, "IMAGECORE_TOKEN_SECRET", parse=_secret, repr=False)
+    origin_verify_secret: str | None = _setting(
+        None, "IMAGECORE_ORIGIN_VERIFY_SECRET", parse=_secret, repr=False
+    )
+    """The API Lambda serves only requests whose X-Origin-Verify header holds this: those that
+    came through CloudFront (and its WAF limits), which adds it. None: no such check."""
+    token_secret_parameter: str | None = _setting(None, "IMAGECORE_TOKEN_SECRET_PARAMETER")
+    """The SSM parameter (a SecureString) that holds the token secret, read once at start: how
+    an AWS deployment hands its functions the secret without putting it in their environment."""
     url_ttl_seconds: int = _setting(
         int(DEFAULT_URL_TTL.total_seconds()), "IMAGECORE_URL_TTL_SECONDS", parse=_positive_int
     )
@@ -171,6 +179,16 @@ class Settings:
             )
         if self.token_secret is not None and len(self.token_secret) < 32:
             raise SettingsError("IMAGECORE_TOKEN_SECRET must be at least 32 characters long")
+        if self.token_secret is not None and self.token_secret_parameter is not None:
+            raise SettingsError(
+                "IMAGECORE_TOKEN_SECRET and IMAGECORE_TOKEN_SECRET_PARAMETER are both set: set "
+                "one, the secret itself or the SSM parameter that holds it"
+            )
+        if self.token_secret_parameter is not None and importlib.util.find_spec("boto3") is None:
+            raise SettingsError(
+                "IMAGECORE_TOKEN_SECRET_PARAMETER (an SSM parameter) needs boto3: install "
+                "imagecore with the aws extra, pip install 'imagecore[aws]'"
+            )
         if not 16 <= self.thumbnail_side <= 2048:
             raise SettingsError("IMAGECORE_THUMBNAIL_SIDE must be between 16 and 2048 pixels")
         if not 1 <= self.public_timeline_shards <= MAX_PUBLIC_TIMELINE_SHARDS:

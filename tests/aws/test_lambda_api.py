@@ -5,8 +5,13 @@ server gives, because it is the same app."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import re
+import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,6 +20,7 @@ import pytest
 from entrypoints.aws_lambda.api_gateway import create_handler
 from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings, SettingsError
+from imagecore.service import ImageService
 from tests.support.api_assertions import assert_matches_schema
 from tests.support.fake_aws import aws_clients, fresh_resources
 from tests.support.lambda_events import (
@@ -231,6 +237,108 @@ def test_health_and_the_document_need_no_claims(invoke: Invoke) -> None:
     document = invoke(http_api_event("GET", "/openapi.json", user=None))
     assert document.status == 200
     assert document.json()["openapi"].startswith("3.")
+
+
+# --- only through CloudFront (IMAGECORE_ORIGIN_VERIFY_SECRET) ------------------------------------
+
+ORIGIN_SECRET = "origin-secret-that-cloudfront-adds"
+
+
+@pytest.fixture
+def behind_cloudfront() -> Invoke:
+    return invoker(
+        build_container(
+            Settings(backend="memory", token_secret=SECRET, origin_verify_secret=ORIGIN_SECRET)
+        )
+    )
+
+
+def test_behind_cloudfront_a_request_with_its_header_is_served(behind_cloudfront: Invoke) -> None:
+    body, headers = multipart(PNG, title="Through the edge")
+    created = behind_cloudfront(
+        http_api_event(
+            "POST", "/images", headers={**headers, "X-Origin-Verify": ORIGIN_SECRET}, body=body
+        )
+    )
+    assert created.status == 201, created.body
+
+    listed = behind_cloudfront(
+        http_api_event("GET", "/images", headers={"x-origin-verify": ORIGIN_SECRET})
+    )
+    assert [image["title"] for image in listed.json()["images"]] == ["Through the edge"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Origin-Verify": ""},
+        {"X-Origin-Verify": "origin-secret-that-cloudfront-add"},
+        {"X-Origin-Verify": ORIGIN_SECRET.upper()},
+        {"X-Origin-Verify": f"{ORIGIN_SECRET},{ORIGIN_SECRET}"},
+        {"X-Origin-Secret": ORIGIN_SECRET},
+    ],
+    ids=["missing", "empty", "a-prefix", "other-case", "twice", "other-header"],
+)
+def test_behind_cloudfront_a_request_around_it_is_refused_whatever_it_asks(
+    behind_cloudfront: Invoke, headers: dict[str, str]
+) -> None:
+    body, form = multipart(PNG)
+    requests = [
+        http_api_event("POST", "/images", headers={**form, **headers}, body=body),
+        http_api_event("GET", "/images", headers=headers),
+        http_api_event("GET", "/health", user=None, headers=headers),
+        http_api_event("GET", "/no/such/path", user=None, headers=headers),
+    ]
+    for event in requests:
+        response = behind_cloudfront(event)
+        assert_error(response, 403, "Forbidden")
+        assert "CloudFront URL" in response.json()["message"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+    # Nothing refused was done: the upload above stored no image.
+    served = behind_cloudfront(
+        http_api_event("GET", "/images", headers={"X-Origin-Verify": ORIGIN_SECRET})
+    )
+    assert served.json()["count"] == 0
+
+
+def test_behind_cloudfront_a_rest_api_event_needs_the_header_too(
+    behind_cloudfront: Invoke,
+) -> None:
+    refused = behind_cloudfront(rest_api_event("GET", "/images", "/images"))
+    assert_error(refused, 403, "Forbidden")
+    served = behind_cloudfront(
+        rest_api_event("GET", "/images", "/images", headers={"X-Origin-Verify": ORIGIN_SECRET})
+    )
+    assert served.status == 200, served.body
+
+
+def test_without_the_setting_no_header_is_needed(invoke: Invoke) -> None:
+    assert invoke(http_api_event("GET", "/images")).status == 200
+    assert invoke(http_api_event("GET", "/health", user=None)).status == 200
+
+
+def test_the_handler_module_reads_the_origin_secret_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IMAGECORE_BACKEND", "memory")
+    monkeypatch.setenv("IMAGECORE_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("IMAGECORE_ORIGIN_VERIFY_SECRET", ORIGIN_SECRET)
+
+    module = fresh_import("entrypoints.aws_lambda.api")
+
+    def status(headers: dict[str, str]) -> int:
+        event = http_api_event("GET", "/images", headers=headers)
+        return GatewayResponse(module.handler(event, LambdaContext())).status
+
+    assert status({}) == 403
+    assert status({"X-Origin-Verify": ORIGIN_SECRET}) == 200
+
+
+def test_the_origin_secret_never_shows_in_the_settings_repr() -> None:
+    settings = Settings(backend="memory", origin_verify_secret=ORIGIN_SECRET)
+    assert ORIGIN_SECRET not in repr(settings)
 
 
 # --- REST API, payload 1.0 ----------------------------------------------------------------------
@@ -452,5 +560,133 @@ def test_the_handler_module_refuses_to_start_without_a_shared_secret(
     monkeypatch.setenv("IMAGECORE_BACKEND", "memory")
     monkeypatch.delenv("IMAGECORE_TOKEN_SECRET", raising=False)
 
-    with pytest.raises(SettingsError, match="IMAGECORE_TOKEN_SECRET"):
+    monkeypatch.delenv("IMAGECORE_TOKEN_SECRET_PARAMETER", raising=False)
+
+    with pytest.raises(SettingsError, match="IMAGECORE_TOKEN_SECRET_PARAMETER"):
         fresh_import("entrypoints.aws_lambda.api")
+
+
+# --- the request's id and the logs, as Lambda runs the module -------------------------------------
+
+
+@pytest.fixture
+def lambda_module(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Any:
+    """The API handler module as a new Lambda instance imports it, after the runtime has put
+    its plain-text handler on the root logger (here on stdout, which the tests then find
+    empty)."""
+    monkeypatch.setenv("IMAGECORE_BACKEND", "memory")
+    monkeypatch.setenv("IMAGECORE_TOKEN_SECRET", SECRET)
+    runtime_handler = logging.StreamHandler(sys.stdout)
+    runtime_handler.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s\t%(message)s"))
+    logging.getLogger().addHandler(runtime_handler)
+    return fresh_import("entrypoints.aws_lambda.api")
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Each line of ``text`` as the JSON object it must be (a plain-text line fails)."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_the_request_id_is_api_gateways_in_the_header_the_error_body_and_the_access_log(
+    lambda_module: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    event = http_api_event("GET", "/images/01J0000000000000000000000Z")
+    gateway_id = event["requestContext"]["requestId"]
+
+    response = GatewayResponse(lambda_module.handler(event, LambdaContext()))
+
+    assert response.status == 404
+    assert response.headers["x-request-id"] == gateway_id
+    assert response.json()["request_id"] == gateway_id
+    (access,) = [
+        line for line in json_lines(capfd.readouterr().err) if line["logger"] == "imagecore.access"
+    ]
+    assert access["request_id"] == gateway_id
+    assert (access["method"], access["path"], access["status"]) == (
+        "GET",
+        "/images/01J0000000000000000000000Z",
+        404,
+    )
+
+
+def test_a_rest_api_requests_id_is_the_gateways_too(lambda_module: Any) -> None:
+    event = rest_api_event("GET", "/images/{image_id}", "/images/nope")
+
+    response = GatewayResponse(lambda_module.handler(event, LambdaContext()))
+
+    assert response.json()["request_id"] == event["requestContext"]["requestId"]
+
+
+def test_a_request_id_that_is_not_the_gateways_shape_is_replaced_by_one_of_the_apps(
+    lambda_module: Any,
+) -> None:
+    event = http_api_event("GET", "/images/nope")
+    event["requestContext"]["requestId"] = "evil\r\nSet-Cookie: a=b"
+
+    response = GatewayResponse(lambda_module.handler(event, LambdaContext()))
+
+    assert response.status == 404
+    assert re.fullmatch(r"[0-9a-f]{20}", response.json()["request_id"])
+    assert response.headers["x-request-id"] == response.json()["request_id"]
+
+
+def test_every_log_line_on_lambda_is_json_with_the_level_time_and_request_id(
+    lambda_module: Any, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fails(*args: object) -> None:
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(ImageService, "get", fails)
+    event = http_api_event("GET", "/images/01J0000000000000000000000Z")
+    gateway_id = event["requestContext"]["requestId"]
+    capfd.readouterr()
+
+    response = GatewayResponse(lambda_module.handler(event, LambdaContext()))
+    logging.getLogger("botocore.credentials").info("a library's line, outside any request")
+
+    assert response.status == 500
+    assert response.json()["request_id"] == gateway_id
+    captured = capfd.readouterr()
+    assert captured.out == "", "no line went the runtime's plain-text way"
+    lines = json_lines(captured.err)
+    for line in lines:
+        assert {"timestamp", "level", "logger", "message", "request_id"} <= set(line), line
+        moment = datetime.fromisoformat(line["timestamp"])
+        assert moment.utcoffset() == timedelta(0)
+    by_logger = {line["logger"]: line for line in lines}
+    error = by_logger["imagecore.http"]
+    assert (error["level"], error["message"], error["request_id"]) == (
+        "ERROR",
+        "unhandled error",
+        gateway_id,
+    )
+    assert "RuntimeError: the store went away" in error["exc_info"]
+    assert by_logger["imagecore.access"]["request_id"] == gateway_id
+    assert by_logger["imagecore.access"]["status"] == 500
+    library = by_logger["botocore.credentials"]
+    assert (library["level"], library["request_id"]) == ("INFO", None)
+
+
+@pytest.mark.parametrize(
+    ("lambda_level", "logged"),
+    [("WARN", ["WARNING"]), ("DEBUG", ["DEBUG", "INFO", "WARNING"]), ("", ["INFO", "WARNING"])],
+)
+def test_the_functions_application_log_level_sets_what_is_logged(
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    lambda_level: str,
+    logged: list[str],
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", lambda_level)  # as Lambda sets it
+    monkeypatch.setenv("IMAGECORE_BACKEND", "memory")
+    monkeypatch.setenv("IMAGECORE_TOKEN_SECRET", SECRET)
+    fresh_import("entrypoints.aws_lambda.api")
+    capfd.readouterr()
+
+    probe = logging.getLogger("imagecore.probe")
+    probe.debug("debug")
+    probe.info("info")
+    probe.warning("warning")
+
+    lines = json_lines(capfd.readouterr().err)
+    assert [line["level"] for line in lines if line["logger"] == "imagecore.probe"] == logged

@@ -23,3 +23,10 @@ def test_the_terraform_table_has_exactly_the_keys_and_indexes_the_adapter_querie
         # The filters the adapter applies in the index read these without touching the table.
         assert set(index["Projection"]["NonKeyAttributes"]) >= {"content_type", "title_folded"}
     assert definition["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_the_terraform_table_drops_items_once_their_expires_at_has_passed() -> None:
+    # DynamoDB's time to live reads epoch seconds from this attribute: expired upload slots and
+    # tombstones go without a Scan. `aws-setup` and the tests' tables get it from here too.
+    definition = table_definition(METADATA_MODULE)
+    assert definition["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}

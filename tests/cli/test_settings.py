@@ -48,6 +48,10 @@ def test_settings_come_from_the_environment_and_flags_win() -> None:
         ({"IMAGECORE_MAX_UPLOAD_BYTES": "0"}, "IMAGECORE_MAX_UPLOAD_BYTES"),
         ({"IMAGECORE_URL_TTL_SECONDS": "-5"}, "IMAGECORE_URL_TTL_SECONDS"),
         ({"IMAGECORE_TOKEN_SECRET": "short"}, "IMAGECORE_TOKEN_SECRET"),
+        (
+            {"IMAGECORE_TOKEN_SECRET": "s" * 40, "IMAGECORE_TOKEN_SECRET_PARAMETER": "/p"},
+            "IMAGECORE_TOKEN_SECRET and IMAGECORE_TOKEN_SECRET_PARAMETER are both set",
+        ),
     ],
 )
 def test_a_wrong_setting_is_named_in_the_error(env: dict[str, str], named: str) -> None:
@@ -108,3 +112,10 @@ def test_the_limits_are_shared_only_by_a_server_of_several_workers(
 ) -> None:
     # One worker counts in its memory (the cheaper take); several must see one count.
     assert Settings(**given).as_config()["limits_kept"] == kept  # type: ignore[arg-type]
+
+
+def test_the_secrets_parameter_is_handed_on_by_name_and_needs_no_secret_beside_it() -> None:
+    settings = Settings.from_env({"IMAGECORE_TOKEN_SECRET_PARAMETER": "/imagecore/token-secret"})
+    assert settings.token_secret is None
+    assert settings.to_environ()["IMAGECORE_TOKEN_SECRET_PARAMETER"] == "/imagecore/token-secret"
+    assert "IMAGECORE_TOKEN_SECRET" not in settings.to_environ()

@@ -4,6 +4,7 @@ what went wrong when there are none to write."""
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 from pathlib import Path
 
@@ -60,3 +61,41 @@ def test_terraform_env_explains_what_went_wrong(
     )
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_terraform_env_writes_a_file_only_its_owner_can_read(tmp_path: Path) -> None:
+    terraform = fake_terraform(tmp_path, json.dumps({"IMAGECORE_TABLE": "images"}))
+    env_file = tmp_path / ".env"
+    env_file.write_text("IMAGECORE_TOKEN_SECRET=added-by-hand\n")
+    env_file.chmod(0o644)  # as an editor or `touch` would have made it
+
+    result = CliRunner().invoke(
+        main,
+        ["terraform-env", "--dir", str(tmp_path), "--terraform", str(terraform),
+         "--output", str(env_file)],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert env_file.read_text() == "IMAGECORE_TABLE=images\n"
+
+
+def test_the_env_file_the_docs_write_is_ignored_by_git() -> None:
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(root),
+            "check-ignore",
+            "--no-index",
+            ".env",
+            "terraform/local.auto.tfvars",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ignored.stdout.split() == [".env", "terraform/local.auto.tfvars"]

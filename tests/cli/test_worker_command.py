@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from adapters.aws import AwsClients
-from adapters.aws_resources import create_bucket, create_table
+from adapters.aws_resources import set_up_bucket, set_up_table
 from entrypoints.cli import main
 from entrypoints.container import Container
 from imagecore.blob_keys import upload_key
@@ -197,8 +197,8 @@ def test_a_stop_signal_ends_the_wait_for_messages(tmp_path: Path) -> None:
     try:
         clients = server.clients()
         table, bucket = unique_name("table"), unique_name("bucket")
-        create_table(clients.dynamodb, table, table_schema())
-        create_bucket(clients.s3, bucket)
+        set_up_table(clients.dynamodb, table, table_schema())
+        set_up_bucket(clients.s3, bucket)
         queue_url = sqs_client(server.url).create_queue(QueueName=unique_name("jobs"))["QueueUrl"]
         environment = {
             **aws_environment(

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from adapters.aws import AwsClients, make_clients
-from adapters.aws_resources import create_bucket, create_table, table_definition
+from adapters.aws_resources import set_up_bucket, set_up_table, table_definition
 from adapters.dynamodb import DynamoDbImageRepository
 from adapters.s3 import S3BlobStore
 
@@ -137,8 +137,8 @@ def moto_server() -> MotoServer:
 def fresh_resources(clients: AwsClients) -> Iterator[tuple[str, str]]:
     """A new table (from the Terraform definition) and bucket; both removed afterwards."""
     table, bucket = unique_name("table"), unique_name("bucket")
-    create_table(clients.dynamodb, table, table_schema())
-    create_bucket(clients.s3, bucket)
+    set_up_table(clients.dynamodb, table, table_schema())
+    set_up_bucket(clients.s3, bucket)
     try:
         yield table, bucket
     finally:

@@ -22,11 +22,7 @@ import sys
 import zipfile
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_ROOT = REPOSITORY_ROOT / "terraform"
@@ -51,6 +47,8 @@ _NOT_CONFIGURATION = (
     "crash.*.log",
     OVERRIDE_FILE,
     "__pycache__",
+    # A developer's own variable files (docs/deployment.md): Terraform would read them.
+    "*.tfvars",
 )
 
 # Variables of the calling environment that would send tflocal or Terraform elsewhere, or change
@@ -141,8 +139,9 @@ def cli_config(tmp_dir: Path, mirror: Path | None = None) -> Path:
 def tflocal_environment(endpoint_url: str, cli_config: Path) -> dict[str, str]:
     """The environment for tflocal against the moto server at ``endpoint_url``
     (``http://127.0.0.1:PORT``): every service, S3 included (path-style), at that URL; fake
-    credentials; the offline CLI configuration; ``require_tls = false`` (see below); nothing
-    inherited that could point elsewhere (other TF_VAR_ variables included: pass ``-var``)."""
+    credentials; the offline CLI configuration; ``require_tls = false`` and ``edge = false``
+    (see below); nothing inherited that could point elsewhere (other TF_VAR_ variables
+    included: pass ``-var``)."""
     parts = urlsplit(endpoint_url)
     if parts.scheme != "http" or not parts.hostname or parts.port is None:
         raise ValueError(f"the endpoint must look like http://127.0.0.1:PORT, not {endpoint_url!r}")
@@ -173,9 +172,6 @@ def tflocal_environment(endpoint_url: str, cli_config: Path) -> dict[str, str]:
             "TF_INPUT": "0",
             "CHECKPOINT_DISABLE": "1",
             "DISABLE_DEPRECATION_NOTICE": "1",
-            # moto server enforces the bucket policy and sees its plain-http endpoint as
-            # insecure transport: without this every object request is refused (403).
-            "TF_VAR_require_tls": "false",
         }
     )
     terraform = terraform_binary()
@@ -235,30 +231,3 @@ def write_stub_lambda_zip(path: Path) -> Path:
             # A fixed date: the same bytes every time, so source_code_hash never changes.
             archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), text)
     return path
-
-
-def empty_bucket(endpoint_url: str, bucket: str) -> int:
-    """Delete every object version and delete marker of ``bucket`` on the moto server at
-    ``endpoint_url``; returns how many went. Run it before ``destroy`` once a test has written
-    objects: destroy suspends versioning before it empties the bucket, and moto (5.2) then fails
-    on delete markers ("'FakeDeleteMarker' object has no attribute 'dispose'", a 500 that the
-    provider retries until it times out)."""
-    import boto3  # the aws extra; imported here so that the rest needs only the standard library
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    deleted = 0
-    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        doomed: list[ObjectIdentifierTypeDef] = [
-            {"Key": entry["Key"], "VersionId": entry["VersionId"]}
-            for entry in [*page.get("DeleteMarkers", []), *page.get("Versions", [])]
-        ]
-        if doomed:
-            client.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
-            deleted += len(doomed)
-    return deleted

@@ -7,16 +7,22 @@ Items:
 - the image: ``pk = IMG#<id>``, ``sk = META``, with the image's fields as attributes (numbers
   come back as ``Decimal`` and are turned back into ints here; metadata is kept as JSON text, so
   that ``1.0`` stays a float and any float fits, whatever DynamoDB's number range);
-- one edge per tag of an active image: ``pk = IMG#<id>``, ``sk = TAG#<tag>``.
+- edges of an active image, one per facet: ``sk = TAG#<tag>`` for each tag, ``KIND#`` for its
+  content type, ``TITLE#1`` to ``TITLE#3`` for the first one to three characters of its folded
+  title.
 
-Both carry ``position = <created_at>#<id>``, the order of every list, and, while the image is
+All carry ``position = <created_at>#<id>``, the order of every list, and, while the image is
 active, the timelines it is on: ``owner_timeline`` (its owner's images of one visibility, for
-the image item; the same for one tag, for an edge) and, when public, ``public_timeline`` (all
-public images; all public images with one tag). A list reads one or two timelines from the two
-indexes in position order (the caller's private images and the public ones never overlap),
-merges them, and takes the images themselves with a strongly consistent BatchGetItem, checking
-each against the query: an index entry a moment stale can never show what the image no longer
-allows.
+the image item; the same narrowed to the facet, ``...#T#<tag>``, ``#K#<type>``, ``#N#<prefix>``,
+for an edge) and, when public, ``public_timeline`` (``P<shard>`` and its facets: the public
+images are spread over shards by their id, so no partition takes every public upload). A list
+reads the timelines of one facet (its first tag, else its title's start, else its content type)
+in position order: the caller's private ones and the public ones, of one user or of every
+shard, merged; it applies what the facet leaves out as a filter on the entries or the images,
+and reads at most ``read_budget`` entries per request. It takes the images themselves with a
+strongly consistent BatchGetItem, checking each against the query: an index entry a moment
+stale can never show what the image no longer allows. Records that may be forgotten carry
+``expires_at`` for the table's time to live.
 
 A content claim (``Image.claims_content``) held by an active image is one more item, on no
 index: ``pk = CLAIM#<user>#<sha256>``, ``sk = CLAIM``, naming the holder in ``image_id``. It is

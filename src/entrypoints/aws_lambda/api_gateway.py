@@ -5,11 +5,12 @@ It is the very app `imagecore serve` runs, driven by Mangum, which turns API Gat
 and the responses back. Only who the caller is differs: the gateway's JWT authorizer has verified
 the token already, and the caller is the ``sub`` claim it passes in the request context. A token
 in the Authorization header is never read here, so a route left without an authorizer can reach
-no one's images.
+no one's images. And the request's id is the gateway's own.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -45,8 +46,31 @@ def caller_from_authorizer(request: Request) -> str:
         raise Unauthenticated("the token's subject is not a valid user id") from None
 
 
+_GATEWAY_REQUEST_ID = re.compile(r"[A-Za-z0-9+/=_.:-]{1,128}")
+"""What API Gateway's request ids look like (``JKJaXmPLvHcESHA=`` for an HTTP API, a UUID for a
+REST API): nothing else is taken, as the id goes into a response header and every log line."""
+
+
+def gateway_request_id(scope: Mapping[str, Any]) -> str | None:
+    """API Gateway's id of the request (``$context.requestId`` in its access log), so that the
+    app's own lines, ``X-Request-ID`` and error bodies carry the very id of the gateway's access
+    log line: one grep goes from either to the other."""
+    request_id = _mapping(_mapping(scope.get("aws.event")).get("requestContext")).get("requestId")
+    if isinstance(request_id, str) and _GATEWAY_REQUEST_ID.fullmatch(request_id):
+        return request_id
+    return None
+
+
 def create_handler(container: Container) -> LambdaHandler:
-    # API Gateway's stage throttling limits the request rate before a Lambda runs.
-    app = container.http_app(authenticate=caller_from_authorizer, limiter=None)
+    # API Gateway's stage throttling, and with the edge (CloudFront and WAF) each token's and
+    # each anonymous address's limits, bound the request rate before a Lambda runs. The edge
+    # holds only if no request gets around it: with IMAGECORE_ORIGIN_VERIFY_SECRET set, a
+    # request without CloudFront's header is refused.
+    app = container.http_app(
+        authenticate=caller_from_authorizer,
+        limiter=None,
+        origin_secret=container.config.origin_verify_secret(),
+        request_id_of=gateway_request_id,
+    )
     # The app has no startup or shutdown work; Lambda would not run shutdown anyway.
     return Mangum(app, lifespan="off")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.aws import aws_setup, terraform_env
+from entrypoints.cli.aws import aws_empty_bucket, aws_setup, terraform_env
 from entrypoints.cli.build import api_reference, build_lambda
 from entrypoints.cli.server import reconcile, serve, token
 from entrypoints.cli.worker import worker
@@ -24,6 +24,7 @@ for _command in (
     reconcile,
     worker,
     aws_setup,
+    aws_empty_bucket,
     terraform_env,
     build_lambda,
     api_reference,

@@ -1,4 +1,5 @@
-"""The commands for AWS: `aws-setup` makes the table and bucket for development, and
+"""The commands for AWS: `aws-setup` makes (or repairs) the table and bucket for development,
+`aws-empty-bucket` empties a bucket before a local deployment is destroyed, and
 `terraform-env` reads the service's settings from a Terraform deployment's outputs, so that the
 names Terraform chose (table, bucket, region) are never typed a second time into a local
 configuration."""
@@ -11,6 +12,7 @@ import shlex
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -53,6 +55,25 @@ def dotenv(environment: Mapping[str, str]) -> str:
     return "".join(f"{name}={shlex.quote(value)}\n" for name, value in sorted(environment.items()))
 
 
+def _aws_clients() -> Any:
+    """The AWS clients of the environment (AWS_ENDPOINT_URL, AWS_REGION), or a ClickException
+    saying what is missing."""
+    try:
+        from adapters.aws import make_clients
+    except ImportError as exc:
+        raise click.ClickException(
+            f"this command needs the aws extra: pip install 'imagecore[aws]' ({exc})"
+        ) from None
+    environ = os.environ
+    try:
+        return make_clients(
+            endpoint_url=environ.get("AWS_ENDPOINT_URL") or None,
+            region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None,
+        )
+    except MissingResource as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.command("aws-setup")
 @click.option("--table", envvar="IMAGECORE_TABLE", required=True, help="[env IMAGECORE_TABLE]")
 @click.option("--bucket", envvar="IMAGECORE_BUCKET", required=True, help="[env IMAGECORE_BUCKET]")
@@ -62,18 +83,21 @@ def dotenv(environment: Mapping[str, str]) -> str:
     help="The Terraform metadata module [default: terraform/modules/metadata of this checkout]",
 )
 def aws_setup(table: str, bucket: str, terraform_module: Path | None) -> None:
-    """Create the DynamoDB table and S3 bucket for development, e.g. on moto server.
+    """Make the DynamoDB table and S3 bucket for development, e.g. on moto server, or repair them.
 
     The table is made from the definition in the Terraform metadata module, the one Terraform
-    applies in AWS. Point AWS_ENDPOINT_URL at the local endpoint; in AWS, use Terraform.
+    applies in AWS. Run again, it converges: a table missing an index of the definition gets it,
+    and a bucket gets back whichever of its settings (ownership controls, public access block,
+    encryption, the lifecycle rule) it lacks. Point AWS_ENDPOINT_URL at the local endpoint; in
+    AWS, use Terraform.
     """
     try:
-        from adapters.aws import make_clients
         from adapters.aws_resources import (
             DefinitionError,
-            create_bucket,
-            create_table,
+            TableMismatch,
             find_metadata_module,
+            set_up_bucket,
+            set_up_table,
             table_definition,
         )
     except ImportError as exc:
@@ -84,23 +108,39 @@ def aws_setup(table: str, bucket: str, terraform_module: Path | None) -> None:
         definition = table_definition(terraform_module or find_metadata_module())
     except DefinitionError as exc:
         raise click.ClickException(str(exc)) from None
-    environ = os.environ
-    try:
-        clients = make_clients(
-            endpoint_url=environ.get("AWS_ENDPOINT_URL") or None,
-            region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None,
-        )
-    except MissingResource as exc:
-        raise click.ClickException(str(exc)) from None
+    clients = _aws_clients()
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        made_table = create_table(clients.dynamodb, table, definition)
-        made_bucket = create_bucket(clients.s3, bucket)
+        made_table = set_up_table(clients.dynamodb, table, definition)
+        click.echo(f"table {table}: {made_table.describe()}")
+        made_bucket = set_up_bucket(clients.s3, bucket)
+        click.echo(f"bucket {bucket}: {made_bucket.describe()}")
+    except TableMismatch as exc:
+        raise click.ClickException(str(exc)) from None
     except (ClientError, BotoCoreError) as exc:  # a name AWS refuses, no access, no endpoint
         raise click.ClickException(str(exc)) from None
-    click.echo(f"table {table}: {'created' if made_table else 'already there'}")
-    click.echo(f"bucket {bucket}: {'created' if made_bucket else 'already there'}")
+
+
+@click.command("aws-empty-bucket")
+@click.argument("bucket")
+@click.option("--yes", is_flag=True, help="Delete without asking first")
+def aws_empty_bucket(bucket: str, yes: bool) -> None:
+    """Delete every object of BUCKET, each version and delete marker included, as tearing a
+    local deployment down needs on moto server (see docs/deployment.md). Asks first unless
+    --yes is given."""
+    if not yes:
+        click.confirm(f"delete every object and version in the bucket {bucket}?", abort=True)
+    clients = _aws_clients()  # first: it says so if the aws extra is missing
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from adapters.aws_resources import empty_bucket
+
+    try:
+        deleted = empty_bucket(clients.s3, bucket)
+    except (ClientError, BotoCoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"bucket {bucket}: {deleted} object versions and delete markers deleted")
 
 
 @click.command("terraform-env")
@@ -127,5 +167,15 @@ def terraform_env(directory: Path, terraform: str, output: Path | None) -> None:
     if output is None:
         click.echo(lines, nl=False)
     else:
-        output.write_text(lines)
+        write_private(output, lines)
         click.echo(f"wrote {output}", err=True)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable and writable by its owner alone (0600), an existing
+    file included: a .env is where secrets get added (IMAGECORE_TOKEN_SECRET, AWS keys), and a
+    file others may read must not be the place for them."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        os.fchmod(file.fileno(), 0o600)  # O_CREAT's mode applies to a new file only
+        file.write(text)

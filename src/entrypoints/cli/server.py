@@ -99,7 +99,8 @@ def _container(settings: Settings) -> Container:
             # request.
             container.images()
             container.tokens()
-        except MissingResource as exc:
+        # The token secret's SSM parameter, read here too: missing, unreadable or too short.
+        except (MissingResource, SettingsError) as exc:
             raise click.ClickException(str(exc)) from None
     return container
 
@@ -193,7 +194,10 @@ def token(user: str, data_dir: Path | None, ttl: int) -> None:
     that server made when it first started)."""
     settings = _settings(data_dir=data_dir)
     with _data_dir_errors(settings.data_dir):
-        tokens = build_container(settings).issued_tokens()
+        try:
+            tokens = build_container(settings).issued_tokens()
+        except (MissingResource, SettingsError) as exc:  # the secret's SSM parameter
+            raise click.ClickException(str(exc)) from None
     try:
         click.echo(tokens.issue(user, timedelta(seconds=ttl)))
     except InvalidInput as exc:

@@ -18,8 +18,9 @@ from entrypoints.http.body import BodyPace
 from entrypoints.http.capacity import UploadCapacity
 from entrypoints.http.endpoints import HttpApi
 from entrypoints.http.errors import domain_error, http_error
-from entrypoints.http.middleware import RequestContext
+from entrypoints.http.middleware import RequestContext, RequestIdOf
 from entrypoints.http.openapi import openapi_document
+from entrypoints.http.origin import OriginVerification
 from entrypoints.http.pages import page_routes
 from entrypoints.http.rate_limit import TokenBucketLimiter
 from entrypoints.http.tus import TusApi
@@ -43,12 +44,17 @@ def create_app(
     uploads: UploadCapacity,
     reads_on_event_loop: bool = False,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
+    origin_secret: str | None = None,
+    request_id_of: RequestIdOf | None = None,
 ) -> Starlette:
     """The ASGI app. ``authenticate`` says who a request speaks for; each caller's request rate
     is limited by ``limiter`` unless it is None. A client may pause its body for
     ``client_timeout`` seconds, and must send it at ``client_min_rate`` bytes a second at
     least; ``uploads`` bounds the uploads under way. ``lifespan`` runs around the serving
-    (background work of the process's own)."""
+    (background work of the process's own). With ``origin_secret``, only requests whose
+    X-Origin-Verify header holds it are served (the API Lambda behind CloudFront).
+    ``request_id_of`` gives the id a request came with (API Gateway's), to be its id in the app
+    too."""
     api = HttpApi(
         images=images,
         authenticate=authenticate,
@@ -80,5 +86,8 @@ def create_app(
         HTTPException: http_error,
     }
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
-    app.add_middleware(RequestContext)
+    if origin_secret is not None:
+        # Added first, so it runs inside RequestContext (each middleware added wraps the others).
+        app.add_middleware(OriginVerification, secret=origin_secret)
+    app.add_middleware(RequestContext, request_id_of=request_id_of)
     return app

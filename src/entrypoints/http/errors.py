@@ -35,6 +35,13 @@ class MethodNotAllowed(ImageCoreError):
     code = "MethodNotAllowed"
 
 
+class OriginNotVerified(ImageCoreError):
+    """The request did not come through the door the deployment put in front of the API
+    (CloudFront, with its WAF limits): never about an image, whose absence is always 404."""
+
+    code = "Forbidden"
+
+
 class HeadersTooLarge(ImageCoreError):
     code = "HeadersTooLarge"
 
@@ -48,6 +55,7 @@ class InternalError(ImageCoreError):
 STATUS_BY_ERROR: Mapping[type[ImageCoreError], int] = {
     InvalidInput: 400,
     Unauthenticated: 401,
+    OriginNotVerified: 403,
     NotFound: 404,
     MethodNotAllowed: 405,
     RequestTimeout: 408,

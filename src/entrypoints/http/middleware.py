@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,13 +32,19 @@ API_CONTENT_SECURITY_POLICY = (
 """For every response that sets no policy of its own: an API answer is never a page to run."""
 
 
+RequestIdOf = Callable[[Scope], str | None]
+"""The id a request already has from whatever passed it on (API Gateway's), or None."""
+
+
 class RequestContext:
     """Gives every request an id (echoed in ``X-Request-ID``, every error body and every log
     line made while serving it), adds the security headers, turns an unexpected fault into a
-    500 that reveals no internals, and logs one line per request."""
+    500 that reveals no internals, and logs one line per request. ``request_id_of`` gives the
+    id a request came with, to be its id here too; else one is made."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, request_id_of: RequestIdOf | None = None) -> None:
         self.app = app
+        self.request_id_of = request_id_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,7 +54,8 @@ class RequestContext:
         # lines that carry it have their own time). Not a secret, so not the system's random
         # source: a system call each took a tenth of a metadata read's own time. The random
         # module is seeded afresh in each worker process.
-        request_id = f"{random.getrandbits(80):020x}"
+        given = self.request_id_of(scope) if self.request_id_of is not None else None
+        request_id = given or f"{random.getrandbits(80):020x}"
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         context = logs.request_id.set(request_id)

@@ -227,7 +227,12 @@ def _components() -> dict[str, Any]:
                 "properties": {
                     "error": {"type": "string", "enum": error_codes()},
                     "message": {"type": "string"},
-                    "request_id": {"type": "string"},
+                    "request_id": {
+                        "type": "string",
+                        "description": "The request's id, also in the X-Request-ID header and "
+                        "in every log line made while serving it; behind API Gateway, the "
+                        "gateway's own request id (its access log's requestId).",
+                    },
                 },
             },
             "Visibility": {"type": "string", "enum": _enum(Visibility)},

@@ -91,6 +91,8 @@ module "function" {
     "uploads/" = ["s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload", "s3:DeleteObject"]
   }
   extra_policy_json = data.aws_iam_policy_document.queue.json
+
+  secret_parameter_arn = var.secret_parameter_arn
 }
 
 # --- the HTTP API ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ variable "architecture" {
 }
 
 variable "environment" {
-  description = "Environment variables of the function (holds the token secret)."
+  description = "Environment variables of the function (names the token secret's parameter; never holds a secret)."
   type        = map(string)
   sensitive   = true
 }
@@ -118,4 +118,9 @@ variable "tracing_mode" {
   description = "X-Ray tracing of the function: Active or PassThrough."
   type        = string
   default     = "Active"
+}
+
+variable "secret_parameter_arn" {
+  description = "ARN of the SSM parameter that holds the token secret: the function may read (ssm:GetParameter) exactly that one."
+  type        = string
 }

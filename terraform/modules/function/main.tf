@@ -76,6 +76,18 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # The token secret (SecureString), read once per cold start: this one parameter, no other.
+  # Its AWS managed key (alias/aws/ssm) lets any role of the account that may read the
+  # parameter decrypt it; a customer managed key is allowed just below.
+  dynamic "statement" {
+    for_each = var.secret_parameter_arn == null ? [] : [var.secret_parameter_arn]
+    content {
+      sid       = "TokenSecret"
+      actions   = ["ssm:GetParameter"]
+      resources = [statement.value]
+    }
+  }
+
   dynamic "statement" {
     for_each = local.kms_key_arns
     content {
@@ -95,7 +107,7 @@ resource "aws_iam_role_policy" "function" {
 resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_117: Not in a VPC on purpose: the functions only call AWS APIs (DynamoDB, S3, SQS) over TLS with IAM; a VPC would add NAT or endpoints and cold-start cost for no reachable private resource.
   #checkov:skip=CKV_AWS_272: Code signing needs an AWS Signer profile and a signed build pipeline; the zip is built from this repository by CI and deployed by the same Terraform.
-  #checkov:skip=CKV_AWS_116: No function is invoked asynchronously, the only case a function DLQ serves: API Gateway calls the API synchronously (the caller gets the error), the worker's failures go to its queue's dead-letter queue, and reconcile is idempotent (the next scheduled run retries).
+  #checkov:skip=CKV_AWS_116: A function DLQ serves asynchronous invocations only: API Gateway calls the API synchronously (the caller gets the error), the worker's failures go to its queue's dead-letter queue, and reconcile, invoked asynchronously by EventBridge, has an on-failure destination (aws_lambda_function_event_invoke_config in modules/processing), the newer form of a DLQ that this check does not see.
   function_name    = var.name
   description      = var.description
   role             = aws_iam_role.function.arn

@@ -50,7 +50,7 @@ variable "reserved_concurrency" {
 }
 
 variable "environment" {
-  description = "Environment variables of the function (holds the token secret)."
+  description = "Environment variables of the function (names the token secret's parameter; never holds a secret)."
   type        = map(string)
   sensitive   = true
 }
@@ -114,6 +114,12 @@ variable "object_actions" {
 
 variable "extra_policy_json" {
   description = "A policy document merged into the function's own (the job queue); null for none."
+  type        = string
+  default     = null
+}
+
+variable "secret_parameter_arn" {
+  description = "ARN of the SSM parameter holding the token secret, which the function may read (ssm:GetParameter); null for none."
   type        = string
   default     = null
 }

@@ -4,14 +4,16 @@
 #
 # Items (see src/adapters/dynamodb/):
 #   image     pk = IMG#<id>  sk = META       the image's fields
-#   tag edge  pk = IMG#<id>  sk = TAG#<tag>  one per tag of an active image
+#   edges     pk = IMG#<id>  sk = TAG#<tag> | KIND# | TITLE#1..3   one per tag, its content type
+#             and the first 1-3 characters of its title, of an active image
 #   claim     pk = CLAIM#<user>#<sha256>  sk = CLAIM   the active image that holds the claim on
 #             its owner's copy of those bytes (an upload that declared their hash); on no index
-# Both carry `position` = <created_at>#<id>, the order of every list, and, while the image is
+# All carry `position` = <created_at>#<id>, the order of every list, and, while the image is
 # active, the timelines it belongs to:
-#   owner_timeline   O#<user>#<visibility>         (image)  or  ...#T#<tag>  (edge)
-#   public_timeline  P                             (image)  or  P#T#<tag>    (edge), public only
-# so that every list is a Query on one or two timelines, read in position order. An image also
+#   owner_timeline   O#<user>#<visibility>   (image)  or  ...#T#<tag> | #K#<type> | #N#<prefix>
+#   public_timeline  P<shard>                (image)  or  the same suffixes (edge), public only;
+#                    shard = crc32(id) % IMAGECORE_PUBLIC_TIMELINE_SHARDS
+# so that every list is a Query on a few timelines, read in position order and merged. An image also
 # carries `content_key`, from its owner and the hash of its bytes, so that a user's copy of the
 # same bytes is one Query on the `content` index (its keys only: the item is read by them).
 resource "aws_dynamodb_table" "images" {
@@ -75,6 +77,15 @@ resource "aws_dynamodb_table" "images" {
   server_side_encryption {
     enabled     = true
     kms_key_arn = var.kms_key_arn
+  }
+
+  # Items that only matter until a moment (an upload slot that was never used, a tombstone of a
+  # finished delete) carry that moment in expires_at, in epoch seconds: DynamoDB removes them
+  # itself, usually within a few days of it, instead of reconcile Scanning the table for them.
+  # Until DynamoDB gets to it an expired item can still be read: readers check expires_at too.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
   }
 
   deletion_protection_enabled = var.deletion_protection

@@ -16,9 +16,9 @@ variable "kms_key_arn" {
 }
 
 variable "deletion_protection" {
-  description = "Refuse to delete the table while this is on."
+  description = "Refuse to delete the table while this is on: a throwaway deployment turns it off to be destroyed."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "tags" {

@@ -95,6 +95,35 @@ data "aws_iam_policy_document" "reconcile_queue" {
     actions   = ["sqs:SendMessage"]
     resources = [var.queue_arn]
   }
+
+  # Lambda sends a failed asynchronous invocation's record to its destination as the function's
+  # own execution role.
+  statement {
+    sid       = "FailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.reconcile_failures.arn]
+  }
+}
+
+# EventBridge invokes reconcile asynchronously: a run that fails (an error, a timeout) is tried
+# again maximum_retry_attempts times, then recorded here, with the event and the error, instead
+# of vanishing. An alarm watches the queue's depth (modules/alarms).
+resource "aws_sqs_queue" "reconcile_failures" {
+  name                      = "${local.function_names["reconcile"]}-failures"
+  message_retention_seconds = 1209600 # 14 days, the most SQS keeps: time to look at what failed
+  sqs_managed_sse_enabled   = true
+}
+
+resource "aws_lambda_function_event_invoke_config" "reconcile" {
+  function_name                = module.function["reconcile"].function_name
+  maximum_retry_attempts       = var.reconcile_retry_attempts
+  maximum_event_age_in_seconds = var.reconcile_max_event_age_seconds
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.reconcile_failures.arn
+    }
+  }
 }
 
 module "function" {
@@ -121,6 +150,8 @@ module "function" {
   bucket_arn        = var.bucket_arn
   object_actions    = local.object_actions[each.key]
   extra_policy_json = local.extra_policy_json[each.key]
+
+  secret_parameter_arn = var.secret_parameter_arn
 }
 
 # --- triggers --------------------------------------------------------------------------------

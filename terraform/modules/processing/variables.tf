@@ -21,7 +21,7 @@ variable "architecture" {
 }
 
 variable "environment" {
-  description = "Environment variables of both functions (holds the token secret)."
+  description = "Environment variables of both functions (names the token secret's parameter, never holds the secret)."
   type        = map(string)
   sensitive   = true
 }
@@ -120,4 +120,31 @@ variable "tracing_mode" {
   description = "X-Ray tracing of the functions: Active or PassThrough."
   type        = string
   default     = "Active"
+}
+
+variable "secret_parameter_arn" {
+  description = "ARN of the SSM parameter that holds the token secret: both functions may read (ssm:GetParameter) exactly that one."
+  type        = string
+}
+
+variable "reconcile_retry_attempts" {
+  description = "Times Lambda tries a failed scheduled reconcile run again (0-2) before sending it to the failures queue."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = contains([0, 1, 2], var.reconcile_retry_attempts)
+    error_message = "reconcile_retry_attempts must be 0, 1 or 2 (Lambda's limit for asynchronous invocations)."
+  }
+}
+
+variable "reconcile_max_event_age_seconds" {
+  description = "How long Lambda keeps retrying a scheduled reconcile run (60-21600 seconds) before it goes to the failures queue."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.reconcile_max_event_age_seconds >= 60 && var.reconcile_max_event_age_seconds <= 21600
+    error_message = "reconcile_max_event_age_seconds must be between 60 and 21600."
+  }
 }

@@ -78,6 +78,34 @@ resource "aws_s3_bucket_lifecycle_configuration" "images" {
     }
   }
 
+  # Originals nobody has replaced for a while move to Glacier Instant Retrieval: about a fifth
+  # of STANDARD's storage price, dearer per GET, and still read in milliseconds, so a download
+  # (a presigned GET) works as before with no restore step; GLACIER or DEEP_ARCHIVE would need
+  # a RestoreObject first and break downloads. Thumbnails sit under their original's key
+  # (src/imagecore/blob_keys.py), which a prefix cannot tell apart, so the size decides: no
+  # object under 128 KiB is transitioned (transition_default_minimum_object_size below), and a
+  # thumbnail (at most 256 px a side, JPEG or WebP) is far smaller; 128 KiB is also the least
+  # Glacier IR bills an object for. Noncurrent versions are not moved: they expire (rule above).
+  # null turns the rule off (Disabled) rather than removing it: S3 keeps it, inert.
+  rule {
+    id     = "archive-old-originals"
+    status = var.archive_originals_after_days == null ? "Disabled" : "Enabled"
+
+    filter {
+      prefix = "images/"
+    }
+
+    transition {
+      days          = coalesce(var.archive_originals_after_days, 90)
+      storage_class = "GLACIER_IR"
+    }
+  }
+
+  # S3's default for new configurations, written down because the rule above relies on it to
+  # leave thumbnails alone. (An object_size_greater_than in the rule's filter would say it too,
+  # but moto drops it from an "and" filter, and the provider then waits for ever.)
+  transition_default_minimum_object_size = "all_storage_classes_128K"
+
   # Rules on a versioned bucket apply once versioning is on.
   depends_on = [aws_s3_bucket_versioning.images]
 }

@@ -59,3 +59,16 @@ variable "require_tls" {
   type        = bool
   default     = true
 }
+
+variable "archive_originals_after_days" {
+  description = "Days after which an original image (under images/, of 128 KiB or more) moves to S3 Glacier Instant Retrieval, still downloadable with no restore; null keeps every object in STANDARD."
+  type        = number
+  default     = 90
+
+  validation {
+    # Any whole number works; Glacier IR bills an object 90 days at least, so an image deleted
+    # soon after its move costs the rest of them anyway.
+    condition     = var.archive_originals_after_days == null || try(var.archive_originals_after_days >= 1 && floor(var.archive_originals_after_days) == var.archive_originals_after_days, false)
+    error_message = "archive_originals_after_days must be a whole number of days, at least 1, or null."
+  }
+}

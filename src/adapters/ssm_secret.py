@@ -1,0 +1,71 @@
+"""The token secret of an AWS deployment, kept in SSM Parameter Store as a SecureString.
+
+Terraform writes the parameter and gives the functions its name only (never the value, which
+would then sit in their configuration and in the Terraform state). A process reads it once, when
+it starts, and keeps it in memory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
+from adapters.aws import client_config
+from adapters.errors import MissingResource
+
+__all__ = ["ParameterReader", "make_ssm_client", "read_secret_parameter"]
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+# What the reader is told to check or set when the parameter cannot be read.
+_SETTING = "IMAGECORE_TOKEN_SECRET_PARAMETER"
+
+
+class ParameterReader(Protocol):
+    """The one call of an SSM client this needs (boto3's client has it)."""
+
+    def get_parameter(self, *, Name: str, WithDecryption: bool) -> Mapping[str, Any]: ...
+
+
+def make_ssm_client(endpoint_url: str | None = None, region: str | None = None) -> ParameterReader:
+    """An SSM client for the region and credentials of the standard AWS variables and files."""
+    session = boto3.session.Session(region_name=region)
+    try:
+        client = session.client(
+            "ssm", endpoint_url=endpoint_url, config=client_config(endpoint_url)
+        )
+        return cast("ParameterReader", client)
+    except NoRegionError:
+        raise MissingResource(
+            "no AWS region is set: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)"
+        ) from None
+
+
+def read_secret_parameter(client: ParameterReader, name: str) -> str:
+    """The decrypted value of the parameter ``name``; MissingResource, naming the parameter and
+    the setting that named it, if it does not exist, may not be read or is empty."""
+    try:
+        response = client.get_parameter(Name=name, WithDecryption=True)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") == "ParameterNotFound":
+            raise MissingResource(
+                f"the SSM parameter {name!r} ({_SETTING}) does not exist in this account and "
+                "region: apply the Terraform configuration, or name the parameter it made "
+                "(its output token_secret_parameter)"
+            ) from None
+        raise MissingResource(
+            f"cannot read the SSM parameter {name!r} ({_SETTING}): "
+            f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
+        ) from None
+    except BotoCoreError as exc:  # no credentials, no endpoint
+        raise MissingResource(
+            f"cannot read the SSM parameter {name!r} ({_SETTING}): {exc}"
+        ) from None
+    value = response.get("Parameter", {}).get("Value")
+    if not isinstance(value, str) or not value:
+        raise MissingResource(f"the SSM parameter {name!r} ({_SETTING}) holds no value")
+    return value
