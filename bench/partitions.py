@@ -1098,9 +1098,11 @@ def s3_and_lambda_table(mix: Sequence[Traffic], population: Population = POPULAT
     ]
     by_kind: defaultdict[str, float] = defaultdict(float)
     concurrency: defaultdict[str, float] = defaultdict(float)
+    requests: defaultdict[str, float] = defaultdict(float)
     for traffic in mix:
         running = traffic.rate * traffic.milliseconds / 1000  # Little's law
         concurrency[traffic.function] += running
+        requests[traffic.function] += traffic.rate
         s3 = ", ".join(f"{count:g} {kind}" for kind, count in traffic.s3.items())
         for kind, count in traffic.s3.items():
             by_kind[kind] += traffic.rate * count
@@ -1111,10 +1113,15 @@ def s3_and_lambda_table(mix: Sequence[Traffic], population: Population = POPULAT
     heaviest = population.share_of_user(1)
     lines += [
         "",
-        "| Lambda | concurrency (rate x duration) |",
-        "|---|---:|",
-        *(f"| {name} | {running:,.0f} |" for name, running in concurrency.items() if name),
-        f"| both | {sum(concurrency.values()):,.0f} |",
+        "| Lambda | requests/s | concurrency (rate x duration) |",
+        "|---|---:|---:|",
+        *(
+            f"| {name} | {requests[name]:,.0f} | {running:,.0f} |"
+            for name, running in concurrency.items()
+            if name
+        ),
+        f"| both | {requests['api'] + requests['worker']:,.0f} | "
+        f"{sum(concurrency.values()):,.0f} |",
         "",
         "| S3 requests | per second, all of images/ | the heaviest user's prefix "
         f"({heaviest:.1%} of uploads) |",
@@ -1125,6 +1132,28 @@ def s3_and_lambda_table(mix: Sequence[Traffic], population: Population = POPULAT
         ),
     ]
     return "\n".join(lines)
+
+
+def population_table(population: Population = POPULATION, count: int = 20_000) -> str:
+    """What ``count`` uploads of the population are: the shares the hot partitions come from."""
+    uploads = Uploads(population)
+    images = [uploads.image(n) for n in range(count)]
+
+    def share(test: Callable[[Image], bool]) -> str:
+        return f"{sum(map(test, images)) / count:.1%}"
+
+    heaviest = user_name(1)
+    rows = (
+        ("public", share(lambda image: image.visibility is Visibility.PUBLIC)),
+        (f"by the heaviest user ({heaviest})", share(lambda image: image.user_id == heaviest)),
+        (f"tagged {tag_name(1)}", share(lambda image: tag_name(1) in image.tags)),
+        ("JPEG", share(lambda image: image.content_type == "image/jpeg")),
+        ("titled IMG_nnnn", share(lambda image: image.title.startswith("IMG_"))),
+        ("with more than 1 KB of metadata", share(lambda image: len(str(image.metadata)) > 1024)),
+        ("declaring their SHA-256", share(lambda image: image.claims_content)),
+    )
+    lines = [f"| of {count:,} uploads | share |", "|---|---:|"]
+    return "\n".join(lines + [f"| {name} | {value} |" for name, value in rows])
 
 
 # --- the report ----------------------------------------------------------------------------------
@@ -1202,6 +1231,7 @@ class Capacity:
     def report(self) -> str:
         return "\n\n".join(
             (
+                "The population:\n\n" + population_table(),
                 f"Per request ({DEFAULT_SHARDS} shards):\n\n" + costs_table(self.costs),
                 "Writes, one simulated second per rate:\n\n" + sweep_table(self.writes),
                 "Where it breaks:\n\n" + breaks_table(self.writes),
@@ -1233,6 +1263,10 @@ def measure_capacity(quick: bool = False, workers: int = 2) -> Capacity:
     return Capacity(writes, reads, request_costs(), time.perf_counter() - started)
 
 
+def _shards(count: int) -> str:
+    return "1 shard" if count == 1 else f"{count} shards"
+
+
 def rows_of(capacity: Capacity) -> list[Row]:
     def at(shards: int, rate: int) -> Hottest:
         replay = next(r for r in capacity.writes if r.shards == shards)
@@ -1245,7 +1279,7 @@ def rows_of(capacity: Capacity) -> list[Row]:
         rows.append(
             Row(
                 FAMILY,
-                f"hottest partition at {READ_PUBLIC_RATE:,} public uploads/s ({shards} shards)",
+                f"hottest partition at {READ_PUBLIC_RATE:,} public uploads/s ({_shards(shards)})",
                 hot.units,
                 "WCU/s",
                 target=f"< {WCU_LIMIT:,} WCU/s" if default else "",
@@ -1263,7 +1297,7 @@ def rows_of(capacity: Capacity) -> list[Row]:
             Row(
                 FAMILY,
                 f"public uploads/s where a partition first passes {WCU_LIMIT:,} WCU/s "
-                f"({replay.shards} shards)",
+                f"({_shards(replay.shards)})",
                 float(rate),
                 "uploads/s",
                 target=f"> {READ_PUBLIC_RATE:,}/s" if default else "",
@@ -1280,7 +1314,7 @@ def rows_of(capacity: Capacity) -> list[Row]:
         rows.append(
             Row(
                 FAMILY,
-                f"hottest partition at {LIST_RATE:,} list requests/s ({reads.shards} shards)",
+                f"hottest partition at {LIST_RATE:,} list requests/s ({_shards(reads.shards)})",
                 hot.units,
                 "RCU/s",
                 target=f"< {RCU_LIMIT:,} RCU/s" if default else "",
