@@ -47,6 +47,7 @@ from adapters.aws_resources import find_metadata_module, table_definition
 from adapters.dynamodb.items import Item, claim_item, items_of
 from adapters.dynamodb.repository import DynamoDbImageRepository
 from bench.common import REPOSITORY_ROOT, Row
+from imagecore import validation
 from imagecore.model import Image, ThumbnailStatus, Visibility
 from imagecore.query import ListQuery
 
@@ -976,19 +977,21 @@ def request_costs(shards: int = DEFAULT_SHARDS) -> list[RequestCost]:
         description="",
         claims_content=True,
     )
+    # As large as validation lets an image be: it checks each field.
     largest = _evolve(
         uploads.image(last + 2),
         user_id="alice",
         visibility=Visibility.PUBLIC,
-        tags=tuple(f"tag{number}" for number in range(20)),
-        title="T" * 200,
-        description="D" * 2000,
-        metadata={f"field_{number:02d}": "x" * 150 for number in range(50)},
+        tags=validation.tags([f"tag{number}" for number in range(20)]),
+        title=validation.title("T" * 200),
+        description=validation.description("D" * 2000),
+        metadata=validation.metadata({f"field_{number:02d}": "x" * 148 for number in range(50)}),
         claims_content=True,
     )
     measure("POST /images: public, 2 tags, hash declared", lambda: requests.upload(typical))
     measure(
-        "POST /images: 20 tags, 8 KiB metadata, longest title", lambda: requests.upload(largest)
+        "POST /images: 20 tags, 8 KiB metadata, longest title and description",
+        lambda: requests.upload(largest),
     )
     direct = _evolve(uploads.image(last + 3), user_id="alice", visibility=Visibility.PUBLIC,
                      tags=("travel", "beach"), claims_content=True)  # fmt: skip
