@@ -18,7 +18,16 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import http_reads, lambda_api, list_scaling, report, resumable, slow_bodies, transfer
+from bench import (
+    http_reads,
+    lambda_api,
+    list_scaling,
+    partitions,
+    report,
+    resumable,
+    slow_bodies,
+    transfer,
+)
 from bench.common import REPOSITORY_ROOT, Row, ensure_tool, skipped
 
 FAMILIES: dict[str, tuple[str, Callable[[bool, int | None], list[Row]]]] = {
@@ -29,6 +38,9 @@ FAMILIES: dict[str, tuple[str, Callable[[bool, int | None], list[Row]]]] = {
     "5": (lambda_api.FAMILY, lambda quick, rounds: lambda_api.run(quick)),
     "6": (slow_bodies.FAMILY, lambda quick, rounds: slow_bodies.run(quick)),
     "7": (resumable.FAMILY, resumable.run),  # rounds: the 1 GiB upload against the disk copy
+    # A model, not a measurement of a server: the write and read mix against DynamoDB's
+    # per-partition limits (docs/capacity.md).
+    "8": (partitions.FAMILY, lambda quick, rounds: partitions.run(quick)),
 }
 
 
@@ -42,10 +54,12 @@ def main() -> None:
     args = parser.parse_args()
     for path in (REPOSITORY_ROOT / "src", REPOSITORY_ROOT):
         sys.path.insert(0, str(path))  # the tests' helpers (server, moto, events) are reused
-    ensure_tool("wrk", "wrk")  # else row 1 falls back to the Python load generator
+    families = [key.strip() for key in args.only.split(",")]
+    if "1" in families:
+        ensure_tool("wrk", "wrk")  # else row 1 falls back to the Python load generator
     rows: list[Row] = []
-    for key in args.only.split(","):
-        name, measure = FAMILIES[key.strip()]
+    for key in families:
+        name, measure = FAMILIES[key]
         print(f"measuring {name} ...", flush=True)
         started = time.monotonic()
         try:
