@@ -193,6 +193,8 @@ module "processing" {
   worker_timeout_seconds        = var.worker_timeout_seconds
   reconcile_schedule_expression = var.reconcile_schedule_expression
   log_retention_days            = var.log_retention_days
+  json_logs                     = var.lambda_json_logs
+  log_level                     = var.lambda_log_level
   secret_parameter_arn          = aws_ssm_parameter.token_secret.arn
 }
 
@@ -222,6 +224,8 @@ module "api" {
   throttling_burst_limit = var.throttling_burst_limit
   throttling_rate_limit  = var.throttling_rate_limit
   log_retention_days     = var.log_retention_days
+  json_logs              = var.lambda_json_logs
+  log_level              = var.lambda_log_level
   secret_parameter_arn   = aws_ssm_parameter.token_secret.arn
 }
 

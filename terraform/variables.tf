@@ -252,6 +252,23 @@ variable "throttling_rate_limit" {
   default     = 50
 }
 
+variable "lambda_json_logs" {
+  description = "The functions log in Lambda's JSON format: Lambda's own lines (START, END, REPORT) as JSON beside the app's, and the app's filtered by lambda_log_level. false leaves Lambda's default plain-text format around the app's JSON lines; moto (5.2) does not keep a function's logging configuration, so its var file sets false."
+  type        = bool
+  default     = true
+}
+
+variable "lambda_log_level" {
+  description = "The least level of the app's log lines the functions keep (TRACE, DEBUG, INFO, WARN, ERROR or FATAL) when lambda_json_logs is set."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.lambda_log_level)
+    error_message = "lambda_log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
 variable "log_retention_days" {
   description = "Days the functions' logs and the API's access logs are kept."
   type        = number

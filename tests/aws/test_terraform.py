@@ -470,6 +470,43 @@ def test_the_table_is_protected_from_deletion_unless_a_throwaway_deployment_says
         assert "-var deletion_protection=false" in documented_teardown(where), where
 
 
+def test_every_function_logs_in_lambdas_json_format_at_a_level_the_app_understands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    from entrypoints.logs import configure_lambda_logging
+
+    assert root_variables()["lambda_json_logs"]["default"] is True
+    for module in ("api", "processing"):
+        assert root_module(module)["json_logs"] == "${var.lambda_json_logs}"
+        assert root_module(module)["log_level"] == "${var.lambda_log_level}"
+    (function,) = resources("function", "aws_lambda_function")
+    (dynamic,) = function["dynamic"]
+    assert dynamic["logging_config"]["for_each"] == "${var.json_logs ? [1] : []}"
+    (logging_config,) = dynamic["logging_config"]["content"]
+    assert logging_config["log_format"] == "JSON"
+    assert logging_config["log_group"] == "${aws_cloudwatch_log_group.function.name}"
+    assert logging_config["application_log_level"] == "${var.log_level}"
+    # Lambda hands the level to the app as AWS_LAMBDA_LOG_LEVEL, in its own names.
+    condition = root_variables()["lambda_log_level"]["validation"][0]["condition"]
+    levels = re.findall(r"([A-Z]+)", condition.split("]")[0])
+    assert levels == ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+    kept = []
+    for level in levels:  # the logging of the process is put back by conftest's fixture
+        monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", level)
+        configure_lambda_logging()
+        kept.append(logging.getLogger().level)
+    assert kept == [  # Python has no TRACE
+        logging.DEBUG,
+        logging.DEBUG,
+        logging.INFO,
+        logging.WARNING,
+        logging.ERROR,
+        logging.CRITICAL,
+    ]
+
+
 def test_only_originals_move_to_glacier_instant_retrieval() -> None:
     from imagecore.blob_keys import original_key, thumbnail_key
     from imagecore.thumbnails import DEFAULT_THUMBNAIL_SIDE

@@ -72,6 +72,8 @@ module "function" {
   kms_key_arn          = var.kms_key_arn
   tracing_mode         = var.tracing_mode
   log_retention_days   = var.log_retention_days
+  json_logs            = var.json_logs
+  log_level            = var.log_level
 
   table_arn  = var.table_arn
   index_arns = var.index_arns

@@ -108,6 +108,18 @@ variable "reserved_concurrency" {
   default     = null
 }
 
+variable "json_logs" {
+  description = "Lambda's logging configuration in JSON format; false leaves Lambda's default."
+  type        = bool
+  default     = true
+}
+
+variable "log_level" {
+  description = "The least level of the app's log lines Lambda keeps when json_logs is set."
+  type        = string
+  default     = "INFO"
+}
+
 variable "log_retention_days" {
   description = "Days the function's logs and the API's access logs are kept."
   type        = number

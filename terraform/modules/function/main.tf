@@ -132,5 +132,18 @@ resource "aws_lambda_function" "function" {
     mode = var.tracing_mode
   }
 
+  # JSON makes Lambda's own lines (START, END, REPORT) JSON as well, filters the app's lines by
+  # application_log_level (passed to the app as AWS_LAMBDA_LOG_LEVEL) and names the log group.
+  # The app writes its lines as JSON in either format.
+  dynamic "logging_config" {
+    for_each = var.json_logs ? [1] : []
+    content {
+      log_format            = "JSON"
+      log_group             = aws_cloudwatch_log_group.function.name
+      application_log_level = var.log_level
+      system_log_level      = "INFO"
+    }
+  }
+
   depends_on = [aws_iam_role_policy.function, aws_cloudwatch_log_group.function]
 }

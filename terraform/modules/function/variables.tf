@@ -71,6 +71,21 @@ variable "tracing_mode" {
   }
 }
 
+variable "json_logs" {
+  description = "Lambda's logging configuration in JSON format (its own lines too, filtered by log_level); false leaves Lambda's default (plain text around the app's JSON lines)."
+  type        = bool
+}
+
+variable "log_level" {
+  description = "The least level of the app's lines Lambda keeps when json_logs is set."
+  type        = string
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
+    error_message = "log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
 variable "log_retention_days" {
   description = "Days the function's logs are kept."
   type        = number

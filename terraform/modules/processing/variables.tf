@@ -110,6 +110,18 @@ variable "reconcile_schedule_expression" {
   default     = "rate(1 hour)"
 }
 
+variable "json_logs" {
+  description = "Lambda's logging configuration in JSON format; false leaves Lambda's default."
+  type        = bool
+  default     = true
+}
+
+variable "log_level" {
+  description = "The least level of the app's log lines Lambda keeps when json_logs is set."
+  type        = string
+  default     = "INFO"
+}
+
 variable "log_retention_days" {
   description = "Days the functions' logs are kept."
   type        = number
