@@ -52,6 +52,20 @@ def _page_time(list_page: Any, repeats: int) -> float:
     return median(times) * 1000
 
 
+def _unmatched_time(list_page: Any, repeats: int) -> tuple[float, bool]:
+    """A list whose filter no image matches, checked on the entries (a title): its first
+    request's time, and whether it stopped at the read budget (a short page going on)."""
+    from imagecore.query import ListQuery
+
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        found = list_page(ListQuery(title_prefix="qqq"), CALLER, None, PAGE + 1)
+        times.append(time.perf_counter() - started)
+        assert not found.images
+    return median(times) * 1000, found.read_up_to is not None
+
+
 def _vm_steps(connection: Any, call: Callable[[], object]) -> int:
     """SQLite VM instructions a call runs (to 100): SQLite counts no rows read, so the proxy."""
     steps = [0]
@@ -79,6 +93,7 @@ def sqlite_rows(sizes: list[int]) -> list[Row]:
         connection.execute("PRAGMA synchronous = OFF")  # seeding only; lists only read
         have = 0
         first_ms = 0.0
+        unmatched_ms: dict[int, float] = {}
         for size in sizes:
             started = time.monotonic()
             connection.execute("BEGIN")
@@ -110,6 +125,23 @@ def sqlite_rows(sizes: list[int]) -> list[Row]:
                     f"{ratio:.2f}x of {sizes[0]:,}; ~{steps / PAGE:.0f} VM steps/image;"
                     f" seeded in {seeded:.1f} s",
                     {"images": size, "page_ms": page_ms, "vm_steps_per_image": steps / PAGE},
+                )
+            )
+            # Without a read budget this reads every entry: a million, for an empty page.
+            unmatched_ms[size], budgeted = _unmatched_time(repository.list, 10)
+            reference = 10**5 if 10**5 in unmatched_ms else sizes[0]
+            growth = unmatched_ms[size] / unmatched_ms[reference]
+            rows.append(
+                Row(
+                    FAMILY,
+                    f"SQLite, a title no image has, {size:,} images",
+                    unmatched_ms[size],
+                    "ms",
+                    "at 10^6 ≤ 1.5x of 10^5" if size == 10**6 else "",
+                    growth <= 1.5 if size == 10**6 else None,
+                    f"{growth:.2f}x of {reference:,};"
+                    + (" stopped at the read budget" if budgeted else " read to the end"),
+                    {"images": size, "page_ms": unmatched_ms[size], "budgeted": budgeted},
                 )
             )
         repository.close()

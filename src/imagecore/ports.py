@@ -56,9 +56,11 @@ class ImageRepository(Protocol):
         """Up to ``limit`` ACTIVE images that ``query.matches(image, caller)``, in ``query.order``
         by (created_at, image_id), strictly after ``after`` in that order when it is given.
 
-        A store that reads an index reads at most ``read_budget(limit)`` of its entries; if it
-        stops there before ``limit`` matches and the end of the list, it says where
-        (``Listed.read_up_to``), and fewer images are no sign of the end."""
+        A store that reads an index reads a bounded number of its entries: at most
+        ``read_budget(limit)`` where each costs as much as a DynamoDB read, a multiple of it
+        where each is cheap (SQLite). If it stops there before ``limit`` matches and the end of
+        the list, it says where (``Listed.read_up_to``), and fewer images are no sign of the
+        end."""
 
     def find_by_content(self, user_id: str, sha256: str) -> Image | None:
         """An ACTIVE image of ``user_id`` whose bytes have this SHA-256, if there is one. May

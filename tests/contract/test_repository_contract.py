@@ -1127,13 +1127,21 @@ def test_sqlite_lists_read_indexes_in_order_without_sorting(
         if paged
         else None
     )
-    sql, parameters = list_statement(query, "alice", after, 51)
+    statement = list_statement(query, "alice", after, 51, 204)
+    statements = [(statement.sql, statement.parameters)]
+    if statement.bounding is not None:
+        # The entry the budget ends at, then the list that reads no further.
+        bounded = statement.read_up_to(Position(datetime(2026, 1, 2, tzinfo=UTC), "01JD0"))
+        statements += [statement.bounding, (bounded.sql, bounded.parameters)]
     with contextlib.closing(sqlite3.connect(path)) as connection:
-        rows = connection.execute("EXPLAIN QUERY PLAN " + sql, parameters).fetchall()
-    plan = [str(row[3]) for row in rows]
+        for sql, parameters in statements:
+            rows = connection.execute("EXPLAIN QUERY PLAN " + sql, parameters).fetchall()
+            plan = [str(row[3]) for row in rows]
 
-    assert not [step for step in plan if "TEMP B-TREE" in step], plan
-    assert not [step for step in plan if step.startswith("SCAN")], plan
+            assert not [step for step in plan if "TEMP B-TREE" in step], (sql, plan)
+            assert not [step for step in plan if step.startswith("SCAN")], (sql, plan)
+    filtered = query.content_type is not None or bool(query.title_prefix) or len(query.tags) > 1
+    assert (statement.bounding is not None) == filtered
 
 
 # --- revision: what a kept page is checked against --------------------------------------------

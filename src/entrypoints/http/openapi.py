@@ -261,8 +261,9 @@ def _components() -> dict[str, Any]:
                             "The cursor of the next page; null only at the end of the list. A"
                             " page may hold fewer images than limit, even none, and still have a"
                             " next_cursor: one request reads at most max(4 x limit, 200) index"
-                            " entries (on DynamoDB), so a rare match is found over several"
-                            " pages. Follow next_cursor until it is null."
+                            " entries on DynamoDB (50 times as many on the embedded SQLite), so"
+                            " a rare match is found over several pages. Follow next_cursor until"
+                            " it is null."
                         ),
                     },
                 },
