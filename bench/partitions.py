@@ -1053,10 +1053,11 @@ S3_MS = 20.0
 """A small S3 request (GET or PUT of a thumbnail, a DELETE, a LIST): assumed."""
 PHOTO_PUT_MS = 120.0
 """A 3 MB photo received through API Gateway and PUT to S3 (one PUT under 8 MiB): assumed."""
-LIST_CALLS = 10
+LIST_CALLS = 7.5
 """DynamoDB calls of a page of LIST_MIX at the default shards, on average, made one after
-another: the public feed's ~17 Query (about one per shard per round) and its BatchGetItem, a
-user's page one or two (replay_reads' costs)."""
+another (request_costs): the public feed's and the caller's own 8 Query (a round over the
+shards and a catch-up) and their BatchGetItem, 9; a tag's, a content type's or a title's 10;
+another user's page 2."""
 THUMBNAIL_MS = 570.0
 """libvips: a 6000 x 4000 baseline JPEG to its thumbnail, median (docs/benchmarks.md); a
 12 MP phone photo takes less."""

@@ -376,6 +376,7 @@ class DynamoDbImageRepository:
             filter_expression=" AND ".join(filters) or None,
             filter_values=values,
             start_key=start_key,
+            sort_key=entry_sort_key(facet),
             budget=budget,
         )
 

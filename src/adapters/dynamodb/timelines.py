@@ -17,8 +17,10 @@ from adapters.dynamodb.items import (
     TITLE_PREFIX_LENGTHS,
     Facet,
     Item,
+    image_pk,
     kind_facet,
     owner_timeline,
+    position_from,
     public_timeline,
     tag_facet,
     title_facet,
@@ -36,9 +38,12 @@ if TYPE_CHECKING:
 
 MAX_SPARSITY = 64
 MAX_BATCH = 200
-# A round reads a little less than its share of the page from each timeline: what is short is
-# then read exactly, up to where the page ends, and what is over is read for nothing.
-_ROUND_SHARE = 0.8
+# A round reads from each timeline its even share of what the page still misses, and this many
+# more: one round then most often holds the page, and the catch-up reads exactly up to where it
+# ends, about 8 Queries a page over 4 shards. A round of less than the share took 17 (more
+# rounds, each a Query per shard); a Query costs at least half a read unit on its shard, so the
+# number of Queries, more than the entries, bounds the pages a shard can serve (docs/capacity.md).
+_ROUND_MARGIN = 1
 
 
 def driving_facet(query: ListQuery) -> Facet | None:
@@ -121,6 +126,7 @@ class Timeline:
         filter_expression: str | None,
         filter_values: dict[str, AttributeValueTypeDef],
         start_key: Item | None,
+        sort_key: str,
         budget: ReadBudget,
     ) -> None:
         self._client = client
@@ -133,6 +139,7 @@ class Timeline:
         self._filter = filter_expression
         self._filter_values = filter_values
         self._start_key = start_key
+        self._sort_key = sort_key
         self._budget = budget
         self.frontier: str | None = None
         self.exhausted = False
@@ -179,9 +186,23 @@ class Timeline:
                     self.exhausted = True
                 else:
                     self.frontier = until
+                    # The next read starts past ``until``, not at the last entry the filter
+                    # kept: the entries it dropped on the way are not read again.
+                    self._start_key = self._key_at(until)
                 return
             self._start_key = dict(last_key)
             self.frontier = last_key["position"]["S"]
+
+    def _key_at(self, position: str) -> Item:
+        """The index key of the place ``position`` names: another timeline's entry (timelines
+        never share one), so no entry of this timeline is there, and a query from it resumes
+        just past it."""
+        return {
+            self._index: {"S": self._partition},
+            "position": {"S": position},
+            "pk": {"S": image_pk(position_from(position).image_id)},
+            "sk": {"S": self._sort_key},
+        }
 
     def _query(self, limit: int, low: str | None, high: str | None) -> QueryInputTypeDef:
         names = {"#partition": self._index}
@@ -333,7 +354,7 @@ class MergedTimelines:
         if len(held) < wanted:
             # Not enough in hand to know where the page ends (one sparse timeline may hold a
             # few entries far ahead): each idle timeline reads its part of what is missing.
-            part = max(1, math.ceil((wanted - len(held)) * _ROUND_SHARE / len(live)))
+            part = math.ceil((wanted - len(held)) / len(live)) + _ROUND_MARGIN
             for timeline in idle:
                 timeline.fetch(part, cap=share)
             return
