@@ -368,7 +368,7 @@ class SqliteDatabase:
 LOCAL_READS_PER_BUDGETED_READ = 50
 """An index entry read here costs well under a microsecond, not a share of a read unit and of
 API Gateway's 29 s: fifty times the service's read budget (about 10,000 entries for a page of
-50) keeps the slowest list request near 5 ms while a rare filter still fills its pages."""
+50) keeps the slowest list request under 10 ms while a rare filter still fills its pages."""
 
 
 def local_read_budget(limit: int) -> int:

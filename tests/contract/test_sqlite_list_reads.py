@@ -94,6 +94,7 @@ def test_a_request_reads_at_most_its_budget_of_index_entries_and_paging_on_finds
     requests = 0
     while True:
         requests += 1
+        assert requests <= len(entries), "the list does not move on"
         found = repository.list(query, CALLER, after, LIMIT)
         returned += found.images
         read = [image for image in entries if beyond(after, image, query.order)]
