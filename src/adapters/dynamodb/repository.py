@@ -355,15 +355,6 @@ class DynamoDbImageRepository:
         if folded and (facet is None or facet.letter != "N" or facet.value != folded):
             filters.append("begins_with(title_folded, :title)")
             values[":title"] = {"S": folded}
-        start_key: Item | None = None
-        if after is not None:
-            # A key, not an item: the query resumes just past this place in the index.
-            start_key = {
-                index: {"S": partition},
-                "position": {"S": position_of(after.image_id, after.created_at)},
-                "pk": {"S": image_pk(after.image_id)},
-                "sk": {"S": entry_sort_key(facet)},
-            }
         return Timeline(
             client=self._client,
             table=self._table,
@@ -375,7 +366,7 @@ class DynamoDbImageRepository:
             highest=format_instant(query.end_date) + "$" if query.end_date else None,
             filter_expression=" AND ".join(filters) or None,
             filter_values=values,
-            start_key=start_key,
+            after=None if after is None else position_of(after.image_id, after.created_at),
             sort_key=entry_sort_key(facet),
             budget=budget,
         )

@@ -125,7 +125,7 @@ class Timeline:
         highest: str | None,
         filter_expression: str | None,
         filter_values: dict[str, AttributeValueTypeDef],
-        start_key: Item | None,
+        after: str | None,
         sort_key: str,
         budget: ReadBudget,
     ) -> None:
@@ -138,8 +138,8 @@ class Timeline:
         self._highest = highest
         self._filter = filter_expression
         self._filter_values = filter_values
-        self._start_key = start_key
         self._sort_key = sort_key
+        self._start_key = None if after is None else self._key_at(after)
         self._budget = budget
         self.frontier: str | None = None
         self.exhausted = False
@@ -194,9 +194,9 @@ class Timeline:
             self.frontier = last_key["position"]["S"]
 
     def _key_at(self, position: str) -> Item:
-        """The index key of the place ``position`` names: another timeline's entry (timelines
-        never share one), so no entry of this timeline is there, and a query from it resumes
-        just past it."""
+        """The index key of the place ``position`` names, where a query resumes just past it: a
+        key, not an item; the list's cursor, or another timeline's entry (timelines never share
+        one)."""
         return {
             self._index: {"S": self._partition},
             "position": {"S": position},
