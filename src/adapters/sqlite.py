@@ -493,18 +493,16 @@ class SqliteImageRepository:
     def list(self, query: ListQuery, caller: str, after: Position | None, limit: int) -> Listed:
         if limit <= 0:
             return Listed([])
-        statement = list_statement(query, caller, after, limit, self._read_budget(limit))
         connection = self._connection()
         read_up_to: Position | None = None
-        if statement.bounding is not None:
+        budget_end = budget_end_statement(query, caller, after, self._read_budget(limit))
+        if budget_end is not None:
             # Where the budget ends: that many entries in, on the index alone.
-            sql, parameters = statement.bounding
-            last = connection.execute(sql, parameters).fetchone()
+            last = connection.execute(*budget_end).fetchone()
             if last is not None:
                 read_up_to = Position(_from_micros(last[0]), last[1])
-                statement = statement.read_up_to(read_up_to)
-        rows = connection.execute(statement.sql, statement.parameters).fetchall()
-        images = [_decode(record) for _, _, record in rows]
+        rows = connection.execute(*list_statement(query, caller, after, limit, read_up_to))
+        images = [_decode(record) for _, _, record in rows.fetchall()]
         return Listed(images, read_up_to if len(images) < limit else None)
 
     def find_by_content(self, user_id: str, sha256: str) -> Image | None:
@@ -542,67 +540,61 @@ class SqliteImageRepository:
 
 
 @attrs.frozen
-class ListStatement:
-    """The SQL and parameters of a list; ``bounding``, when a filter is checked on the images
-    rather than the index, the statement that finds the index entry the read budget ends at."""
+class _ListParts:
+    """What the statements of one list share: the driving table (``key``: the tag table for the
+    first tag, else the images themselves) and its branches (owner parameter or None,
+    visibility parameter), the conditions its indexes answer, the filters checked on each entry
+    they give, and the parameters of both."""
 
-    sql: str
-    parameters: dict[str, Any]
-    bounding: tuple[str, dict[str, Any]] | None
     key: str
-    descending: bool
+    branches: list[tuple[str | None, str]]
+    indexed: list[str]
+    filters: list[str]
+    parameters: dict[str, Any]
+    direction: str
 
-    def read_up_to(self, last: Position) -> ListStatement:
-        """This list, reading no entry past ``last``."""
-        comparison = ">=" if self.descending else "<="
-        bound = f"({self.key}.created_at, {self.key}.image_id) {comparison} (:last_at, :last_id)"
-        return attrs.evolve(
-            self,
-            sql=self.sql.replace(_BOUND_PLACE, f" AND {bound}"),
-            parameters={
-                **self.parameters,
-                "last_at": _micros(last.created_at),
-                "last_id": last.image_id,
-            },
-            bounding=None,
+    def union(self, columns: str, tables: str, conditions: list[str]) -> str:
+        selects = []
+        for owner, visibility in self.branches:
+            branch = [f"{self.key}.visibility = :{visibility}", *conditions]
+            if owner is not None:
+                branch.insert(0, f"{self.key}.user_id = :{owner}")
+            selects.append(
+                f"SELECT {columns} FROM {tables} WHERE {' AND '.join(branch)}"  # noqa: S608
+            )
+        # A compound ORDER BY makes SQLite merge the branches as each reads its index in
+        # order, stopping at the limit: nothing is sorted, nothing past the page is read.
+        direction = self.direction
+        return " UNION ALL ".join(selects) + (
+            f" ORDER BY created_at {direction}, image_id {direction}"
         )
 
+    @property
+    def position(self) -> str:
+        return f"{self.key}.created_at AS created_at, {self.key}.image_id AS image_id"
 
-_BOUND_PLACE = " /*read up to*/"
 
-
-def list_statement(
-    query: ListQuery, caller: str, after: Position | None, limit: int, budget: int
-) -> ListStatement:
-    """The SQL and parameters of a list, reading at most ``budget`` index entries.
-
-    Only fixed fragments and placeholder names are formatted into the text; every value is bound.
-    """
+def _list_parts(query: ListQuery, caller: str, after: Position | None) -> _ListParts:
+    """Only fixed fragments and placeholder names are formatted into the text; every value is
+    bound."""
     descending = query.order is SortOrder.DESC
-    direction = "DESC" if descending else "ASC"
     parameters: dict[str, Any] = {
         "caller": caller,
         "user": query.user_id,
         "private": Visibility.PRIVATE.value,
         "public": Visibility.PUBLIC.value,
         "active": ImageState.ACTIVE.value,
-        "limit": limit,
     }
-
-    # (owner parameter or None, visibility parameter) of each branch that can match.
     branches: list[tuple[str | None, str]] = []
     if query.user_id is None or query.user_id == caller:
         branches.append(("caller", "private"))
     branches.append((None if query.user_id is None else "user", "public"))
 
     tags = tuple(dict.fromkeys(query.tags))
-    # The driving table: the tag table for the first tag, else the images themselves. Its
-    # indexes answer `indexed`; `filters` are checked on each entry they give.
     key = "t" if tags else "i"
     indexed: list[str] = []
     filters: list[str] = []
     if tags:
-        source = "image_tags AS t CROSS JOIN images AS i ON i.image_id = t.image_id"
         indexed.append("t.tag = :tag0")
         parameters["tag0"] = tags[0]
         for index, tag in enumerate(tags[1:], start=1):
@@ -611,8 +603,6 @@ def list_statement(
                 f" WHERE x.image_id = t.image_id AND x.tag = :tag{index})"
             )
             parameters[f"tag{index}"] = tag
-    else:
-        source = "images AS i"
     indexed.append(f"{key}.state = :active")
     if query.content_type is not None:
         filters.append("i.content_type = :content_type")
@@ -636,36 +626,43 @@ def list_statement(
         indexed.append(f"({key}.created_at, {key}.image_id) {comparison} (:after_at, :after_id)")
         parameters["after_at"] = _micros(after.created_at)
         parameters["after_id"] = after.image_id
+    return _ListParts(key, branches, indexed, filters, parameters, "DESC" if descending else "ASC")
 
-    def union(columns: str, tables: str, conditions: list[str]) -> str:
-        selects = []
-        for owner, visibility in branches:
-            branch = [f"{key}.visibility = :{visibility}", *conditions]
-            if owner is not None:
-                branch.insert(0, f"{key}.user_id = :{owner}")
-            selects.append(
-                f"SELECT {columns} FROM {tables} WHERE {' AND '.join(branch)}{_BOUND_PLACE}"  # noqa: S608
-            )
-        # A compound ORDER BY makes SQLite merge the branches as each reads its index in
-        # order, stopping at the limit: nothing is sorted, nothing past the page is read.
-        return " UNION ALL ".join(selects) + (
-            f" ORDER BY created_at {direction}, image_id {direction}"
-        )
 
-    position = f"{key}.created_at AS created_at, {key}.image_id AS image_id"
-    bounding = None
-    if filters:
-        driving = "image_tags AS t" if tags else "images AS i"
-        bounding = (
-            union(position, driving, indexed).replace(_BOUND_PLACE, "")
-            + " LIMIT 1 OFFSET :skipped",
-            {**parameters, "skipped": budget - 1},
-        )
-    return ListStatement(
-        sql=union(f"{position}, i.record AS record", source, [*indexed, *filters])
-        + " LIMIT :limit",
-        parameters=parameters,
-        bounding=bounding,
-        key=key,
-        descending=descending,
+def list_statement(
+    query: ListQuery,
+    caller: str,
+    after: Position | None,
+    limit: int,
+    up_to: Position | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters of a list, reading no index entry past ``up_to``."""
+    parts = _list_parts(query, caller, after)
+    key = parts.key
+    source = (
+        "image_tags AS t CROSS JOIN images AS i ON i.image_id = t.image_id"
+        if key == "t"
+        else "images AS i"
     )
+    conditions = [*parts.indexed, *parts.filters]
+    parameters = {**parts.parameters, "limit": limit}
+    if up_to is not None:
+        comparison = ">=" if parts.direction == "DESC" else "<="
+        conditions.append(f"({key}.created_at, {key}.image_id) {comparison} (:up_to_at, :up_to_id)")
+        parameters |= {"up_to_at": _micros(up_to.created_at), "up_to_id": up_to.image_id}
+    columns = f"{parts.position}, i.record AS record"
+    return parts.union(columns, source, conditions) + " LIMIT :limit", parameters
+
+
+def budget_end_statement(
+    query: ListQuery, caller: str, after: Position | None, budget: int
+) -> tuple[str, dict[str, Any]] | None:
+    """The SQL and parameters that find the index entry a list's read ``budget`` ends at, read
+    on the driving index alone; None when its indexes answer every condition (each entry read
+    is then a match, and the limit bounds the reads)."""
+    parts = _list_parts(query, caller, after)
+    if not parts.filters:
+        return None
+    driving = "image_tags AS t" if parts.key == "t" else "images AS i"
+    sql = parts.union(parts.position, driving, parts.indexed) + " LIMIT 1 OFFSET :skipped"
+    return sql, {**parts.parameters, "skipped": budget - 1}

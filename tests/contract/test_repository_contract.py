@@ -21,6 +21,7 @@ from adapters.sqlite import (
     SqliteImageRepository,
     _encode,
     _micros,
+    budget_end_statement,
     list_statement,
 )
 from imagecore.errors import AlreadyExists, DuplicateContent, VersionConflict
@@ -1127,12 +1128,12 @@ def test_sqlite_lists_read_indexes_in_order_without_sorting(
         if paged
         else None
     )
-    statement = list_statement(query, "alice", after, 51, 204)
-    statements = [(statement.sql, statement.parameters)]
-    if statement.bounding is not None:
+    statements = [list_statement(query, "alice", after, 51)]
+    budget_end = budget_end_statement(query, "alice", after, 204)
+    if budget_end is not None:
         # The entry the budget ends at, then the list that reads no further.
-        bounded = statement.read_up_to(Position(datetime(2026, 1, 2, tzinfo=UTC), "01JD0"))
-        statements += [statement.bounding, (bounded.sql, bounded.parameters)]
+        up_to = Position(datetime(2026, 1, 2, tzinfo=UTC), "01JD0")
+        statements += [budget_end, list_statement(query, "alice", after, 51, up_to)]
     with contextlib.closing(sqlite3.connect(path)) as connection:
         for sql, parameters in statements:
             rows = connection.execute("EXPLAIN QUERY PLAN " + sql, parameters).fetchall()
@@ -1141,7 +1142,7 @@ def test_sqlite_lists_read_indexes_in_order_without_sorting(
             assert not [step for step in plan if "TEMP B-TREE" in step], (sql, plan)
             assert not [step for step in plan if step.startswith("SCAN")], (sql, plan)
     filtered = query.content_type is not None or bool(query.title_prefix) or len(query.tags) > 1
-    assert (statement.bounding is not None) == filtered
+    assert (budget_end is not None) == filtered
 
 
 # --- revision: what a kept page is checked against --------------------------------------------
