@@ -102,9 +102,9 @@ def measure_one(library: str, path: Path, content_type: str) -> dict[str, object
 
         thumbnailer: object = PillowThumbnailer()
     else:
-        from adapters.thumbnails import VipsThumbnailer
+        from adapters.thumbnails import VipsRenderer
 
-        thumbnailer = VipsThumbnailer(memory_budget=2**62)  # measure, do not refuse
+        thumbnailer = VipsRenderer(memory_budget=2**62)  # measure, do not refuse
     data = path.read_bytes()
     chunks = (data[start : start + 1024 * 1024] for start in range(0, len(data), 1024 * 1024))
     before = peak_rss_kib()

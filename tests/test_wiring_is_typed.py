@@ -21,7 +21,7 @@ BROKEN_ADAPTERS = [
     ("adapters/sqlite.py", "find_by_content", "SqliteImageRepository"),
     ("adapters/dynamodb/repository.py", "unsettled", "DynamoDbImageRepository"),
     ("adapters/filesystem.py", "local_path", "FilesystemBlobStore"),
-    ("adapters/thumbnails.py", "thumbnail", "VipsThumbnailer"),
+    ("adapters/thumbnails.py", "render", "VipsRenderer"),
     ("adapters/expiring_records.py", "update", "SharedRecords"),
     ("adapters/upload_places.py", "take", "SharedPlaces"),
 ]

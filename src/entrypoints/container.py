@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import hmac
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,6 +42,7 @@ from entrypoints.http.rate_limit import MAX_TRACKED_CALLERS, BucketStore, TokenB
 from entrypoints.logs import request_id
 from entrypoints.settings import Settings, SettingsError
 from imagecore.cursor import CursorCodec
+from imagecore.model import Rendered, RenditionSize
 from imagecore.ports import (
     BlobCopier,
     BlobStore,
@@ -52,8 +53,8 @@ from imagecore.ports import (
     JobQueue,
     MultipartUploads,
     PartialBlobs,
+    Renderer,
     StorageSpace,
-    Thumbnailer,
     UploadLinkVerifier,
     UploadTargets,
 )
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
 
     from adapters.aws import AwsClients
     from adapters.s3 import S3BlobStore
-    from adapters.thumbnails import VipsThumbnailer
+    from adapters.thumbnails import VipsRenderer
 
 SQLITE_FILE = "imagecore.sqlite3"
 BLOB_DIR = "blobs"
@@ -170,23 +171,23 @@ def _s3_multipart_uploads(
     return S3MultipartUploads(clients.s3, bucket, clock)
 
 
-class ThumbnailerOnFirstUse:
-    """The libvips thumbnailer, loaded when the first thumbnail is made rather than at start:
+class RendererOnFirstUse:
+    """The libvips renderer, loaded when the first renditions are made rather than at start:
     a process that only queues jobs (the API Lambda, whose cold start it would slow by a
     third) never loads libvips."""
 
     def __init__(self, **options: Any) -> None:
         self._options = options
-        self._made: VipsThumbnailer | None = None
+        self._made: VipsRenderer | None = None
         self._lock = threading.Lock()
 
-    def thumbnail(self, chunks: Iterable[bytes], max_side: int, content_type: str) -> bytes:
+    def render(self, chunks: Iterable[bytes], sizes: Sequence[RenditionSize]) -> Rendered:
         with self._lock:
             if self._made is None:
-                from adapters.thumbnails import VipsThumbnailer
+                from adapters.thumbnails import VipsRenderer
 
-                self._made = VipsThumbnailer(**self._options)
-        return self._made.thumbnail(chunks, max_side, content_type)
+                self._made = VipsRenderer(**self._options)
+        return self._made.render(chunks, sizes)
 
 
 def _image_service(jobs: JobQueue, **parts: Any) -> ImageService:
@@ -260,8 +261,8 @@ class Container(containers.DeclarativeContainer):
     clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
     ids: providers.Provider[IdGenerator] = providers.Singleton(UlidGenerator)
     inspector: providers.Provider[ImageInspector] = providers.Singleton(PillowInspector)
-    thumbnailer: providers.Provider[Thumbnailer] = providers.Singleton(
-        ThumbnailerOnFirstUse,
+    renderer: providers.Provider[Renderer] = providers.Singleton(
+        RendererOnFirstUse,
         max_pixels=config.max_image_pixels,
         time_limit=config.thumbnail_timeout_seconds,
     )
@@ -423,11 +424,12 @@ class Container(containers.DeclarativeContainer):
     images: providers.Provider[ImageService] = providers.Singleton(
         _image_service,
         jobs=jobs,
-        thumbnailer=thumbnailer,
+        renderer=renderer,
         upload_targets=upload_targets,
         max_direct_upload_bytes=config.max_direct_upload_bytes,
         max_pixels=config.max_image_pixels,
         thumbnail_side=config.thumbnail_side,
+        preview_side=config.preview_side,
         repository=repository,
         blobs=blobs,
         space=space,

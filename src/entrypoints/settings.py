@@ -14,7 +14,11 @@ from typing import Any
 
 import attrs
 
-from imagecore.thumbnails import DEFAULT_THUMBNAIL_SIDE, DEFAULT_THUMBNAIL_TIMEOUT_SECONDS
+from imagecore.thumbnails import (
+    DEFAULT_PREVIEW_SIDE,
+    DEFAULT_THUMBNAIL_SIDE,
+    DEFAULT_THUMBNAIL_TIMEOUT_SECONDS,
+)
 from imagecore.upload_sessions import DEFAULT_SESSION_TTL
 from imagecore.uploads import (
     DEFAULT_MAX_DIRECT_UPLOAD_BYTES,
@@ -128,6 +132,9 @@ class Settings:
     thumbnail_side: int = _setting(
         DEFAULT_THUMBNAIL_SIDE, "IMAGECORE_THUMBNAIL_SIDE", parse=_positive_int
     )
+    preview_side: int = _setting(
+        DEFAULT_PREVIEW_SIDE, "IMAGECORE_PREVIEW_SIDE", parse=_positive_int
+    )
     thumbnail_attempts: int = _setting(3, "IMAGECORE_THUMBNAIL_ATTEMPTS", parse=_positive_int)
     thumbnail_timeout_seconds: int = _setting(
         DEFAULT_THUMBNAIL_TIMEOUT_SECONDS,
@@ -191,6 +198,11 @@ class Settings:
             )
         if not 16 <= self.thumbnail_side <= 2048:
             raise SettingsError("IMAGECORE_THUMBNAIL_SIDE must be between 16 and 2048 pixels")
+        if not self.thumbnail_side <= self.preview_side <= 4096:
+            raise SettingsError(
+                "IMAGECORE_PREVIEW_SIDE must be between IMAGECORE_THUMBNAIL_SIDE "
+                f"({self.thumbnail_side}) and 4096 pixels"
+            )
         if not 1 <= self.public_timeline_shards <= MAX_PUBLIC_TIMELINE_SHARDS:
             raise SettingsError(
                 "IMAGECORE_PUBLIC_TIMELINE_SHARDS must be between 1 and "

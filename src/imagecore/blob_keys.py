@@ -5,7 +5,12 @@ and reconcile reads them back here, so the layout is stated once:
 - ``images/<owner>/<image id>/r<version>``: the original of a direct upload, under the claim
   that stored it (so of two racing claims, each writes a key of its own); held only once the
   slot has become the image, so the bytes of a claim that died before are an orphan like any;
-- ``<original's key>/thumbnail``: derivatives sit under their original, and go where it goes;
+- ``<original's key>/thumbnail``: derivatives sit under their original, and go where it goes:
+  the thumbnail of an image made before renditions; ``<original's key>/renditions/<name>-<width>
+  x<height>.<extension>`` each rendition in each format (an image's original never changes and
+  its id is never reused, so each of these keys only ever names one content: caches may keep it
+  for ever); ``<original's key>/shared`` the original as people other than its owner get it
+  (privacy.py);
 - ``uploads/<owner>/<image id>``: where a client's direct upload lands before it is checked.
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 from imagecore import validation
 from imagecore.errors import InvalidInput
+from imagecore.model import Image, Rendition
 
 IMAGES_PREFIX = "images"
 UPLOADS_PREFIX = "uploads"
@@ -29,6 +35,36 @@ def claimed_original_key(slot_key: str, claim_version: int) -> str:
 
 def thumbnail_key(original: str) -> str:
     return f"{original}/thumbnail"
+
+
+_EXTENSIONS = {"image/jpeg": "jpg", "image/webp": "webp", "image/avif": "avif"}
+
+
+def extension(content_type: str) -> str:
+    """The file name extension of a rendition format."""
+    return _EXTENSIONS[content_type]
+
+
+def rendition_key(original: str, rendition: Rendition, content_type: str) -> str:
+    return (
+        f"{original}/renditions/{rendition.name}-{rendition.width}x{rendition.height}"
+        f".{extension(content_type)}"
+    )
+
+
+def shared_original_key(original: str) -> str:
+    return f"{original}/shared"
+
+
+def derivative_keys(image: Image) -> list[str]:
+    """The keys of everything made from the image's original that its record names."""
+    keys = [thumbnail_key(image.blob_key), shared_original_key(image.blob_key)]
+    for rendition in image.renditions:
+        keys.extend(
+            rendition_key(image.blob_key, rendition, content_type)
+            for content_type in rendition.content_types
+        )
+    return keys
 
 
 def is_under(key: str, original: str) -> bool:

@@ -133,7 +133,7 @@ class PartUrlsRequest:
         return cls(**given)
 
 
-UPDATABLE_FIELDS = ("title", "description", "tags", "metadata", "visibility")
+UPDATABLE_FIELDS = ("title", "description", "tags", "metadata", "visibility", "share_location")
 
 
 @attrs.frozen
@@ -145,6 +145,7 @@ class UpdateCommand:
     tags: object = UNSET
     metadata: object = UNSET
     visibility: object = UNSET
+    share_location: object = UNSET
 
     @classmethod
     def from_mapping(cls, data: object) -> UpdateCommand:

@@ -5,6 +5,7 @@ Instants travel as ISO-8601 in UTC with a ``Z`` and microseconds, so text order 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +48,9 @@ converter.register_structure_hook_func(
     lambda cls: cls == Mapping[str, MetadataValue], lambda value, _: dict(value)
 )
 converter.register_unstructure_hook_func(lambda cls: cls == tuple[str, ...], list)
+# Bytes (a location patch's) are stored as base64 text, which every store keeps as is.
+converter.register_unstructure_hook(bytes, lambda value: base64.b64encode(value).decode())
+converter.register_structure_hook(bytes, lambda value, _: base64.b64decode(value))
 for _enum in (Visibility, ThumbnailStatus, ImageState, SortOrder):
     converter.register_unstructure_hook(_enum, lambda member: member.value)
 
@@ -57,6 +61,7 @@ _INTERNAL_FIELDS = (
     "claims_content",
     "resumable_until",
     "upload_handle",
+    "location_patches",
 )
 RESOURCE_FIELDS: tuple[str, ...] = tuple(
     field.name for field in attrs.fields(Image) if field.name not in _INTERNAL_FIELDS
@@ -75,8 +80,18 @@ def image_from_record(record: Mapping[str, Any]) -> Image:
 
 
 def image_to_resource(image: Image) -> dict[str, Any]:
-    """The public representation of an image: what the API returns."""
+    """The public representation of an image: what the API returns. Its renditions are an
+    object by name, each with the path that serves it."""
     resource = image_to_record(image)
     for field in _INTERNAL_FIELDS:
         del resource[field]
+    resource["renditions"] = {
+        rendition.name: {
+            "width": rendition.width,
+            "height": rendition.height,
+            "content_types": list(rendition.content_types),
+            "url": f"/images/{image.image_id}/renditions/{rendition.name}",
+        }
+        for rendition in image.renditions
+    }
     return resource

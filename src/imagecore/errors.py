@@ -57,6 +57,12 @@ class ChecksumMismatch(ImageCoreError):
     code = "ChecksumMismatch"
 
 
+class NotAcceptable(ImageCoreError):
+    """None of the formats the client accepts is one the resource is kept in."""
+
+    code = "NotAcceptable"
+
+
 class PayloadTooLarge(ImageCoreError):
     code = "PayloadTooLarge"
 

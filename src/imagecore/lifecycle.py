@@ -32,11 +32,13 @@ bytes before its metadata, so younger ones may be an upload still under way."""
 
 
 def finish_delete(repository: ImageRepository, blobs: BlobStore, tombstone: Image) -> None:
-    """Remove the bytes (thumbnail first, so a failure leaves the original to find them
-    by), then blank the record. Works on a DELETING tombstone and on an UPLOADING slot."""
+    """Remove the bytes (what was made from the original first, so a failure leaves the
+    original to find them by), then blank the record. Works on a DELETING tombstone and on an
+    UPLOADING slot."""
     if tombstone.state is ImageState.UPLOADING:
         blobs.delete(blob_keys.upload_key(tombstone.user_id, tombstone.image_id))
-    blobs.delete(blob_keys.thumbnail_key(tombstone.blob_key))
+    for key in blob_keys.derivative_keys(tombstone):
+        blobs.delete(key)
     blobs.delete(tombstone.blob_key)
     with contextlib.suppress(VersionConflict):  # another delete of it finished first
         repository.replace(tombstone.erased(), tombstone.version)
@@ -192,6 +194,7 @@ class Lifecycle:
             "tags": lambda value: validation.tags(value, self.limits),
             "metadata": lambda value: validation.metadata(value, self.limits),
             "visibility": validation.visibility,
+            "share_location": validation.share_location,
         }
         changes: dict[str, Any] = {}
         for field, rule in rules.items():

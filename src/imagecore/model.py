@@ -47,6 +47,10 @@ class SortOrder(StrEnum):
 
 ACCEPTED_CONTENT_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
+RENDITION_CONTENT_TYPES: tuple[str, ...] = ("image/avif", "image/webp", "image/jpeg")
+"""What renditions may be encoded as, best first: every rendition is made in JPEG and WebP, and
+in AVIF where the renderer has an encoder for it."""
+
 
 def _frozen_metadata(value: Mapping[str, MetadataValue]) -> Mapping[str, MetadataValue]:
     return MappingProxyType(dict(value))
@@ -62,6 +66,19 @@ class GeoPosition:
 
 def _frozen_fields(value: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class BytePatch:
+    """Bytes of a file to be replaced by ``data``, as long as what they replace, from
+    ``offset``: how an original loses its location without being re-encoded."""
+
+    offset: int
+    data: bytes
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.data)
 
 
 @attrs.frozen
@@ -83,6 +100,10 @@ class ImageFacts:
     """When the photo was taken, as EXIF says: ISO 8601 ``YYYY-MM-DDTHH:MM:SS``, with the UTC
     offset (``+02:00``) only where the image records one; EXIF time is the camera's local time."""
     position: GeoPosition | None = None
+    location_patches: tuple[BytePatch, ...] = ()
+    """What makes the file's own record of where it was taken and of the camera's serial
+    numbers unreadable (EXIF GPS, serials), the file otherwise unchanged; empty where it has
+    none."""
 
     @property
     def pixels(self) -> int:
@@ -133,6 +154,58 @@ class ReceivedPart:
     size: int
     etag: str
     checksum: str | None = None
+
+
+@attrs.frozen
+class Placeholder:
+    """What a client draws where an image will be before any of its bytes arrive: a blurhash
+    (https://blurha.sh) of it, its dominant colour (``#rrggbb``) and its aspect ratio (width over
+    height, as it is shown: upright)."""
+
+    blurhash: str
+    dominant_color: str
+    aspect_ratio: float
+
+
+@attrs.frozen
+class Rendition:
+    """A scaled copy of an image, made once by the background worker: its name (``thumbnail``,
+    ``preview``), its size in pixels, and the formats it is kept in, best first."""
+
+    name: str
+    width: int
+    height: int
+    content_types: tuple[str, ...]
+
+
+@attrs.frozen
+class RenditionSize:
+    """A rendition to make: its name and the longest side it may have, in pixels."""
+
+    name: str
+    max_side: int
+
+
+@attrs.frozen
+class RenderedRendition:
+    """A rendition as the renderer made it: its size and its bytes in each format, best first."""
+
+    name: str
+    width: int
+    height: int
+    encodings: Mapping[str, bytes]
+
+    @property
+    def rendition(self) -> Rendition:
+        return Rendition(self.name, self.width, self.height, tuple(self.encodings))
+
+
+@attrs.frozen
+class Rendered:
+    """Everything made from one decode of an image: its renditions and its placeholder."""
+
+    renditions: tuple[RenderedRendition, ...]
+    placeholder: Placeholder
 
 
 @attrs.frozen
@@ -205,6 +278,16 @@ class Image:
     upload_handle: str | None = None
     """The store's own name for the bytes a resumable upload holds so far (S3's multipart
     upload id); None where the store needs none. Never shown to clients."""
+    renditions: tuple[Rendition, ...] = ()
+    """Made with the thumbnail; empty until then (and for images made before renditions)."""
+    placeholder: Placeholder | None = None
+    """Made with the thumbnail; None until then."""
+    share_location: bool = False
+    """Whether the owner shows everyone where the image was taken: its ``gps_*`` metadata and
+    the position in the original file. Off unless the owner turns it on."""
+    location_patches: tuple[BytePatch, ...] = ()
+    """What the original's copy for other people changes (ImageFacts.location_patches). Never
+    shown to clients."""
 
     @property
     def last_edit(self) -> int:
@@ -295,15 +378,32 @@ class Image:
             description="",
             tags=(),
             metadata={},
+            renditions=(),
+            placeholder=None,
+            location_patches=(),
             version=self.version + 1,
         )
 
-    def with_thumbnail(self, status: ThumbnailStatus) -> Image:
-        """The thumbnail settled: a new version, but the metadata a client may change did not
-        change, so an If-Match naming the version before still holds for an edit."""
+    def with_thumbnail(
+        self,
+        status: ThumbnailStatus,
+        renditions: tuple[Rendition, ...] = (),
+        placeholder: Placeholder | None = None,
+    ) -> Image:
+        """The thumbnail settled, with the other renditions and the placeholder made with it:
+        a new version, but the metadata a client may change did not change, so an If-Match
+        naming the version before still holds for an edit."""
         return attrs.evolve(
-            self, thumbnail_status=status, version=self.version + 1, edit_version=self.last_edit
+            self,
+            thumbnail_status=status,
+            renditions=renditions,
+            placeholder=placeholder,
+            version=self.version + 1,
+            edit_version=self.last_edit,
         )
+
+    def rendition(self, name: str) -> Rendition | None:
+        return next((made for made in self.renditions if made.name == name), None)
 
 
 def version_from_etag(tag: str) -> int | None:

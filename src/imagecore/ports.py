@@ -18,6 +18,8 @@ from imagecore.model import (
     PartTarget,
     Position,
     ReceivedPart,
+    Rendered,
+    RenditionSize,
     StoredBlob,
     UploadTarget,
 )
@@ -247,16 +249,19 @@ class ImageInspector(Protocol):
         else, including a header that is truncated or malformed."""
 
 
-class Thumbnailer(Protocol):
-    """Makes the small picture shown in lists. The one place pixels are ever decoded."""
+class Renderer(Protocol):
+    """Makes the scaled copies of an image that lists and viewers show, and its placeholder.
+    The one place pixels are ever decoded."""
 
-    def thumbnail(self, chunks: Iterable[bytes], max_side: int, content_type: str) -> bytes:
-        """The image in ``chunks`` (an accepted upload) scaled to fit ``max_side`` pixels on
-        its longest side (never enlarged), turned upright as its EXIF orientation says, encoded
-        as ``content_type`` (image/jpeg or image/webp) with no metadata.
+    def render(self, chunks: Iterable[bytes], sizes: Sequence[RenditionSize]) -> Rendered:
+        """The image in ``chunks`` (an accepted upload), decoded once: for each size, a copy
+        scaled to fit ``max_side`` pixels on its longest side (never enlarged), turned upright
+        as the file says, encoded in every format of RENDITION_CONTENT_TYPES the renderer has
+        an encoder for (JPEG and WebP always; AVIF where it can), best first, with no metadata;
+        and the placeholder of the image as shown.
 
         Its memory and time are bounded: an image whose decoding would take more memory than
-        the thumbnailer allows is refused from its header, before any pixel is decoded, and one
+        the renderer allows is refused from its header, before any pixel is decoded, and one
         that takes longer than its time limit is stopped; both raise ThumbnailTooCostly.
         Raises anything else on any other failure (an error of ``chunks`` propagates)."""
 

@@ -1,21 +1,30 @@
-"""The use cases that only read: list, get, and the bytes of an image or of its thumbnail."""
+"""The use cases that only read: list, get, and the bytes of an image or of its renditions,
+each as the caller may see it (privacy.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import attrs
 
 from imagecore import blob_keys
 from imagecore.cursor import CursorCodec
-from imagecore.errors import NotFound
+from imagecore.errors import NotAcceptable, NotFound
 from imagecore.lookups import visible_image
 from imagecore.model import Image, ThumbnailStatus
 from imagecore.ports import BlobStore, ImageRepository
+from imagecore.privacy import hides_location_from, shown_to
 from imagecore.query import ListQuery
 from imagecore.recent_pages import RecentPages
 from imagecore.results import Download, Page
-from imagecore.thumbnails import thumbnail_content_type, thumbnail_filename
+from imagecore.thumbnails import (
+    RENDITION_NAMES,
+    THUMBNAIL,
+    rendition_filename,
+    thumbnail_content_type,
+    thumbnail_filename,
+)
 
 
 @attrs.frozen
@@ -42,7 +51,7 @@ class Reads:
             if kept is not None:
                 return kept
         found = self.repository.list(query, caller, after, query.limit + 1)
-        images = list(found.images[: query.limit])
+        images = [shown_to(image, caller) for image in found.images[: query.limit]]
         next_cursor = None
         if len(found.images) > query.limit:
             next_cursor = self.cursors.encode(images[-1].position, query, caller, expires)
@@ -56,31 +65,65 @@ class Reads:
 
     def get(self, caller: str, image_id: str) -> Image:
         """The image, if the caller may see it: its owner always, anyone if it is public."""
-        return visible_image(self.repository, caller, image_id)
+        return shown_to(visible_image(self.repository, caller, image_id), caller)
 
     def download(self, caller: str, image_id: str) -> Download:
-        """The image's original bytes, as they were uploaded."""
+        """The image's original bytes, as they were uploaded; to anyone but the owner, without
+        the file's record of where it was taken (unless the owner shares it), from the copy
+        made with the thumbnail: until then, NotFound."""
         image = self.get(caller, image_id)
-        return self._download(
-            image,
-            image.blob_key,
-            image.content_type,
-            image.filename,
-            image.content_etag,
-            size=image.size,
-        )
+        key, etag = image.blob_key, image.content_etag
+        if image.location_patches and hides_location_from(image, caller):
+            if image.thumbnail_status is ThumbnailStatus.PENDING:
+                raise NotFound("the image is still being processed: try again in a moment")
+            key, etag = blob_keys.shared_original_key(image.blob_key), f'"{image.sha256}-shared"'
+        return self._download(image, key, image.content_type, image.filename, etag, size=image.size)
 
     def thumbnail(self, caller: str, image_id: str) -> Download:
-        """The image's thumbnail, once it is ready."""
+        """The image's thumbnail, once it is ready, in the format that keeps what the original
+        has: JPEG for a JPEG, else WebP (which keeps transparency)."""
         image = self.get(caller, image_id)
         if image.thumbnail_status is not ThumbnailStatus.READY:
             raise NotFound(f"the thumbnail is not ready: it is {image.thumbnail_status.value}")
+        content_type = thumbnail_content_type(image)
+        if image.rendition(THUMBNAIL) is None:  # made before renditions were
+            return self._download(
+                image,
+                blob_keys.thumbnail_key(image.blob_key),
+                content_type,
+                thumbnail_filename(image),
+                f'"{image.sha256}-t{self.thumbnail_side}"',
+                size=None,
+            )
+        return self._rendition(image, THUMBNAIL, (content_type,))
+
+    def rendition(
+        self, caller: str, image_id: str, name: str, acceptable: Sequence[str]
+    ) -> Download:
+        """The rendition ``name`` of the image, once made, in the first of the ``acceptable``
+        content types (the client's preference, best first) it is kept in; NotAcceptable if
+        it is kept in none of them."""
+        return self._rendition(self.get(caller, image_id), name, acceptable)
+
+    def _rendition(self, image: Image, name: str, acceptable: Sequence[str]) -> Download:
+        rendition = image.rendition(name)
+        if rendition is None:
+            if name not in RENDITION_NAMES:
+                raise NotFound(f"no rendition {name!r}: there are {', '.join(RENDITION_NAMES)}")
+            raise NotFound(f"the {name} is not ready: the thumbnail is {image.thumbnail_status}")
+        chosen = next((kind for kind in acceptable if kind in rendition.content_types), None)
+        if chosen is None:
+            raise NotAcceptable(
+                f"the {name} is kept as {', '.join(rendition.content_types)}: accept one of them"
+            )
+        key = blob_keys.rendition_key(image.blob_key, rendition, chosen)
         return self._download(
             image,
-            blob_keys.thumbnail_key(image.blob_key),
-            thumbnail_content_type(image),
-            thumbnail_filename(image),
-            f'"{image.sha256}-t{self.thumbnail_side}"',
+            key,
+            chosen,
+            rendition_filename(image, name, chosen),
+            f'"{image.sha256}-{name}-{rendition.width}x{rendition.height}.'
+            f'{blob_keys.extension(chosen)}"',
             size=None,
         )
 

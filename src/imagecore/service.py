@@ -4,7 +4,7 @@ set of ports and passes calls on."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 import attrs
@@ -33,15 +33,20 @@ from imagecore.ports import (
     JobQueue,
     MultipartUploads,
     PartialBlobs,
+    Renderer,
     StorageSpace,
-    Thumbnailer,
     UploadTargets,
 )
 from imagecore.query import ListQuery
 from imagecore.reads import Reads
 from imagecore.results import Download, Page, ReconcileReport, Stored, UploadSlot
 from imagecore.resumable import Appending, Checksum, ResumableUploads
-from imagecore.thumbnails import DEFAULT_THUMBNAIL_SIDE, Thumbnails
+from imagecore.thumbnails import (
+    DEFAULT_PREVIEW_SIDE,
+    DEFAULT_THUMBNAIL_SIDE,
+    Thumbnails,
+    rendition_sizes,
+)
 from imagecore.upload_sessions import DEFAULT_SESSION_TTL, SessionSlots, UploadSession
 from imagecore.uploads import (
     DEFAULT_MAX_DIRECT_UPLOAD_BYTES,
@@ -80,8 +85,9 @@ class ImageService:
     max_direct_upload_bytes: int = DEFAULT_MAX_DIRECT_UPLOAD_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
     thumbnail_side: int = DEFAULT_THUMBNAIL_SIDE
+    preview_side: int = DEFAULT_PREVIEW_SIDE
     jobs: JobQueue | None = None
-    thumbnailer: Thumbnailer | None = None
+    renderer: Renderer | None = None
     upload_targets: UploadTargets | None = None
     space: StorageSpace | None = None
     partials: PartialBlobs | None = None
@@ -136,8 +142,8 @@ class ImageService:
         self._thumbnails = Thumbnails(
             repository=self.repository,
             blobs=self.blobs,
-            thumbnailer=self.thumbnailer,
-            thumbnail_side=self.thumbnail_side,
+            renderer=self.renderer,
+            sizes=rendition_sizes(self.thumbnail_side, self.preview_side),
         )
 
     # uploads
@@ -208,6 +214,11 @@ class ImageService:
 
     def thumbnail(self, caller: str, image_id: str) -> Download:
         return self._reads.thumbnail(caller, image_id)
+
+    def rendition(
+        self, caller: str, image_id: str, name: str, acceptable: Sequence[str]
+    ) -> Download:
+        return self._reads.rendition(caller, image_id, name, acceptable)
 
     # lifecycle
     def update(

@@ -533,6 +533,7 @@ class IncomingUpload:
             version=1 if self._slot is None else self._slot.version + 1,
             thumbnail_status=ThumbnailStatus.PENDING,
             claims_content=self._expected_sha256 is not None,
+            location_patches=facts.location_patches,
         )
 
     def _discard_unless_stored(self) -> None:

@@ -156,6 +156,12 @@ def visibility(value: object) -> Visibility:
     return Visibility(value)
 
 
+def share_location(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput("share_location must be true or false")
+    return value
+
+
 def filename(value: object, limits: Limits = DEFAULT_LIMITS) -> str:
     """The client's file name, kept only to be shown back: never used to build a path. In NFC,
     like titles; what no title may hold is removed rather than refused, as the name comes from

@@ -491,7 +491,7 @@ def test_a_thumbnailer_that_raises_is_retried_until_the_final_attempt(
     def broken(*args: object) -> bytes:
         raise RuntimeError("the thumbnailer broke")
 
-    monkeypatch.setattr(deployment.container.thumbnailer(), "thumbnail", broken)
+    monkeypatch.setattr(deployment.container.renderer(), "render", broken)
     job = thumbnail_job(image.image_id)
 
     first = sqs_event(job, receive_count=1)

@@ -1,6 +1,7 @@
-"""The Thumbnailer port: small, upright, metadata-free pictures; refusals; and a decode whose
-memory and time are bounded. Parametrized over the thumbnailers the service has (today one, on
-libvips)."""
+"""The renderer's single renditions (``thumbnail``, the one-size path the Renderer port's
+``render`` shares its decoding with): small, upright, metadata-free pictures; refusals; and a
+decode whose memory and time are bounded. Parametrized over the renderers the service has
+(today one, on libvips); test_renderer.py covers ``render`` itself."""
 
 from __future__ import annotations
 
@@ -17,11 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from adapters.thumbnails import HEAD_BYTES, MIB, VipsThumbnailer
+from adapters.thumbnails import HEAD_BYTES, MIB, VipsRenderer
 from imagecore.commands import UploadCommand
 from imagecore.errors import ThumbnailTooCostly
 from imagecore.model import THUMBNAIL_JOB, Job, ThumbnailStatus
-from imagecore.ports import Thumbnailer
 from imagecore.service import ImageService
 from tests.support.big_images import interlaced_png_header, uniform_png
 from tests.support.doubles import RecordingJobs, make_service
@@ -31,8 +31,9 @@ FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/
 OUTPUTS = ["image/jpeg", "image/webp"]
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
+Thumbnailer = VipsRenderer
 MakeThumbnailer = Callable[..., Thumbnailer]
-THUMBNAILERS: dict[str, MakeThumbnailer] = {"libvips": VipsThumbnailer}
+THUMBNAILERS: dict[str, MakeThumbnailer] = {"libvips": VipsRenderer}
 """Each takes the keyword arguments max_pixels, memory_budget, time_limit and clock."""
 
 
@@ -362,23 +363,26 @@ MEASURE_PEAK = """
 import sys
 from entrypoints.container import build_container
 from entrypoints.settings import Settings
+from imagecore.thumbnails import rendition_sizes
 
 def peak_kib():
     status = open("/proc/self/status").read().splitlines()
     return int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
 
 data = open(sys.argv[1], "rb").read()
-thumbnailer = build_container(Settings(backend="memory")).thumbnailer()
+settings = Settings(backend="memory")
+renderer = build_container(settings).renderer()
 before = peak_kib()
 chunks = (data[start : start + 65536] for start in range(0, len(data), 65536))
-thumbnail = thumbnailer.thumbnail(chunks, 256, "image/webp")
-print(len(thumbnail), (peak_kib() - before) // 1024)
+rendered = renderer.render(chunks, rendition_sizes(settings.thumbnail_side, settings.preview_side))
+made = sum(len(data) for made in rendered.renditions for data in made.encodings.values())
+print(made, (peak_kib() - before) // 1024)
 """
 
 
 def test_a_100_megapixel_png_grows_the_peak_memory_by_less_than_256_mib(tmp_path: Path) -> None:
-    """The pixel bomb of the hardening issue, through the thumbnailer the service is wired with,
-    in a process of its own so that its peak RSS is this thumbnail's alone."""
+    """The pixel bomb of the hardening issue, through the renderer the service is wired with,
+    every rendition of it, in a process of its own so that its peak RSS is this image's alone."""
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(uniform_png(10_000, 10_000))
     assert bomb.stat().st_size < 512 * 1024
@@ -489,7 +493,7 @@ def test_within_its_limits_the_same_image_is_thumbnailed(
 
 
 def service_with(thumbnailer: Thumbnailer) -> ImageService:
-    return make_service(jobs=RecordingJobs(), thumbnailer=thumbnailer)
+    return make_service(jobs=RecordingJobs(), renderer=thumbnailer)
 
 
 def test_a_job_over_its_time_limit_is_stopped_and_its_thumbnail_fails_at_once(

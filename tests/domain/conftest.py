@@ -1,6 +1,6 @@
 """The use cases' world for the domain tests: a clock the test moves, memory stores, a service
 over them, and two small images. Tests of background work take ``service_with_worker``: the
-same service with a job queue that records and a thumbnailer the test controls."""
+same service with a job queue that records and a renderer the test controls."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from imagecore.service import ImageService
 from tests.support.doubles import (
     CountingIds,
     FakeClock,
-    FakeThumbnailer,
+    FakeRenderer,
     RecordingJobs,
     make_service,
 )
@@ -46,8 +46,8 @@ def jobs() -> RecordingJobs:
 
 
 @pytest.fixture
-def thumbnailer() -> FakeThumbnailer:
-    return FakeThumbnailer()
+def renderer() -> FakeRenderer:
+    return FakeRenderer()
 
 
 @pytest.fixture
@@ -56,11 +56,9 @@ def service_with_worker(
     repository: MemoryImageRepository,
     blobs: MemoryBlobStore,
     jobs: RecordingJobs,
-    thumbnailer: FakeThumbnailer,
+    renderer: FakeRenderer,
 ) -> ImageService:
-    return make_service(
-        clock, repository=repository, blobs=blobs, jobs=jobs, thumbnailer=thumbnailer
-    )
+    return make_service(clock, repository=repository, blobs=blobs, jobs=jobs, renderer=renderer)
 
 
 @pytest.fixture(scope="session")

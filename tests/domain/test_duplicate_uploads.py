@@ -24,7 +24,7 @@ from tests.support.doubles import RandomIds, RecordingJobs, make_service
 
 @pytest.fixture
 def service(service_with_worker: ImageService) -> ImageService:
-    """The service of these tests queues its jobs and has a thumbnailer (conftest.py)."""
+    """The service of these tests queues its jobs and has a renderer (conftest.py)."""
     return service_with_worker
 
 

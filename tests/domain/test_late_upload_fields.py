@@ -13,7 +13,7 @@ from imagecore.service import ImageService
 
 @pytest.fixture
 def service(service_with_worker: ImageService) -> ImageService:
-    """The service of these tests queues its jobs and has a thumbnailer (conftest.py)."""
+    """The service of these tests queues its jobs and has a renderer (conftest.py)."""
     return service_with_worker
 
 

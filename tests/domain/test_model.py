@@ -18,10 +18,13 @@ from imagecore.convert import (
 )
 from imagecore.model import (
     THUMBNAIL_JOB,
+    BytePatch,
     ByteRange,
     Image,
     ImageState,
     Job,
+    Placeholder,
+    Rendition,
     ThumbnailStatus,
     Visibility,
     version_from_etag,
@@ -58,6 +61,28 @@ images = st.builds(
     thumbnail_status=st.sampled_from(ThumbnailStatus),
     state=st.sampled_from(ImageState),
     claims_content=st.booleans(),
+    renditions=st.lists(
+        st.builds(
+            Rendition,
+            name=st.sampled_from(["thumbnail", "preview"]),
+            width=st.integers(1, 4096),
+            height=st.integers(1, 4096),
+            content_types=st.sampled_from([("image/webp", "image/jpeg"), ("image/jpeg",)]),
+        ),
+        max_size=2,
+    ).map(tuple),
+    placeholder=st.none()
+    | st.builds(
+        Placeholder,
+        blurhash=st.text(max_size=30),
+        dominant_color=st.just("#1e6f8a"),
+        aspect_ratio=st.floats(0.01, 100),
+    ),
+    share_location=st.booleans(),
+    location_patches=st.lists(
+        st.builds(BytePatch, offset=st.integers(0, 2**40), data=st.binary(max_size=16)),
+        max_size=3,
+    ).map(tuple),
 )
 
 
@@ -73,6 +98,7 @@ def test_the_resource_is_plain_json_without_internal_fields(image: Image) -> Non
     assert "blob_key" not in resource
     assert "state" not in resource
     assert "claims_content" not in resource
+    assert "location_patches" not in resource
     assert json.loads(json.dumps(resource)) == resource
     assert resource["visibility"] in ("private", "public")
     assert resource["tags"] == list(image.tags)
@@ -99,6 +125,9 @@ def test_the_resource_has_the_documented_fields() -> None:
         "updated_at",
         "version",
         "thumbnail_status",
+        "renditions",
+        "placeholder",
+        "share_location",
     }
     assert resource["created_at"] == "2026-11-22T10:30:00.000000Z"
     assert resource["thumbnail_status"] == "pending"

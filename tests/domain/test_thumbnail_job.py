@@ -1,24 +1,25 @@
-"""The thumbnail job: queued by every upload, retried until its last attempt, stored beside the
-original and served once ready; a thumbnail never gets in the way of a delete or an edit."""
+"""The thumbnail job: queued by every upload, retried until its last attempt, its renditions and
+placeholder made from one render, stored beside the original and served once ready; a
+thumbnail never gets in the way of a delete or an edit."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pytest
 
 from adapters.memory import MemoryBlobStore
-from imagecore.blob_keys import thumbnail_key
+from imagecore.blob_keys import rendition_key
 from imagecore.commands import UploadCommand
-from imagecore.errors import InvalidInput, NotFound
-from imagecore.model import THUMBNAIL_JOB, Job, ThumbnailStatus
+from imagecore.errors import InvalidInput, NotAcceptable, NotFound
+from imagecore.model import THUMBNAIL_JOB, Job, Rendered, Rendition, RenditionSize, ThumbnailStatus
 from imagecore.service import ImageService
-from tests.support.doubles import FakeThumbnailer, RecordingJobs
+from tests.support.doubles import FakeRenderer, RecordingJobs
 
 
 @pytest.fixture
 def service(service_with_worker: ImageService) -> ImageService:
-    """The service of these tests queues its jobs and has a thumbnailer (conftest.py)."""
+    """The service of these tests queues its jobs and has a renderer (conftest.py)."""
     return service_with_worker
 
 
@@ -40,7 +41,7 @@ def test_a_queue_that_is_down_never_fails_the_upload(
 
 
 def test_the_job_stores_the_thumbnail_under_the_original_and_marks_it_ready(
-    service: ImageService, blobs: MemoryBlobStore, thumbnailer: FakeThumbnailer, png: bytes
+    service: ImageService, blobs: MemoryBlobStore, renderer: FakeRenderer, png: bytes
 ) -> None:
     image = service.store_upload("alice", UploadCommand(chunks=[png], filename="sea.png")).image
 
@@ -49,27 +50,63 @@ def test_the_job_stores_the_thumbnail_under_the_original_and_marks_it_ready(
     ready = service.get("alice", image.image_id)
     assert ready.thumbnail_status is ThumbnailStatus.READY
     assert ready.version == image.version + 1, "the resource changed, so its ETag does"
-    assert thumbnailer.calls == [(256, "image/webp")]
-    assert thumbnail_key(image.blob_key) == image.blob_key + "/thumbnail"
+    assert renderer.calls == [(RenditionSize("thumbnail", 256), RenditionSize("preview", 1440))]
+    formats = ("image/webp", "image/jpeg")
+    assert ready.renditions == (
+        Rendition("thumbnail", 256, 170, formats),
+        Rendition("preview", 1440, 960, formats),
+    )
+    assert ready.placeholder == FakeRenderer.PLACEHOLDER
+    assert rendition_key(image.blob_key, ready.renditions[1], "image/webp") == (
+        image.blob_key + "/renditions/preview-1440x960.webp"
+    )
     found = service.thumbnail("alice", image.image_id)
-    assert b"".join(found.open()) == b"thumb:" + png[:8]
+    assert b"".join(found.open()) == b"thumbnail:image/webp:" + png[:8]
     assert (found.content_type, found.filename) == ("image/webp", "sea-thumbnail.webp")
     assert found.etag != service.download("alice", image.image_id).etag
+    assert len(blobs.keys()) == 1 + 2 * 2, "the original and two renditions in two formats"
+
+
+def test_a_rendition_is_served_in_the_first_format_the_caller_accepts_that_it_has(
+    service: ImageService, png: bytes
+) -> None:
+    image = service.store_upload(
+        "alice", UploadCommand(chunks=[png], filename="sea.png", visibility="public")
+    ).image
+    service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=True)
+
+    webp = service.rendition("bob", image.image_id, "preview", ("image/avif", "image/webp"))
+    jpeg = service.rendition("bob", image.image_id, "preview", ("image/jpeg", "image/webp"))
+
+    assert b"".join(webp.open()) == b"preview:image/webp:" + png[:8]
+    assert (jpeg.content_type, jpeg.filename) == ("image/jpeg", "sea-preview.jpg")
+    assert webp.etag != jpeg.etag
+    with pytest.raises(NotAcceptable, match="image/webp, image/jpeg"):
+        service.rendition("bob", image.image_id, "preview", ("image/avif",))
+    with pytest.raises(NotFound, match="no rendition 'poster'"):
+        service.rendition("bob", image.image_id, "poster", ("image/jpeg",))
+    with pytest.raises(NotFound, match="no such image"):
+        service.rendition("carol", "01JD0000000000000000000009", "preview", ("image/jpeg",))
+
+
+def test_no_rendition_until_they_are_made(service: ImageService, png: bytes) -> None:
+    image = service.store_upload("alice", UploadCommand(chunks=[png])).image
+    with pytest.raises(NotFound, match="not ready"):
+        service.rendition("alice", image.image_id, "preview", ("image/jpeg",))
 
 
 def test_a_jpeg_gets_a_jpeg_thumbnail(
-    service: ImageService, thumbnailer: FakeThumbnailer, jpeg: bytes
+    service: ImageService, renderer: FakeRenderer, jpeg: bytes
 ) -> None:
     image = service.store_upload("alice", UploadCommand(chunks=[jpeg])).image
     service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=True)
-    assert thumbnailer.calls == [(256, "image/jpeg")]
     assert service.thumbnail("alice", image.image_id).content_type == "image/jpeg"
 
 
 def test_a_failing_job_raises_to_be_retried_then_is_marked_failed_on_its_last_attempt(
-    service: ImageService, thumbnailer: FakeThumbnailer, blobs: MemoryBlobStore, png: bytes
+    service: ImageService, renderer: FakeRenderer, blobs: MemoryBlobStore, png: bytes
 ) -> None:
-    thumbnailer.failures = 5
+    renderer.failures = 5
     image = service.store_upload("alice", UploadCommand(chunks=[png])).image
 
     with pytest.raises(OSError):
@@ -87,9 +124,9 @@ def test_a_failing_job_raises_to_be_retried_then_is_marked_failed_on_its_last_at
 
 
 def test_an_image_too_costly_to_decode_fails_at_once_without_a_retry(
-    service: ImageService, thumbnailer: FakeThumbnailer, blobs: MemoryBlobStore, png: bytes
+    service: ImageService, renderer: FakeRenderer, blobs: MemoryBlobStore, png: bytes
 ) -> None:
-    thumbnailer.too_costly = True
+    renderer.too_costly = True
     image = service.store_upload("alice", UploadCommand(chunks=[png])).image
 
     status = service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=False)
@@ -97,17 +134,17 @@ def test_an_image_too_costly_to_decode_fails_at_once_without_a_retry(
     assert status is ThumbnailStatus.FAILED
     assert service.get("alice", image.image_id).thumbnail_status is ThumbnailStatus.FAILED
     assert service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=False) is None
-    assert len(thumbnailer.calls) == 1, "a refusal for cost is never tried again"
+    assert len(renderer.calls) == 1, "a refusal for cost is never tried again"
     assert blobs.keys() == [image.blob_key]
 
 
 def test_a_settled_thumbnail_is_not_made_again(
-    service: ImageService, thumbnailer: FakeThumbnailer, png: bytes
+    service: ImageService, renderer: FakeRenderer, png: bytes
 ) -> None:
     image = service.store_upload("alice", UploadCommand(chunks=[png])).image
     service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=True)
     assert service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=True) is None
-    assert len(thumbnailer.calls) == 1
+    assert len(renderer.calls) == 1
 
 
 def test_no_thumbnail_until_it_is_ready_and_none_for_whom_the_image_is_hidden(
@@ -121,7 +158,7 @@ def test_no_thumbnail_until_it_is_ready_and_none_for_whom_the_image_is_hidden(
         service.thumbnail("bob", image.image_id)
 
 
-def test_deleting_an_image_deletes_its_thumbnail(
+def test_deleting_an_image_deletes_its_renditions(
     service: ImageService, blobs: MemoryBlobStore, png: bytes
 ) -> None:
     image = service.store_upload("alice", UploadCommand(chunks=[png])).image
@@ -133,17 +170,17 @@ def test_deleting_an_image_deletes_its_thumbnail(
 
 
 def test_a_thumbnail_made_while_its_image_was_deleted_is_removed(
-    service: ImageService, blobs: MemoryBlobStore, thumbnailer: FakeThumbnailer, png: bytes
+    service: ImageService, blobs: MemoryBlobStore, renderer: FakeRenderer, png: bytes
 ) -> None:
     image = service.store_upload("alice", UploadCommand(chunks=[png])).image
-    original = thumbnailer.thumbnail
+    original = renderer.render
 
-    def thumbnail_then_delete(chunks: Iterable[bytes], side: int, content_type: str) -> bytes:
-        made = original(chunks, side, content_type)
+    def render_then_delete(chunks: Iterable[bytes], sizes: Sequence[RenditionSize]) -> Rendered:
+        made = original(chunks, sizes)
         service.delete("alice", image.image_id)  # the owner deletes it meanwhile
         return made
 
-    thumbnailer.thumbnail = thumbnail_then_delete  # type: ignore[method-assign]
+    renderer.render = render_then_delete  # type: ignore[method-assign]
     assert service.run_job(Job(THUMBNAIL_JOB, image.image_id), final_attempt=True) is None
     assert blobs.keys() == []
 

@@ -109,7 +109,7 @@ def test_everything_the_server_keeps_is_private_to_its_user_whatever_the_umask(
     blob_files = [
         name for name, mode in modes.items() if name.startswith("blobs/") and stat.S_ISREG(mode)
     ]
-    assert len(blob_files) == 2, "the original and its thumbnail"
+    assert len(blob_files) == 1 + 2 * 3, "the original, two renditions in three formats"
     private = {name: 0o700 if stat.S_ISDIR(mode) else 0o600 for name, mode in modes.items()}
     assert {name: stat.S_IMODE(mode) for name, mode in modes.items()} == private
 

@@ -1,7 +1,7 @@
 """Fault injection for the stateful ports the ImageService uses.
 
 The fault model. Every call the service makes on a wrapped port (the image repository, the blob
-store, the job queue, the thumbnailer and the upload targets) takes the next *position* in one
+store, the job queue, the renderer and the upload targets) takes the next *position* in one
 shared count, the :class:`FaultPlan`. So does every chunk pulled through an iterator a port hands
 out (``BlobStore.open``, ``BlobStore.stored_before``, ``ImageRepository.unsettled``) or consumes
 (the chunks given to ``BlobStore.put``), and every call on a ``BlobStore.writer``'s writer. At
@@ -25,20 +25,29 @@ a multipart upload aborted) is the adapter's own atomicity, which the contract s
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
 import attrs
 
-from imagecore.model import ByteRange, Image, Job, Position, StoredBlob, UploadTarget
+from imagecore.model import (
+    ByteRange,
+    Image,
+    Job,
+    Position,
+    Rendered,
+    RenditionSize,
+    StoredBlob,
+    UploadTarget,
+)
 from imagecore.ports import (
     BlobStore,
     BlobWriter,
     ImageRepository,
     JobQueue,
-    Thumbnailer,
+    Renderer,
     UploadTargets,
 )
 from imagecore.query import Listed, ListQuery
@@ -245,17 +254,14 @@ class FaultyJobQueue:
         self._plan.call("jobs.enqueue", lambda: self._inner.enqueue(job))
 
 
-class FaultyThumbnailer:
-    def __init__(self, inner: Thumbnailer, plan: FaultPlan) -> None:
+class FaultyRenderer:
+    def __init__(self, inner: Renderer, plan: FaultPlan) -> None:
         self._inner = inner
         self._plan = plan
 
-    def thumbnail(self, chunks: Iterable[bytes], max_side: int, content_type: str) -> bytes:
+    def render(self, chunks: Iterable[bytes], sizes: Sequence[RenditionSize]) -> Rendered:
         # The chunks come from the blob store, whose wrapper already counts each of them.
-        return self._plan.call(
-            "thumbnailer.thumbnail",
-            lambda: self._inner.thumbnail(chunks, max_side, content_type),
-        )
+        return self._plan.call("renderer.render", lambda: self._inner.render(chunks, sizes))
 
 
 class FaultyUploadTargets:

@@ -32,6 +32,7 @@ import httpx
 import pytest
 
 from entrypoints.container import WORKERS_DIR
+from imagecore.blob_keys import is_under
 from tests.support.http_server import ServerProcess, imagecore_command, kill_server
 from tests.support.sample_images import image_bytes
 
@@ -280,7 +281,8 @@ def check_bytes_of_every_listed_image(http: httpx.Client, listed: dict[str, Any]
 
 def settle_ledger(ledger: Ledger, http: httpx.Client) -> set[str]:
     """Check what the server shows against what the client was told, then take the outcome of
-    each request the crash cut off as it turned out. Returns the blob keys the images hold."""
+    each request the crash cut off as it turned out. Returns the keys of the listed images'
+    originals."""
     listed = listed_images(http)
     check_bytes_of_every_listed_image(http, listed)
 
@@ -317,8 +319,7 @@ def settle_ledger(ledger: Ledger, http: httpx.Client) -> set[str]:
     ledger.unanswered_uploads.clear()
     ledger.unanswered_deletes.clear()
 
-    originals = {f"images/{ledger.user}/{image_id}" for image_id in listed}
-    return originals | {f"{key}/thumbnail" for key in originals}
+    return {f"images/{ledger.user}/{image_id}" for image_id in listed}
 
 
 def check_every_deleted_image_is_gone(ledger: Ledger, http: httpx.Client) -> None:
@@ -328,14 +329,18 @@ def check_every_deleted_image_is_gone(ledger: Ledger, http: httpx.Client) -> Non
             assert response.status_code == 404, f"deleted {path} answers {response}"
 
 
-def check_data_dir_holds_nothing_stray(data_dir: Path, held_keys: set[str]) -> None:
-    """Every file in the blob area is the bytes or thumbnail of a listed image; no temporary
-    file survives reconcile, and nothing else lies about the data dir."""
+def check_data_dir_holds_nothing_stray(data_dir: Path, originals: set[str]) -> None:
+    """Every file in the blob area is the original of a listed image or made from it (under
+    its key: blob_keys); no temporary file survives reconcile, and nothing else lies about the
+    data dir."""
     for path in (data_dir / "blobs").rglob("*"):
         if not path.is_file():
             continue
         assert not path.name.startswith(TEMP_PREFIX), f"{path} is left from a killed write"
-        assert unquote(path.name) in held_keys, f"{path} holds bytes no listed image holds"
+        key = unquote(path.name)
+        assert any(is_under(key, original) for original in originals), (
+            f"{path} holds bytes no listed image holds"
+        )
     workers = data_dir / WORKERS_DIR
     strays = [
         path
@@ -407,11 +412,11 @@ def stream_until_killed(
 def check_after_restart(
     server: ServerProcess, ledgers: list[Ledger], tokens: dict[str, str]
 ) -> None:
-    held_keys: set[str] = set()
+    originals: set[str] = set()
     for ledger in ledgers:
         with user_client(server, tokens[ledger.user]) as http:
-            held_keys |= settle_ledger(ledger, http)
-    check_data_dir_holds_nothing_stray(server.data_dir, held_keys)
+            originals |= settle_ledger(ledger, http)
+    check_data_dir_holds_nothing_stray(server.data_dir, originals)
     check_sqlite_is_intact_and_settled(server.data_dir)
 
 

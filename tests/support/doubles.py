@@ -5,7 +5,7 @@ service wired over the memory adapters."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,14 @@ from adapters.pillow import PillowInspector
 from adapters.upload_links import SignedUploadLinks
 from imagecore.cursor import CursorCodec
 from imagecore.errors import ThumbnailTooCostly
-from imagecore.model import Image, Job
+from imagecore.model import (
+    Image,
+    Job,
+    Placeholder,
+    Rendered,
+    RenderedRendition,
+    RenditionSize,
+)
 from imagecore.service import ImageService
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -135,21 +142,40 @@ class RecordingJobs:
         self.jobs.append(job)
 
 
-class FakeThumbnailer:
-    """Fails the first ``failures`` times, then makes a recognisable thumbnail; refuses every
-    image for its cost while ``too_costly`` is set."""
+class FakeRenderer:
+    """Fails the first ``failures`` times, then makes recognisable renditions (each format's
+    bytes name the rendition and the format, then the original's first 8 bytes) of each size
+    at its full side by two thirds of it, and PLACEHOLDER; refuses every image for its cost
+    while ``too_costly`` is set."""
+
+    PLACEHOLDER = Placeholder("LEHV6nWB2yk8pyo0adR*.7kCMdnj", "#1e6f8a", 1.5)
+    CONTENT_TYPES = ("image/webp", "image/jpeg")
 
     def __init__(self, failures: int = 0) -> None:
         self.failures = failures
         self.too_costly = False
-        self.calls: list[tuple[int, str]] = []
+        self.calls: list[tuple[RenditionSize, ...]] = []
 
-    def thumbnail(self, chunks: Iterable[bytes], max_side: int, content_type: str) -> bytes:
-        self.calls.append((max_side, content_type))
+    def render(self, chunks: Iterable[bytes], sizes: Sequence[RenditionSize]) -> Rendered:
+        self.calls.append(tuple(sizes))
         if self.too_costly:
             raise ThumbnailTooCostly("decoding it would take more memory than allowed")
         data = b"".join(chunks)
         if self.failures > 0:
             self.failures -= 1
             raise OSError("cannot decode")
-        return b"thumb:" + data[:8]
+        return Rendered(
+            tuple(
+                RenderedRendition(
+                    size.name,
+                    size.max_side,
+                    size.max_side * 2 // 3,
+                    {
+                        kind: f"{size.name}:{kind}:".encode() + data[:8]
+                        for kind in self.CONTENT_TYPES
+                    },
+                )
+                for size in sizes
+            ),
+            self.PLACEHOLDER,
+        )

@@ -132,13 +132,19 @@ def claim_holder(item: Mapping[str, Any]) -> str:
     return str(item["image_id"]["S"])
 
 
+_JSON_FIELDS = frozenset({"metadata", "renditions", "placeholder", "location_patches"})
+"""Fields kept as JSON text: DynamoDB has no floats (only Decimal) and would turn nested
+numbers into Decimals; these are never filtered on."""
+
+
 def _serialize(values: Mapping[str, Any]) -> Item:
     return {name: _serializer.serialize(value) for name, value in values.items()}
 
 
 def image_item(image: Image, public_shards: int) -> Item:
     record = image_to_record(image)
-    record["metadata"] = json.dumps(record["metadata"], ensure_ascii=False, separators=(",", ":"))
+    for name in _JSON_FIELDS:
+        record[name] = json.dumps(record[name], ensure_ascii=False, separators=(",", ":"))
     values: dict[str, Any] = {
         "pk": image_pk(image.image_id),
         "sk": IMAGE_SK,
@@ -202,7 +208,8 @@ def image_from_item(item: Mapping[str, Any]) -> Image:
     record = {name: _plain(values[name]) for name in _IMAGE_FIELDS if name in values}
     for name in _INT_FIELDS & record.keys():
         record[name] = int(record[name])
-    record["metadata"] = json.loads(record["metadata"])
+    for name in _JSON_FIELDS & record.keys():  # an item written before a field was may lack it
+        record[name] = json.loads(record[name])
     return image_from_record(record)
 
 

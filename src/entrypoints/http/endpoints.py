@@ -23,6 +23,7 @@ from entrypoints.http.body import (
 )
 from entrypoints.http.capacity import ServiceUnavailable, UploadCapacity
 from entrypoints.http.conditional import etag_matches
+from entrypoints.http.negotiation import acceptable_image_types
 from entrypoints.http.parameters import (
     CONTENT_TYPE_FIELD,
     LIST_PARAMETERS,
@@ -125,6 +126,7 @@ class HttpApi:
             _route("/images", GET=self.list_images, POST=self.upload),
             Route("/images/{image_id}/download", self.download, methods=["GET"]),
             Route("/images/{image_id}/thumbnail", self.thumbnail, methods=["GET"]),
+            Route("/images/{image_id}/renditions/{name}", self.rendition, methods=["GET"]),
             Route("/uploads", self.create_upload, methods=["POST"]),
             Route("/uploads/{upload_id}", self.receive_upload, methods=["POST"]),
             Route("/health", self.health, methods=["GET"]),
@@ -318,7 +320,19 @@ class HttpApi:
     async def thumbnail(self, request: Request) -> Response:
         caller = self.caller(request)
         found = await self._read(self.images.thumbnail, caller, request.path_params["image_id"])
-        return bytes_response(request, found)
+        return bytes_response(request, found, immutable=True)
+
+    async def rendition(self, request: Request) -> Response:
+        caller = self.caller(request)
+        acceptable = acceptable_image_types(request.headers.get("accept"))
+        found = await self._read(
+            self.images.rendition,
+            caller,
+            request.path_params["image_id"],
+            request.path_params["name"],
+            acceptable,
+        )
+        return bytes_response(request, found, immutable=True, vary="Accept")
 
     async def update(self, request: Request) -> Response:
         caller = self.caller(request)

@@ -20,6 +20,7 @@ from imagecore.errors import (
     InsufficientStorage,
     InvalidInput,
     Locked,
+    NotAcceptable,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
@@ -58,6 +59,7 @@ STATUS_BY_ERROR: Mapping[type[ImageCoreError], int] = {
     OriginNotVerified: 403,
     NotFound: 404,
     MethodNotAllowed: 405,
+    NotAcceptable: 406,
     RequestTimeout: 408,
     Conflict: 409,
     Gone: 410,
@@ -111,8 +113,14 @@ def _request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
+_HEADERS_BY_STATUS: Mapping[int, dict[str, str]] = {
+    401: {"WWW-Authenticate": "Bearer"},
+    406: {"Vary": "Accept"},  # a rendition refused for the Accept header (negotiation.py)
+}
+
+
 def _error_response(request: Request, code: str, message: str, status: int) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = _HEADERS_BY_STATUS.get(status)
     return JSONResponse(error_body(code, message, _request_id(request)), status, headers=headers)
 
 

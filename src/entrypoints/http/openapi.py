@@ -14,10 +14,16 @@ from entrypoints.http.errors import error_codes
 from entrypoints.http.parameters import CONTENT_TYPE_FIELD, RAW_UPLOAD_PARAMETERS
 from imagecore.convert import RESOURCE_FIELDS
 from imagecore.health import HEALTHY
-from imagecore.model import ACCEPTED_CONTENT_TYPES, SortOrder, ThumbnailStatus, Visibility
+from imagecore.model import (
+    ACCEPTED_CONTENT_TYPES,
+    RENDITION_CONTENT_TYPES,
+    SortOrder,
+    ThumbnailStatus,
+    Visibility,
+)
 from imagecore.multipart import MAX_PART_URLS, MAX_PARTS, MIN_PART_BYTES
 from imagecore.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from imagecore.thumbnails import THUMBNAIL_CONTENT_TYPES
+from imagecore.thumbnails import RENDITION_NAMES, THUMBNAIL_CONTENT_TYPES
 from imagecore.validation import CONTENT_SHA256, DEFAULT_LIMITS, IMAGE_ID, USER_ID
 
 IMAGES, THUMBNAILS, UPLOADS, HEALTH, PAGES = "images", "thumbnails", "uploads", "health", "pages"
@@ -28,7 +34,7 @@ TAGS = [
         "name": IMAGES,
         "description": "Upload, list, read, download, change and delete images and their metadata",
     },
-    {"name": THUMBNAILS, "description": "The small renditions made in the background"},
+    {"name": THUMBNAILS, "description": "The renditions made in the background"},
     {
         "name": UPLOADS,
         "description": "Direct uploads of large files: a slot, then the bytes sent to its URL",
@@ -181,6 +187,14 @@ _BINARY = {"type": "string", "format": "binary", "contentMediaType": "applicatio
 """A file part: any bytes (``format: binary`` tells generators it is a file, not text)."""
 
 
+_SHARE_LOCATION_RULE = (
+    "Whether everyone who may see the image also sees where it was taken. Off (the default): "
+    "to anyone but the owner, metadata keys starting with gps_ and camera_serial are left out, "
+    "and the original they download has the file's own GPS record and camera serial numbers "
+    "(EXIF, XMP) blanked, its pixels and size unchanged. The owner turns it on with PATCH"
+)
+
+
 def _image_schema() -> dict[str, Any]:
     return {
         "type": "object",
@@ -212,6 +226,25 @@ def _image_schema() -> dict[str, Any]:
             "updated_at": {"type": "string", "format": "date-time"},
             "version": {"type": "integer", "minimum": 1},
             "thumbnail_status": {"type": "string", "enum": _enum(ThumbnailStatus)},
+            "renditions": {
+                "type": "object",
+                "description": (
+                    "The scaled copies made with the thumbnail, by name (thumbnail: longest side "
+                    "256 px by default; preview: 1,440 px), each in the formats listed, best "
+                    "first; empty until the thumbnail is ready"
+                ),
+                "propertyNames": {"enum": list(RENDITION_NAMES)},
+                "additionalProperties": {"$ref": "#/components/schemas/Rendition"},
+            },
+            "placeholder": {
+                "oneOf": [{"$ref": "#/components/schemas/Placeholder"}, {"type": "null"}],
+                "description": "What to draw before the image loads; null until the thumbnail "
+                "is ready (or if it failed)",
+            },
+            "share_location": {
+                "type": "boolean",
+                "description": _SHARE_LOCATION_RULE,
+            },
         },
     }
 
@@ -236,6 +269,41 @@ def _components() -> dict[str, Any]:
                 },
             },
             "Visibility": {"type": "string", "enum": _enum(Visibility)},
+            "Rendition": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["width", "height", "content_types", "url"],
+                "properties": {
+                    "width": {"type": "integer", "minimum": 1},
+                    "height": {"type": "integer", "minimum": 1},
+                    "content_types": {
+                        "type": "array",
+                        "items": {"type": "string", "enum": list(RENDITION_CONTENT_TYPES)},
+                        "description": "The formats it is kept in, best first",
+                    },
+                    "url": {
+                        "type": "string",
+                        "description": "Where it is served: GET it with the Accept header",
+                    },
+                },
+            },
+            "Placeholder": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["blurhash", "dominant_color", "aspect_ratio"],
+                "properties": {
+                    "blurhash": {
+                        "type": "string",
+                        "description": "A blurhash (https://blurha.sh) of 4 x 3 components",
+                    },
+                    "dominant_color": {"type": "string", "pattern": "^#[0-9a-f]{6}$"},
+                    "aspect_ratio": {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "description": "Width over height, as the image is shown (upright)",
+                    },
+                },
+            },
             "Metadata": {
                 "type": "object",
                 "description": (
@@ -277,6 +345,7 @@ def _components() -> dict[str, Any]:
                     "tags": _TAGS_GIVEN,
                     "metadata": {"$ref": "#/components/schemas/Metadata"},
                     "visibility": {"$ref": "#/components/schemas/Visibility"},
+                    "share_location": {"type": "boolean", "description": _SHARE_LOCATION_RULE},
                 },
             },
             "Upload": {
@@ -766,6 +835,55 @@ def _paths() -> dict[str, Any]:
                     },
                     **_AUTH_ERRORS,
                     "404": _error("No such image, not visible, or its thumbnail is not ready"),
+                },
+            },
+        },
+        "/images/{image_id}/renditions/{name}": {
+            "parameters": [
+                _IMAGE_ID,
+                {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": list(RENDITION_NAMES)},
+                },
+            ],
+            "get": {
+                "operationId": "imageRendition",
+                "tags": [THUMBNAILS],
+                "summary": "A rendition, in the best format the Accept header allows",
+                "description": (
+                    "Served as AVIF or WebP only to a client whose Accept header names it "
+                    "(browsers that decode them do); */* and image/* stand for JPEG, which "
+                    "every client decodes. A type with q=0 is never served; 406 if the "
+                    "rendition is kept in none of the types accepted. The answer varies by "
+                    "Accept (Vary: Accept) and never changes otherwise: it may be cached for a "
+                    "year (Cache-Control: private, max-age=31536000, immutable)."
+                ),
+                "security": secured,
+                "parameters": [
+                    _header_parameter("Accept", "The formats the client decodes, with q values"),
+                    _header_parameter("If-None-Match", "304 if the ETag is one of these"),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The rendition",
+                        "headers": {**download_headers, "Vary": _header("Accept")},
+                        "content": {
+                            ct: {"schema": {**_BINARY, "contentMediaType": ct}}
+                            for ct in RENDITION_CONTENT_TYPES
+                        },
+                    },
+                    "304": not_modified,
+                    "307": {
+                        "description": "Fetch the bytes from the URL in Location",
+                        "headers": {**redirect_headers, "Vary": _header("Accept")},
+                    },
+                    **_AUTH_ERRORS,
+                    "404": _error(
+                        "No such image, not visible, no such rendition, or not made yet"
+                    ),
+                    "406": _error("The rendition is kept in none of the formats accepted"),
                 },
             },
         },

@@ -29,10 +29,12 @@ class RenderedImages:
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._entries: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
 
     def json(self, image: Image) -> bytes:
-        key = (image.image_id, image.version)
+        # An image is shown to others without its private metadata (imagecore.privacy): the
+        # same version, fewer fields. Of one version that is the only difference there can be.
+        key = (image.image_id, image.version, len(image.metadata))
         rendered = self._entries.get(key)
         if rendered is not None:
             # A try, not contextlib.suppress: this is every read's path, and a try costs
@@ -129,10 +131,24 @@ class WithoutRange:
         await self.response({**scope, "headers": headers}, receive, send)
 
 
-def bytes_response(request: Request, found: Download) -> Response:
-    """An image's bytes, or its thumbnail's, in the fastest way the blob store allows."""
+IMMUTABLE = "private, max-age=31536000, immutable"
+"""For bytes a URL only ever names one content of (a rendition: see imagecore.blob_keys). Private:
+what the embedded server sends needs the caller's token, and an image may stop being public."""
+
+
+def bytes_response(
+    request: Request, found: Download, *, immutable: bool = False, vary: str | None = None
+) -> Response:
+    """An image's bytes, or a rendition's, in the fastest way the blob store allows.
+    ``immutable`` bytes may be kept by the client's cache for a year; ``vary`` names the
+    request header that chose them."""
     etag = found.etag
-    cache = {"ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate"}
+    cache = {
+        "ETag": etag,
+        "Cache-Control": IMMUTABLE if immutable else "private, max-age=0, must-revalidate",
+    }
+    if vary is not None:
+        cache["Vary"] = vary
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=cache)
     if_range = request.headers.get("if-range")
@@ -148,9 +164,10 @@ def bytes_response(request: Request, found: Download) -> Response:
     # read whole into memory): a stale If-Range is redirected too, and S3 answers it
     # itself, with the whole image, as the validator is not its own ETag.
     if found.presigned_url:
-        return RedirectResponse(
-            found.presigned_url, 307, headers={"ETag": etag, "Cache-Control": "no-store"}
-        )
+        redirect = {"ETag": etag, "Cache-Control": "no-store"}
+        if vary is not None:
+            redirect["Vary"] = vary
+        return RedirectResponse(found.presigned_url, 307, headers=redirect)
     headers = {
         **cache,
         "Content-Disposition": attachment_disposition(found.filename),
