@@ -14,10 +14,13 @@ mean the same bytes). EXIF allows exactly that: an IFD's entries can be emptied 
   NULs: an empty string to every reader.
 - Bytes that another kept entry, or an IFD's table, also claims are never zeroed, so that a file
   whose structures overlap (no camera writes one) loses no orientation or other kept value.
-- A PNG chunk changed here gets its CRC recomputed, where it was right before; a legacy
-  ImageMagick "Raw profile type exif" text chunk holding a position or a serial becomes an
-  unknown ancillary chunk of zeros, which every decoder skips (its hex or zlib text cannot be
-  patched in place while staying readable).
+- XMP, which repeats EXIF as text (Lightroom, Photoshop and exiftool copy the position there),
+  loses its GPS* and *SerialNumber properties: each attribute or element becomes spaces, which
+  XML and RDF ignore between attributes and between property elements.
+- A PNG chunk changed here gets its CRC recomputed, where it was right before; a compressed one
+  that holds a position or a serial (ImageMagick's legacy "Raw profile type exif" text, a
+  compressed XMP iTXt) becomes an unknown ancillary chunk of zeros, which every decoder skips:
+  zlib data cannot be patched in place and stay readable.
 
 Everything read from the file is checked against the buffer, and the work is bounded by the
 buffer's size: a malformed part gives no patches and nothing raises.
@@ -25,6 +28,7 @@ buffer's size: a malformed part gives no patches and nothing raises.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -40,7 +44,7 @@ SERIAL_TAGS = frozenset({BODY_SERIAL_NUMBER, LENS_SERIAL_NUMBER, CAMERA_SERIAL_N
 
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 """Bytes per value of each TIFF field type (BYTE ... DOUBLE, and IFD of TIFF-EP)."""
-_LONG, _IFD = 4, 13
+_SHORT, _LONG, _IFD = 3, 4, 13
 _ENTRY = 12  # tag, type, count, value or offset
 _INLINE = 4  # values of at most 4 bytes sit in the entry itself
 _POINTER_TAGS = (EXIF_IFD, GPS_IFD)
@@ -48,13 +52,24 @@ _POINTER_TAGS = (EXIF_IFD, GPS_IFD)
 _EXIF_PREFIX = b"Exif\0\0"
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RSTn: no length follows
 _JPEG_APP1, _JPEG_SOS, _JPEG_EOI = 0xE1, 0xDA, 0xD9
+_JPEG_XMP_PREFIXES = (b"http://ns.adobe.com/xap/1.0/\0", b"http://ns.adobe.com/xmp/extension/\0")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MAX_LENGTH = 2**31 - 1
 _PNG_RAW_PROFILES = (b"Raw profile type exif", b"Raw profile type APP1")
+_PNG_XMP_KEYWORD = b"XML:com.adobe.xmp"
 _PNG_SKIPPED_CHUNK = b"rmVd"
 """Ancillary, private, safe to copy, and no decoder's: what a neutralised text chunk becomes."""
-_RAW_PROFILE_LIMIT = 4 * 1024 * 1024  # hex of a 64 KiB APP1 is 128 KiB: plenty of room
+_INFLATE_LIMIT = 4 * 1024 * 1024  # a 64 KiB APP1 in hex is 128 KiB; XMP packets are smaller
+
+_XMP_PROPERTY = rb"[\w.-]+:(?:GPS[\w.-]*|[\w.-]*SerialNumber)"
+_XMP_HIDDEN = re.compile(
+    # an attribute of an rdf:Description, or an element whose value is text (the only form a
+    # GPS coordinate or a serial number takes); neither pattern can look past the next quote
+    # or "<", so a search costs time linear in the text
+    rb"(?<=\s)" + _XMP_PROPERTY + rb"\s*=\s*(?:\"[^\"]*\"|'[^']*')"
+    rb"|<(" + _XMP_PROPERTY + rb")(?:\s[^<>]*)?(?:/>|>[^<]*</\1\s*>)"
+)
 
 Span = tuple[int, int]
 """A half-open byte range [start, end)."""
@@ -79,11 +94,11 @@ def location_patches(head: bytes, content_type: str) -> tuple[BytePatch, ...]:
     the position's or the serials' bytes anywhere its EXIF did. Never raises.
     """
     if content_type == "image/jpeg":
-        found = [tiff_location_patches(head[start:end], start) for start, end in _jpeg(head)]
+        found = list(_jpeg_patches(head))
     elif content_type == "image/png":
         found = list(_png_patches(head))
     elif content_type == "image/webp":
-        found = [tiff_location_patches(head[start:end], start) for start, end in _webp(head)]
+        found = list(_webp_patches(head))
     else:
         found = []
     return tuple(sorted((patch for patches in found for patch in patches), key=_offset))
@@ -101,6 +116,17 @@ def tiff_location_patches(tiff: bytes, base_offset: int) -> tuple[BytePatch, ...
         BytePatch(base_offset + start, bytes(end - start))
         for start, end in _subtract(_merge(wiped), _merge(kept))
         if tiff.count(0, start, end) != end - start  # already zeros: nothing to hide
+    )
+
+
+def xmp_location_patches(xmp: bytes, base_offset: int) -> tuple[BytePatch, ...]:
+    """The patches of :func:`location_patches` for an XMP packet (UTF-8 text) lying at
+    ``base_offset`` in a file: every property named GPS* (exif:GPSLatitude, the GPS* parts of
+    IPTC locations...) or *SerialNumber (aux:SerialNumber, exifEX:BodySerialNumber...) turned
+    into spaces. Never raises; time linear in ``xmp``."""
+    return tuple(
+        BytePatch(base_offset + found.start(), b" " * (found.end() - found.start()))
+        for found in _XMP_HIDDEN.finditer(xmp)
     )
 
 
@@ -153,8 +179,8 @@ class _Entry:
     count: int
     value: Span | None
     """Where the value lies in the TIFF, None if its type is unknown or it is out of bounds."""
-    offset_field: int
-    """The value field read as a LONG: the offset of a longer value, or an IFD pointer."""
+    pointer: int | None
+    """The value as an offset, if it is one SHORT, LONG or IFD: readers follow any of them."""
 
 
 def _tiff_spans(tiff: bytes) -> tuple[list[Span], list[Span]]:
@@ -199,8 +225,8 @@ def _tiff_spans(tiff: bytes) -> tuple[list[Span], list[Span]]:
             kept.append((entry.at, entry.at + _ENTRY))
             if entry.value is not None:
                 kept.append(entry.value)
-            if entry.tag in _POINTER_TAGS and entry.kind in (_LONG, _IFD) and entry.count == 1:
-                pending.append((entry.offset_field, entry.tag == GPS_IFD, False))
+            if entry.tag in _POINTER_TAGS and entry.count == 1 and entry.pointer is not None:
+                pending.append((entry.pointer, entry.tag == GPS_IFD, False))
         if chained:
             next_ifd = struct.unpack_from(order + "I", tiff, table_end - 4)[0]
             if next_ifd:
@@ -233,7 +259,12 @@ def _ifd(tiff: bytes, order: str, at: int, budget: int) -> tuple[list[_Entry], i
             value = (offset_field, offset_field + size)
         else:
             value = None
-        entries.append(_Entry(entry_at, tag, kind, value_count, value, offset_field))
+        pointer = None
+        if value_count == 1 and kind in (_LONG, _IFD):
+            pointer = offset_field
+        elif value_count == 1 and kind == _SHORT:
+            pointer = struct.unpack(order + "H", field[:2])[0]
+        entries.append(_Entry(entry_at, tag, kind, value_count, value, pointer))
     return entries, table_end
 
 
@@ -272,8 +303,8 @@ def _subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
 # --- containers ---------------------------------------------------------------------------------
 
 
-def _jpeg(head: bytes) -> Iterator[Span]:
-    """Where the TIFF of each EXIF APP1 segment before the image data lies in ``head``."""
+def _jpeg_patches(head: bytes) -> Iterator[tuple[BytePatch, ...]]:
+    """The patches of each EXIF and XMP APP1 segment before the image data."""
     if not head.startswith(b"\xff\xd8"):
         return
     at = 2
@@ -293,14 +324,18 @@ def _jpeg(head: bytes) -> Iterator[Span]:
         if length < 2:
             return
         end = at + 2 + length
-        if marker == _JPEG_APP1 and head.startswith(_EXIF_PREFIX, at + 4):
-            yield at + 4 + len(_EXIF_PREFIX), min(end, len(head))
+        data_start, data_end = at + 4, min(end, len(head))
+        if marker == _JPEG_APP1 and head.startswith(_EXIF_PREFIX, data_start):
+            tiff_at = data_start + len(_EXIF_PREFIX)
+            yield tiff_location_patches(head[tiff_at:data_end], tiff_at)
+        elif marker == _JPEG_APP1 and head.startswith(_JPEG_XMP_PREFIXES, data_start):
+            yield xmp_location_patches(head[data_start:data_end], data_start)
         at = end
 
 
-def _webp(head: bytes) -> Iterator[Span]:
-    """Where the TIFF of each EXIF chunk lies in ``head``; some writers put JPEG's
-    ``Exif\\0\\0`` before it, which readers skip, and so does this."""
+def _webp_patches(head: bytes) -> Iterator[tuple[BytePatch, ...]]:
+    """The patches of each EXIF and XMP chunk; some writers put JPEG's ``Exif\\0\\0``
+    before the TIFF of the EXIF chunk, which readers skip, and so does this."""
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
         return
     end = min(len(head), 8 + int.from_bytes(head[4:8], "little"))
@@ -308,10 +343,13 @@ def _webp(head: bytes) -> Iterator[Span]:
     while at + 8 <= end:
         size = int.from_bytes(head[at + 4 : at + 8], "little")
         data_start, data_end = at + 8, at + 8 + size
-        if head[at : at + 4] == b"EXIF":
+        fourcc = head[at : at + 4]
+        if fourcc == b"EXIF":
             if head.startswith(_EXIF_PREFIX, data_start):
                 data_start += len(_EXIF_PREFIX)
-            yield data_start, min(data_end, end)
+            yield tiff_location_patches(head[data_start : min(data_end, end)], data_start)
+        elif fourcc == b"XMP ":
+            yield xmp_location_patches(head[data_start : min(data_end, end)], data_start)
         at = data_end + (size & 1)
 
 
@@ -327,24 +365,49 @@ def _png_patches(head: bytes) -> Iterator[tuple[BytePatch, ...]]:
         if length > _PNG_MAX_LENGTH or kind == b"IEND" or data_end + 4 > len(head):
             return
         if kind == b"eXIf":
-            patches = tiff_location_patches(head[data_start:data_end], data_start)
-            if patches:
-                yield (*patches, *_png_crc(head, at, length, patches))
+            tiff = head[data_start:data_end]
+            yield _png_with_crc(head, at, length, tiff_location_patches(tiff, data_start))
+        elif kind == b"iTXt":
+            yield _png_xmp(head, at, length)
         elif kind in (b"tEXt", b"zTXt"):
             yield _png_raw_profile(head, at, length)
         at = data_end + 4
 
 
-def _png_crc(head: bytes, at: int, length: int, patches: Sequence[BytePatch]) -> list[BytePatch]:
-    """The patch of the CRC of the chunk at ``at`` once ``patches`` (inside its data) are
-    applied; none where the CRC was wrong already, as readers must go on skipping it."""
+def _png_with_crc(
+    head: bytes, at: int, length: int, patches: tuple[BytePatch, ...]
+) -> tuple[BytePatch, ...]:
+    """``patches`` (inside the data of the chunk at ``at``) and the patch of the chunk's CRC
+    once they are applied; no CRC patch where it was wrong already, as readers must go on
+    skipping (or refusing) the chunk."""
     crc_at = at + 8 + length
     covered = bytearray(head[at + 4 : crc_at])
-    if zlib.crc32(covered) != int.from_bytes(head[crc_at : crc_at + 4], "big"):
-        return []
+    if not patches or zlib.crc32(covered) != int.from_bytes(head[crc_at : crc_at + 4], "big"):
+        return patches
     for patch in patches:
         covered[patch.offset - at - 4 : _end(patch) - at - 4] = patch.data
-    return [BytePatch(crc_at, zlib.crc32(covered).to_bytes(4, "big"))]
+    return (*patches, BytePatch(crc_at, zlib.crc32(covered).to_bytes(4, "big")))
+
+
+def _png_xmp(head: bytes, at: int, length: int) -> tuple[BytePatch, ...]:
+    """The patches of an XMP iTXt chunk: its keyword, compression flag and method, language
+    tag and translated keyword (each NUL-terminated), then the text."""
+    data = head[at + 8 : at + 8 + length]
+    if not data.startswith(_PNG_XMP_KEYWORD + b"\0") or len(data) < len(_PNG_XMP_KEYWORD) + 3:
+        return ()
+    compressed = data[len(_PNG_XMP_KEYWORD) + 1]
+    language_end = data.find(b"\0", len(_PNG_XMP_KEYWORD) + 3)
+    translated_end = data.find(b"\0", language_end + 1) if language_end >= 0 else -1
+    if translated_end < 0:
+        return ()
+    text_at = at + 8 + translated_end + 1
+    text = head[text_at : at + 8 + length]
+    if not compressed:
+        return _png_with_crc(head, at, length, xmp_location_patches(text, text_at))
+    inflated = _inflate(text)
+    if inflated is None or not xmp_location_patches(inflated, 0):
+        return ()
+    return _png_neutralised(at, length)
 
 
 def _png_raw_profile(head: bytes, at: int, length: int) -> tuple[BytePatch, ...]:
@@ -355,19 +418,31 @@ def _png_raw_profile(head: bytes, at: int, length: int) -> tuple[BytePatch, ...]
     if not separator or keyword not in _PNG_RAW_PROFILES:
         return ()
     if head[at + 4 : at + 8] == b"zTXt":
-        try:
-            inflater = zlib.decompressobj()
-            text = inflater.decompress(text[1:], _RAW_PROFILE_LIMIT)
-        except zlib.error:
+        inflated = _inflate(text[1:])  # after the compression method
+        if inflated is None:
             return ()
+        text = inflated
     tiff = _raw_profile_tiff(text)
     if tiff is None or not tiff_location_patches(tiff, 0):
         return ()
+    return _png_neutralised(at, length)
+
+
+def _png_neutralised(at: int, length: int) -> tuple[BytePatch, ...]:
+    """The chunk at ``at`` made one no decoder knows, ancillary, with zeros for data."""
     kind_and_data = _PNG_SKIPPED_CHUNK + bytes(length)
     return (
         BytePatch(at + 4, kind_and_data),
         BytePatch(at + 8 + length, zlib.crc32(kind_and_data).to_bytes(4, "big")),
     )
+
+
+def _inflate(compressed: bytes) -> bytes | None:
+    """``compressed`` inflated, at most :data:`_INFLATE_LIMIT` of it; None if corrupt."""
+    try:
+        return zlib.decompressobj().decompress(compressed, _INFLATE_LIMIT)
+    except zlib.error:
+        return None
 
 
 def _raw_profile_tiff(text: bytes) -> bytes | None:

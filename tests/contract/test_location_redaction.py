@@ -9,17 +9,19 @@ import struct
 import time
 import zlib
 from collections.abc import Sequence
+from xml.etree import ElementTree
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from adapters.location_redaction import (
     BytePatch,
     apply_patches,
     location_patches,
     tiff_location_patches,
+    xmp_location_patches,
 )
 from tests.support.malicious_files import MaliciousFile, malicious_corpus
 
@@ -284,6 +286,21 @@ def test_a_png_chunk_that_was_patched_keeps_a_valid_crc(order: str) -> None:
         image.load()  # Pillow refuses a chunk whose CRC is wrong
 
 
+def test_a_gps_pointer_written_as_a_short_is_followed_as_readers_do() -> None:
+    block = bytearray(camera_exif("MM"))
+    pointer = block.index(struct.pack(">HHI", GPS_IFD, LONG, 1))
+    gps_at = struct.unpack_from(">I", block, pointer + 8)[0]
+    block[pointer : pointer + 12] = struct.pack(">HHIH2x", GPS_IFD, SHORT, 1, gps_at)
+    original = encode("JPEG", bytes(block))
+    assert exif_of(original).get_ifd(GPS_IFD)[GPS_LATITUDE]
+
+    after = redacted(original, "image/jpeg")
+
+    assert exif_of(after).get_ifd(GPS_IFD) == {}
+    for secret in secrets("MM"):
+        assert secret not in after
+
+
 def test_a_png_chunk_whose_crc_was_wrong_keeps_a_wrong_one() -> None:
     """Decoders skip (or refuse) such a chunk: fixing its CRC would make them read it."""
     original = bytearray(encode("PNG", camera_exif("MM")))
@@ -338,6 +355,112 @@ def test_legacy_png_raw_profile_with_a_position_becomes_a_chunk_nobody_reads() -
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+# --- XMP, which repeats EXIF as text --------------------------------------------------------------
+
+XMP = b"""<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:tiff="http://ns.adobe.com/tiff/1.0/"
+    xmlns:exif="http://ns.adobe.com/exif/1.0/"
+    xmlns:aux="http://ns.adobe.com/exif/1.0/aux/"
+    xmp:CreatorTool="Adobe Lightroom"
+    tiff:Orientation="6"
+    exif:GPSLatitude="48,51.491218N"
+    exif:GPSLongitude = '2,17.593532E'
+    aux:SerialNumber="BODY0123456789">
+   <exif:GPSAltitude>3571113/1000</exif:GPSAltitude>
+   <exif:GPSTimeStamp>2019-07-14T10:00:00Z</exif:GPSTimeStamp>
+   <aux:LensSerialNumber>LENS-777</aux:LensSerialNumber>
+   <tiff:Make>Canon</tiff:Make>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>"""
+XMP_SECRETS = [
+    b"48,51.491218N",
+    b"2,17.593532E",
+    b"3571113/1000",
+    b"2019-07-14T10:00:00Z",
+    BODY_SERIAL_TEXT,
+    b"LENS-777",
+    b"GPS",
+    b"SerialNumber",
+]
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+TIFF = "{http://ns.adobe.com/tiff/1.0/}"
+XMP_NS = "{http://ns.adobe.com/xap/1.0/}"
+
+
+def with_xmp(format: str, compressed: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    if format == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", XMP.decode(), zip=compressed)
+        picture().save(buffer, format="PNG", pnginfo=info)
+    else:
+        options = {"lossless": True} if format == "WEBP" else {}
+        picture().save(buffer, format=format, xmp=XMP, **options)
+    return buffer.getvalue()
+
+
+def xmp_of(data: bytes) -> bytes | None:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        xmp = image.info.get("xmp", image.info.get("XML:com.adobe.xmp"))
+    return xmp.encode() if isinstance(xmp, str) else xmp
+
+
+@pytest.mark.parametrize("format", ["JPEG", "PNG", "WEBP"])
+def test_xmp_loses_its_position_and_serials_and_stays_valid_xml(format: str) -> None:
+    original = with_xmp(format)
+    assert xmp_of(original) is not None
+
+    after = redacted(original, CONTENT_TYPES[format])
+
+    assert len(after) == len(original)
+    assert pixels(after) == pixels(original)
+    for secret in XMP_SECRETS:
+        assert secret not in after
+    xmp = xmp_of(after)
+    assert xmp is not None
+    description = ElementTree.fromstring(xmp.split(b"?>", 1)[1].rsplit(b"<?", 1)[0]).find(
+        f"{RDF}RDF/{RDF}Description"
+    )
+    assert description is not None
+    assert description.get(f"{XMP_NS}CreatorTool") == "Adobe Lightroom"
+    assert description.get(f"{TIFF}Orientation") == "6"
+    assert description.findtext(f"{TIFF}Make") == "Canon"
+    assert [child.tag for child in description] == [f"{TIFF}Make"]
+
+
+def test_compressed_xmp_with_a_position_becomes_a_chunk_nobody_reads() -> None:
+    original = with_xmp("PNG", compressed=True)
+    assert zlib.compress(b"48,51.491218N") not in original  # the position is compressed away
+
+    after = redacted(original, "image/png")
+
+    assert len(after) == len(original)
+    assert pixels(after) == pixels(original)
+    assert xmp_of(after) is None
+    assert original.count(b"iTXt") == 1
+    assert b"iTXt" not in after
+
+
+def test_hostile_xmp_is_searched_in_linear_time() -> None:
+    pieces = [
+        b' a:GPSx="' * 50_000,  # quotes that never close where they should
+        b"<a:GPSx " * 50_000,  # elements that never end
+        b" " + b"a" * 200_000 + b"SerialNumbe",  # a long name that is almost a serial's
+        b"<" + b"b" * 200_000,  # a long name with no prefix
+    ]
+    for text in pieces:
+        started = time.perf_counter()
+        xmp_location_patches(text, 0)
+        assert time.perf_counter() - started < 0.5
 
 
 # --- nothing to hide ----------------------------------------------------------------------------
