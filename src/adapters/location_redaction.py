@@ -1,5 +1,5 @@
 """Same-length byte patches that take the position and the camera's serial numbers out of an
-original's EXIF, and the streaming of a file with its patches applied.
+original's EXIF and XMP, and the streaming of a file with its patches applied.
 
 A non-owner's download of a public original must not tell where it was taken, yet it must stay
 the uploaded file: the same pixels, no re-encoding, the same length (so that HTTP Range requests
@@ -84,14 +84,14 @@ class BytePatch:
 
 
 def location_patches(head: bytes, content_type: str) -> tuple[BytePatch, ...]:
-    """Patches that remove the GPS position and the serial numbers from the EXIF of the file
-    whose first bytes are ``head`` (the metadata of JPEG, PNG and WebP files lies in their
-    first megabyte in practice), sorted and disjoint, with file offsets. A GIF, an unknown
-    ``content_type``, a file without such EXIF or whose EXIF cannot be read give none.
+    """Patches that remove the GPS position and the serial numbers from the EXIF and XMP of
+    the file whose first bytes are ``head`` (the metadata of JPEG, PNG and WebP files lies in
+    their first megabyte in practice), sorted and disjoint, with file offsets. A GIF, an
+    unknown ``content_type``, a file without either or whose metadata cannot be read give none.
 
     Applied (see :func:`apply_patches`), they leave a file of the same length whose image every
-    decoder reads as before, whose other EXIF facts are unchanged, and which no longer holds
-    the position's or the serials' bytes anywhere its EXIF did. Never raises.
+    decoder reads as before, whose other metadata is unchanged, and which no longer holds the
+    position's or the serials' bytes anywhere its EXIF or XMP did. Never raises.
     """
     if content_type == "image/jpeg":
         found = list(_jpeg_patches(head))
@@ -354,7 +354,7 @@ def _webp_patches(head: bytes) -> Iterator[tuple[BytePatch, ...]]:
 
 
 def _png_patches(head: bytes) -> Iterator[tuple[BytePatch, ...]]:
-    """The patches of each whole chunk of ``head`` that holds EXIF, its CRC's included."""
+    """The patches of each whole chunk of ``head`` that holds EXIF or XMP, CRCs included."""
     if not head.startswith(_PNG_SIGNATURE):
         return
     at = len(_PNG_SIGNATURE)

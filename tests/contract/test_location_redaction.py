@@ -301,6 +301,30 @@ def test_a_gps_pointer_written_as_a_short_is_followed_as_readers_do() -> None:
         assert secret not in after
 
 
+def test_a_webp_exif_chunk_with_jpegs_exif_prefix_is_redacted() -> None:
+    """Some writers copy JPEG's APP1 payload, ``Exif\\0\\0`` included, into the chunk."""
+    plain = encode("WEBP", camera_exif("II"))
+    at = plain.index(b"EXIF")
+    size = struct.unpack_from("<I", plain, at + 4)[0]
+    original = bytearray(
+        plain[:at]
+        + b"EXIF"
+        + struct.pack("<I", size + 6)
+        + b"Exif\0\0"
+        + plain[at + 8 : at + 8 + size + size % 2]
+        + plain[at + 8 + size + size % 2 :]
+    )
+    original[4:8] = struct.pack("<I", len(original) - 8)
+    assert exif_of(bytes(original)).get_ifd(GPS_IFD)[GPS_LATITUDE]
+
+    after = redacted(bytes(original), "image/webp")
+
+    assert exif_of(after).get_ifd(GPS_IFD) == {}
+    assert pixels(after) == pixels(bytes(original))
+    for secret in secrets("II"):
+        assert secret not in after
+
+
 def test_a_png_chunk_whose_crc_was_wrong_keeps_a_wrong_one() -> None:
     """Decoders skip (or refuse) such a chunk: fixing its CRC would make them read it."""
     original = bytearray(encode("PNG", camera_exif("MM")))
