@@ -31,11 +31,12 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 
 import attrs
 
 from adapters.exif import EXIF_IFD, GPS_IFD
+from imagecore.model import BytePatch
 
 BODY_SERIAL_NUMBER = 0xA431
 LENS_SERIAL_NUMBER = 0xA435
@@ -75,23 +76,15 @@ Span = tuple[int, int]
 """A half-open byte range [start, end)."""
 
 
-@attrs.frozen
-class BytePatch:
-    """``data`` replaces as many bytes of a file, from ``offset`` on."""
-
-    offset: int
-    data: bytes
-
-
 def location_patches(head: bytes, content_type: str) -> tuple[BytePatch, ...]:
     """Patches that remove the GPS position and the serial numbers from the EXIF and XMP of
     the file whose first bytes are ``head`` (the metadata of JPEG, PNG and WebP files lies in
     their first megabyte in practice), sorted and disjoint, with file offsets. A GIF, an
     unknown ``content_type``, a file without either or whose metadata cannot be read give none.
 
-    Applied (see :func:`apply_patches`), they leave a file of the same length whose image every
-    decoder reads as before, whose other metadata is unchanged, and which no longer holds the
-    position's or the serials' bytes anywhere its EXIF or XMP did. Never raises.
+    Applied (see :func:`imagecore.privacy.patched`), they leave a file of the same length whose
+    image every decoder reads as before, whose other metadata is unchanged, and which no longer
+    holds the position's or the serials' bytes anywhere its EXIF or XMP did. Never raises.
     """
     if content_type == "image/jpeg":
         found = list(_jpeg_patches(head))
@@ -130,42 +123,8 @@ def xmp_location_patches(xmp: bytes, base_offset: int) -> tuple[BytePatch, ...]:
     )
 
 
-def apply_patches(
-    chunks: Iterable[bytes], patches: Sequence[BytePatch], start: int = 0
-) -> Iterator[bytes]:
-    """``chunks``, the bytes of a file from offset ``start`` on in pieces of any size, with
-    ``patches`` (disjoint) applied where they fall, also across pieces or only partly inside
-    the range. A piece no patch touches is passed on as it is; nothing else is held."""
-    ordered = sorted((patch for patch in patches if patch.data), key=_offset)
-    first = 0  # the first patch that may still touch this piece or a later one
-    position = start
-    for chunk in chunks:
-        end = position + len(chunk)
-        while first < len(ordered) and _end(ordered[first]) <= position:
-            first += 1
-        if first == len(ordered) or ordered[first].offset >= end:
-            yield chunk
-        else:
-            patched = bytearray(chunk)
-            index = first
-            while index < len(ordered) and ordered[index].offset < end:
-                patch = ordered[index]
-                low, high = max(patch.offset, position), min(_end(patch), end)
-                if low < high:
-                    patched[low - position : high - position] = patch.data[
-                        low - patch.offset : high - patch.offset
-                    ]
-                index += 1
-            yield bytes(patched)
-        position = end
-
-
 def _offset(patch: BytePatch) -> int:
     return patch.offset
-
-
-def _end(patch: BytePatch) -> int:
-    return patch.offset + len(patch.data)
 
 
 # --- TIFF ---------------------------------------------------------------------------------------
@@ -385,7 +344,7 @@ def _png_with_crc(
     if not patches or zlib.crc32(covered) != int.from_bytes(head[crc_at : crc_at + 4], "big"):
         return patches
     for patch in patches:
-        covered[patch.offset - at - 4 : _end(patch) - at - 4] = patch.data
+        covered[patch.offset - at - 4 : patch.end - at - 4] = patch.data
     return (*patches, BytePatch(crc_at, zlib.crc32(covered).to_bytes(4, "big")))
 
 

@@ -43,20 +43,28 @@ def shown_to(image: Image, caller: str) -> Image:
 def patched(
     chunks: Iterable[bytes], patches: Sequence[BytePatch], start: int = 0
 ) -> Iterator[bytes]:
-    """The bytes of a file from offset ``start``, as ``chunks`` give them, with ``patches``
-    applied wherever they fall (across chunks too); never more than a chunk held at once."""
+    """``chunks``, the bytes of a file from offset ``start`` on in pieces of any size, with
+    ``patches`` (disjoint) applied where they fall, also across pieces or only partly inside
+    the range. A piece no patch touches is passed on as it is; nothing else is held."""
+    ordered = sorted((patch for patch in patches if patch.data), key=lambda patch: patch.offset)
+    first = 0  # the first patch that may still touch this piece or a later one
     position = start
     for chunk in chunks:
         end = position + len(chunk)
-        overlapping = [patch for patch in patches if patch.offset < end and patch.end > position]
-        if overlapping:
+        while first < len(ordered) and ordered[first].end <= position:
+            first += 1
+        if first == len(ordered) or ordered[first].offset >= end:
+            yield chunk
+        else:
             changed = bytearray(chunk)
-            for patch in overlapping:
-                first = max(patch.offset, position)
-                last = min(patch.end, end)
-                changed[first - position : last - position] = patch.data[
-                    first - patch.offset : last - patch.offset
-                ]
-            chunk = bytes(changed)
+            index = first
+            while index < len(ordered) and ordered[index].offset < end:
+                patch = ordered[index]
+                low, high = max(patch.offset, position), min(patch.end, end)
+                if low < high:
+                    changed[low - position : high - position] = patch.data[
+                        low - patch.offset : high - patch.offset
+                    ]
+                index += 1
+            yield bytes(changed)
         position = end
-        yield chunk

@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from adapters.location_redaction import (
-    BytePatch,
-    apply_patches,
     location_patches,
     tiff_location_patches,
     xmp_location_patches,
 )
+from imagecore.model import BytePatch
+from imagecore.privacy import patched as apply_patches
 from tests.support.malicious_files import MaliciousFile, malicious_corpus
 
 HEAD = 1024 * 1024

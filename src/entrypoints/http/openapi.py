@@ -880,9 +880,7 @@ def _paths() -> dict[str, Any]:
                         "headers": {**redirect_headers, "Vary": _header("Accept")},
                     },
                     **_AUTH_ERRORS,
-                    "404": _error(
-                        "No such image, not visible, no such rendition, or not made yet"
-                    ),
+                    "404": _error("No such image, not visible, no such rendition, or not made yet"),
                     "406": _error("The rendition is kept in none of the formats accepted"),
                 },
             },
