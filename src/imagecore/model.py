@@ -45,7 +45,15 @@ class SortOrder(StrEnum):
     ASC = "asc"
 
 
-ACCEPTED_CONTENT_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/gif", "image/webp")
+ACCEPTED_CONTENT_TYPES: tuple[str, ...] = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+    "image/avif",
+)
 
 
 def _frozen_metadata(value: Mapping[str, MetadataValue]) -> Mapping[str, MetadataValue]:

@@ -1,0 +1,93 @@
+"""Decoding HEIF-family images (HEIC, AVIF) for the renderer.
+
+The libvips of pyvips-binary reads HEIF through libheif with an AV1 decoder but no HEVC one, so
+an AVIF is loaded by libvips itself (``heifload_source``), and a HEIC (what iPhones write) is
+decoded by the libheif and libde265 that pillow-heif bundles, its pixels then handed to libvips.
+Both apply the container's rotation and mirroring (``irot``, ``imir``), so the image comes out
+upright and its EXIF orientation must not be applied again.
+
+Neither decodes as a stream: libheif decodes the whole image, and needs the whole file, before
+a row is handed on. What that holds is estimated by :func:`heif_decode_bytes` from the facts,
+to refuse a costly image before decoding it. The figures are measured by
+bench/heif_decoders.py.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pillow_heif
+import pyvips
+
+from imagecore.model import ImageFacts
+
+HEVC_CONTENT_TYPES = frozenset({"image/heic"})
+"""Decoded by :func:`decode_heic`."""
+AV1_CONTENT_TYPES = frozenset({"image/avif", "image/heif"})
+"""Loaded by :func:`load_avif`: the inspector calls an AV1-coded HEIF without an AVIF brand
+image/heif (every other HEIF it accepts is HEVC-coded, image/heic)."""
+
+MIB = 1024 * 1024
+
+# Bytes per pixel held at the peak of a decode besides the file, measured with
+# bench/heif_decoders.py on 12-megapixel photos and rounded up. libheif holds the decoded YCbCr
+# planes (1.5 bytes a pixel in 4:2:0, 3 in 4:4:4) and the interleaved RGB(A) converted from
+# them; the estimate takes RGBA from 4:4:4, what a decoder may be handed at worst.
+_HEVC_BYTES_PER_PIXEL = 8.0  # YCbCr 4:4:4 (3) + RGBA (4), and libde265's reference picture
+_AV1_BYTES_PER_PIXEL = 8.0  # the same for the AV1 decoder's frame and libheif's RGBA
+_DECODER_BYTES = 24 * MIB  # the decoders' own buffers and threads, and libvips' pipeline
+
+
+@functools.cache
+def _configure_libheif() -> None:
+    """Once per process: one decoding thread (the job queue's threads are the parallelism), and
+    no thumbnails, depth or auxiliary images read besides the primary image (alpha still is)."""
+    pillow_heif.options.DECODE_THREADS = 1
+    pillow_heif.options.THUMBNAILS = False
+    pillow_heif.options.DEPTH_IMAGES = False
+    pillow_heif.options.AUX_IMAGES = False
+
+
+def decode_heic(data: bytes) -> pyvips.Image:
+    """The primary image of the HEIC (or any HEVC-coded HEIF) file ``data``, upright, as an 8-bit
+    sRGB libvips image with alpha where the file has one; its pixels are decoded now, in
+    memory the image keeps alive.
+
+    Raises ValueError for bytes libheif cannot decode (not a HEIF, cut off, corrupt, beyond
+    libheif's own security limits).
+    """
+    _configure_libheif()
+    try:
+        heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
+        pixels = heif.data
+        mode = heif.mode
+        width, height = heif.size
+    except (RuntimeError, SyntaxError, EOFError) as error:
+        raise ValueError(f"not a HEIF image libheif can decode: {error}") from error
+    bands = {"RGB": 3, "RGBA": 4}.get(mode)
+    if bands is None:  # convert_hdr_to_8bit makes every other mode one of these
+        raise ValueError(f"a HEIF image decoded as {mode!r}, neither RGB nor RGBA")
+    image: pyvips.Image = pyvips.Image.new_from_memory(pixels, width, height, bands, "uchar")
+    return image.copy(interpretation="srgb")
+
+
+def load_avif(source: pyvips.Source, **options: Any) -> pyvips.Image:
+    """The primary image of the AVIF (or AV1-coded HEIF) read from ``source``, upright, as
+    libvips loads it (lazily: decoded when its pixels are first asked for). ``options`` go to
+    libvips' heifload (``access``, ``fail_on``...)."""
+    image: pyvips.Image = pyvips.Image.heifload_source(source, **options)
+    return image
+
+
+def heif_decode_bytes(facts: ImageFacts, file_size: int) -> int:
+    """The bytes decoding the HEIF image of ``facts``, a file of ``file_size`` bytes, holds at
+    its peak, estimated: libheif holds the file, and decodes the whole image at full size
+    whatever the size wanted."""
+    if facts.content_type in HEVC_CONTENT_TYPES:
+        per_pixel = _HEVC_BYTES_PER_PIXEL
+    elif facts.content_type in AV1_CONTENT_TYPES:
+        per_pixel = _AV1_BYTES_PER_PIXEL
+    else:
+        raise ValueError(f"{facts.content_type!r} is not a HEIF image type")
+    return int(file_size + facts.width * facts.height * per_pixel + _DECODER_BYTES)
