@@ -14,6 +14,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,9 +51,7 @@ def make_images(work: Path) -> dict[str, tuple[Path, str]]:
             image.save(heic, quality=80, chroma=int(chroma))
         if not avif.exists():
             subsample = "on" if chroma == "420" else "off"
-            picture.heifsave(
-                str(avif), compression="av1", Q=60, effort=0, subsample_mode=subsample
-            )
+            picture.heifsave(str(avif), compression="av1", Q=60, effort=0, subsample_mode=subsample)
         made[heic.name] = (heic, "image/heic")
         made[avif.name] = (avif, "image/avif")
     return made
@@ -94,7 +93,7 @@ def _rss(field: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/heif-bench"))
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "heif-bench")
     parser.add_argument("--one", nargs=2, metavar=("PATH", "CONTENT_TYPE"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.one:
