@@ -7,7 +7,7 @@ Both apply the container's rotation and mirroring (``irot``, ``imir``), so the i
 upright and its EXIF orientation must not be applied again.
 
 Neither decodes as a stream: libheif decodes the whole image, and needs the whole file, before
-a row is handed on. What that holds is estimated by :func:`heif_decode_bytes` from the facts,
+a row is handed on. What that holds is estimated by :func:`heif_decode_bytes` from the header,
 to refuse a costly image before decoding it. The figures are measured by
 bench/heif_decoders.py.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import pillow_heif
 import pyvips
 
-from imagecore.model import ImageFacts
+from adapters.heif_header import HeifHeader
 
 HEVC_CONTENT_TYPES = frozenset({"image/heic"})
 """Decoded by :func:`decode_heic`."""
@@ -28,15 +28,17 @@ AV1_CONTENT_TYPES = frozenset({"image/avif", "image/heif"})
 """Loaded by :func:`load_avif`: the inspector calls an AV1-coded HEIF without an AVIF brand
 image/heif (every other HEIF it accepts is HEVC-coded, image/heic)."""
 
-MIB = 1024 * 1024
-
-# Bytes per pixel held at the peak of a decode besides the file, measured with
-# bench/heif_decoders.py on 12-megapixel photos and rounded up. libheif holds the decoded YCbCr
-# planes (1.5 bytes a pixel in 4:2:0, 3 in 4:4:4) and the interleaved RGB(A) converted from
-# them; the estimate takes RGBA from 4:4:4, what a decoder may be handed at worst.
-_HEVC_BYTES_PER_PIXEL = 8.0  # YCbCr 4:4:4 (3) + RGBA (4), and libde265's reference picture
-_AV1_BYTES_PER_PIXEL = 8.0  # the same for the AV1 decoder's frame and libheif's RGBA
-_DECODER_BYTES = 24 * MIB  # the decoders' own buffers and threads, and libvips' pipeline
+# Bytes held per pixel at the peak of a decode, as a function of the bytes per pixel of the
+# decoded planes and of the RGB(A) made from them (their sum: 4.5 for a 4:2:0 photo, 8 for
+# 4:4:4 with alpha). Fitted over the two 12-megapixel shapes of bench/heif_decoders.py and
+# rounded up; the growth measured (decode and a 256-pixel thumbnail, file aside):
+#   HEIC by pillow-heif:  4:2:0 RGB 75 MiB (6.5 B/px),  4:4:4 RGBA 156 MiB (13.4 B/px)
+#   AVIF by libvips:      4:2:0 RGB 192 MiB (16.5 B/px), 4:4:4 RGBA 233 MiB (20.1 B/px)
+# libde265 and libheif hold the planes, libheif's RGB(A) and a copy for Python: about twice
+# what they decode. libvips' AV1 decoder holds some 12 bytes a pixel whatever the shape.
+_HEVC_COPIES = 1.75
+_AV1_FIXED_BYTES_PER_PIXEL = 12.0
+_AV1_COPIES = 1.1
 
 
 @functools.cache
@@ -80,14 +82,16 @@ def load_avif(source: pyvips.Source, **options: Any) -> pyvips.Image:
     return image
 
 
-def heif_decode_bytes(facts: ImageFacts, file_size: int) -> int:
-    """The bytes decoding the HEIF image of ``facts``, a file of ``file_size`` bytes, holds at
-    its peak, estimated: libheif holds the file, and decodes the whole image at full size
-    whatever the size wanted."""
-    if facts.content_type in HEVC_CONTENT_TYPES:
-        per_pixel = _HEVC_BYTES_PER_PIXEL
-    elif facts.content_type in AV1_CONTENT_TYPES:
-        per_pixel = _AV1_BYTES_PER_PIXEL
+def heif_decode_bytes(header: HeifHeader, file_size: int) -> int:
+    """The bytes decoding the HEIF image of ``header`` (see
+    :func:`adapters.heif_header.read_heif_header`), a file of ``file_size`` bytes, holds at its
+    peak beyond what any libvips decode holds, estimated: the whole file, and the whole image
+    decoded at full size whatever the size wanted."""
+    decoded = header.plane_bytes + (4 if header.alpha else 3)
+    if header.content_type in HEVC_CONTENT_TYPES:
+        per_pixel = _HEVC_COPIES * decoded
+    elif header.content_type in AV1_CONTENT_TYPES:
+        per_pixel = _AV1_FIXED_BYTES_PER_PIXEL + _AV1_COPIES * decoded
     else:
-        raise ValueError(f"{facts.content_type!r} is not a HEIF image type")
-    return int(file_size + facts.width * facts.height * per_pixel + _DECODER_BYTES)
+        raise ValueError(f"{header.content_type!r} is not a HEIF image type")
+    return int(file_size + header.width * header.height * per_pixel)

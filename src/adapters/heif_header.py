@@ -25,6 +25,9 @@ HEIF_BRANDS = frozenset({b"mif1", b"msf1"}) | HEIC_BRANDS | AVIF_BRANDS
 _HEVC_CODINGS = frozenset({b"hvc1"})
 _AV1_CODINGS = frozenset({b"av01"})
 _GRID = b"grid"
+_ALPHA_URNS = (b"urn:mpeg:hevc:2015:auxid:1", b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha")
+_HEVC_CHROMA = (0.0, 0.5, 1.0, 2.0)
+"""The chroma samples per pixel of each HEVC chroma_format_idc: 4:0:0, 4:2:0, 4:2:2, 4:4:4."""
 
 _MAX_TOP_LEVEL_BOXES = 64
 """Boxes walked before ``meta``: a file puts ``ftyp`` and ``meta`` first, maybe a ``free``."""
@@ -55,6 +58,11 @@ class HeifHeader:
     Its orientation is not to be applied: in HEIF, ``irot`` and ``imir`` turn the image."""
     exif_span: tuple[int, int] | None = None
     """Where ``exif`` lies in the file: its absolute offset and length."""
+    plane_bytes: float = 3.0
+    """The bytes a pixel takes in the decoder's planes (luma, chroma as subsampled, alpha; two
+    per sample above 8 bits), from the coding's configuration; 3 (4:4:4) if it has none."""
+    alpha: bool = False
+    """Whether an alpha plane (an ``auxl`` item) goes with the primary image."""
 
 
 def is_heif(head: bytes) -> bool:
@@ -108,7 +116,9 @@ def _read(data: memoryview) -> HeifHeader | None:
         return None
     span = items.exif_span(primary)
     exif = None if span is None else bytes(data[span[0] : span[0] + span[1]])
-    return HeifHeader(content_type, size[0], size[1], exif, span)
+    alpha = items.has_alpha(primary)
+    plane_bytes = items.plane_bytes(primary, alpha)
+    return HeifHeader(content_type, size[0], size[1], exif, span, plane_bytes, alpha)
 
 
 @attrs.frozen
@@ -219,6 +229,40 @@ class _Meta:
         if size is None or size[0] <= 0 or size[1] <= 0:
             return None
         return size
+
+    def has_alpha(self, item: int) -> bool:
+        """Whether an auxiliary item of ``item`` is its alpha plane, by its ``auxC`` URN."""
+        for source, targets in self._references.get(b"auxl", []):
+            if item in targets:
+                for box in self._properties_of(source, b"auxC"):
+                    _version, at = _full_box(self._data, box.start, box.end)
+                    if bytes(self._data[at : box.end]).startswith(_ALPHA_URNS):
+                        return True
+        return False
+
+    def plane_bytes(self, item: int, alpha: bool) -> float:
+        """The bytes per pixel of the decoder's planes for ``item`` (for a grid, its tiles),
+        from its ``hvcC`` or ``av1C``: chroma subsampling and bit depth."""
+        coded = item
+        if self._types.get(item) == _GRID:
+            tiles = self._referenced(b"dimg", item)
+            coded = tiles[0] if tiles else item
+        chroma, deep = 2.0, False  # 4:4:4, 8 bits: what an unknown configuration costs at most
+        for box in self._properties_of(coded, b"hvcC"):
+            chroma = _HEVC_CHROMA[_uint(self._data, box.start + 16, 1, box.end) & 3]
+            deep = _uint(self._data, box.start + 17, 1, box.end) & 7 > 0
+        for box in self._properties_of(coded, b"av1C"):
+            flags = _uint(self._data, box.start + 2, 1, box.end)
+            monochrome, across, down = flags >> 4 & 1, flags >> 3 & 1, flags >> 2 & 1
+            chroma = 0.0 if monochrome else 2.0 / ((1 + across) * (1 + down))
+            deep = bool(flags & 0x40)
+        samples = 1 + chroma + (1 if alpha else 0)
+        return samples * (2 if deep else 1)
+
+    def _properties_of(self, item: int, kind: bytes) -> Iterator[_Box]:
+        for index in self._associations.get(item, []):
+            if 1 <= index <= len(self._properties) and self._properties[index - 1].kind == kind:
+                yield self._properties[index - 1]
 
     def exif_span(self, item: int) -> tuple[int, int] | None:
         """Where the TIFF data of the EXIF item describing ``item`` lies, if whole in the head:

@@ -7,6 +7,7 @@ import struct
 import time
 from collections.abc import Iterator
 
+import attrs
 import pytest
 import pyvips
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from adapters.exif import exif_facts
 from adapters.heif_decode import decode_heic, heif_decode_bytes, load_avif
-from adapters.heif_header import heif_exif_span, read_heif_header
+from adapters.heif_header import HeifHeader, heif_exif_span, read_heif_header
 from adapters.pillow import PillowInspector
 from imagecore.model import ACCEPTED_CONTENT_TYPES, ImageFacts
 from tests.support.heif_images import (
@@ -28,6 +29,7 @@ from tests.support.heif_images import (
     heic_bytes,
     noisy_heic,
     phone_exif,
+    rgba_heic,
 )
 
 HEAD = 1024 * 1024
@@ -294,11 +296,26 @@ def test_an_avif_is_loaded_by_libvips_from_a_stream_upright() -> None:
     assert_upright_turned_a_quarter(image.copy_memory())
 
 
-def test_the_decode_estimate_covers_the_file_and_grows_with_the_pixels() -> None:
-    small = ImageFacts(content_type="image/heic", width=1000, height=1000)
-    large = ImageFacts(content_type="image/avif", width=4000, height=3000)
+def test_the_header_tells_the_decoder_planes_and_alpha() -> None:
+    photo = read_heif_header(heic_bytes(64, 48))
+    with_alpha = read_heif_header(rgba_heic(64, 48))
 
-    assert heif_decode_bytes(small, 5_000_000) > 5_000_000 + 1000 * 1000 * 4
-    assert heif_decode_bytes(large, 0) > 4000 * 3000 * 8
+    assert photo is not None
+    assert (photo.plane_bytes, photo.alpha) == (1.5, False)  # 4:2:0, 8 bits
+    assert with_alpha is not None
+    assert with_alpha.alpha
+    assert with_alpha.plane_bytes == 2.5  # and an alpha plane
+
+
+def test_the_decode_estimate_holds_the_file_and_more_for_alpha_and_av1() -> None:
+    photo = HeifHeader("image/heic", 4032, 3024, plane_bytes=1.5)
+    with_alpha = attrs.evolve(photo, plane_bytes=4.0, alpha=True)
+    as_avif = attrs.evolve(photo, content_type="image/avif")
+
+    file_size = 3_000_000
+    estimate = heif_decode_bytes(photo, file_size)
+    assert estimate > file_size + 4032 * 3024 * 6.5  # measured: 6.5 bytes a pixel
+    assert heif_decode_bytes(with_alpha, file_size) > estimate
+    assert heif_decode_bytes(as_avif, file_size) > file_size + 4032 * 3024 * 16.5
     with pytest.raises(ValueError):
-        heif_decode_bytes(ImageFacts(content_type="image/png", width=1, height=1), 0)
+        heif_decode_bytes(attrs.evolve(photo, content_type="image/png"), file_size)

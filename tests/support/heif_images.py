@@ -71,6 +71,16 @@ def avif_bytes(width: int = 64, height: int = 48, exif: bytes | None = None) -> 
     return buffer.getvalue()
 
 
+def rgba_heic(width: int, height: int) -> bytes:
+    """A HEIC with an alpha plane: half of it transparent."""
+    pillow_heif.register_heif_opener()
+    picture = marked_picture(width, height).convert("RGBA")
+    picture.putalpha(Image.linear_gradient("L").resize((width, height)))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="HEIF", quality=90)
+    return buffer.getvalue()
+
+
 def noisy_heic(width: int, height: int, exif: bytes | None = None) -> bytes:
     """A HEIC whose pixels do not compress, to make a file bigger than an inspected head."""
     import os
