@@ -41,6 +41,10 @@ _AV1_FIXED_BYTES_PER_PIXEL = 12.0
 _AV1_COPIES = 1.1
 
 
+_BANDS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+"""The bands of each 8-bit mode pillow-heif decodes to (grey, grey and alpha, colour...)."""
+
+
 @functools.cache
 def _configure_libheif() -> None:
     """Once per process: one decoding thread (the job queue's threads are the parallelism), and
@@ -52,9 +56,9 @@ def _configure_libheif() -> None:
 
 
 def decode_heic(data: bytes) -> pyvips.Image:
-    """The primary image of the HEIC (or any HEVC-coded HEIF) file ``data``, upright, as an 8-bit
-    sRGB libvips image with alpha where the file has one; its pixels are decoded now, in
-    memory the image keeps alive.
+    """The primary image of the HEIC (or any HEVC-coded HEIF) file ``data``, upright, as an
+    8-bit sRGB (grey for a monochrome one) libvips image, with alpha where the file has one;
+    its pixels are decoded now, in memory the image keeps alive.
 
     Raises ValueError for bytes libheif cannot decode (not a HEIF, cut off, corrupt, beyond
     libheif's own security limits).
@@ -67,11 +71,11 @@ def decode_heic(data: bytes) -> pyvips.Image:
         width, height = heif.size
     except (RuntimeError, SyntaxError, EOFError) as error:
         raise ValueError(f"not a HEIF image libheif can decode: {error}") from error
-    bands = {"RGB": 3, "RGBA": 4}.get(mode)
+    bands = _BANDS.get(mode)
     if bands is None:  # convert_hdr_to_8bit makes every other mode one of these
-        raise ValueError(f"a HEIF image decoded as {mode!r}, neither RGB nor RGBA")
+        raise ValueError(f"a HEIF image decoded as {mode!r}, not one of {sorted(_BANDS)}")
     image: pyvips.Image = pyvips.Image.new_from_memory(pixels, width, height, bands, "uchar")
-    return image.copy(interpretation="srgb")
+    return image.copy(interpretation="b-w" if bands < 3 else "srgb")
 
 
 def load_avif(source: pyvips.Source, **options: Any) -> pyvips.Image:

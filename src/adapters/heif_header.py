@@ -356,14 +356,16 @@ class _Meta:
         at += 4
         for _ in range(min(count, _MAX_ENTRIES)):
             item = _uint(self._data, at, id_size, ipma.end)
+            if item in self._associations:
+                raise _Malformed  # ISO/IEC 23008-12: an item is listed once
             associations = _uint(self._data, at + id_size, 1, ipma.end)
             at += id_size + 1
             if at + associations * index_size > ipma.end:
                 raise _Malformed
-            self._associations.setdefault(item, []).extend(
+            self._associations[item] = [
                 _uint(self._data, at + i * index_size, index_size) & index_mask
                 for i in range(associations)
-            )
+            ]
             at += associations * index_size
 
     def _read_iloc(self, iloc: _Box) -> None:

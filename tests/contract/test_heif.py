@@ -26,6 +26,7 @@ from tests.support.heif_images import (
     POSITION,
     RED,
     avif_bytes,
+    grey_heic,
     heic_bytes,
     noisy_heic,
     phone_exif,
@@ -319,3 +320,54 @@ def test_the_decode_estimate_holds_the_file_and_more_for_alpha_and_av1() -> None
     assert heif_decode_bytes(as_avif, file_size) > file_size + 4032 * 3024 * 16.5
     with pytest.raises(ValueError):
         heif_decode_bytes(attrs.evolve(photo, content_type="image/png"), file_size)
+
+
+def test_a_grey_heic_is_decoded_grey() -> None:
+    image = decode_heic(grey_heic(32, 16))
+
+    assert (image.width, image.height, image.bands) == (32, 16, 1)
+    assert image.interpretation == "b-w"
+
+
+def box(kind: bytes, payload: bytes, version: int | None = None) -> bytes:
+    if version is not None:
+        payload = bytes([version, 0, 0, 0]) + payload
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def test_a_head_full_of_property_associations_is_read_quickly() -> None:
+    """The dearest head to walk: nearly the whole MiB is property associations, 252 for
+    each of 4096 items (the primary one among them), each pointing at one of 127
+    properties."""
+    entries = 4096
+    per_entry = (HEAD - 4096) // entries - 3
+    associations = min(per_entry, 255)
+    indices = (bytes(range(1, 128)) * 3)[:associations]
+    ipma = box(
+        b"ipma",
+        struct.pack(">I", entries)
+        + b"".join(
+            struct.pack(">HB", item, associations) + indices for item in range(1, entries + 1)
+        ),
+        version=0,
+    )
+    ispe = box(b"ispe", struct.pack(">II", 64, 48), version=0)
+    ipco = box(b"ipco", b"".join([ispe] + [box(b"irot", b"\x01")] * 126))
+    infe = box(b"infe", struct.pack(">HH", 1, 0) + b"hvc1" + b"\x00", version=2)
+    meta = box(
+        b"meta",
+        box(b"pitm", struct.pack(">H", 1), version=0)
+        + box(b"iinf", struct.pack(">H", 1) + infe, version=0)
+        + box(b"iprp", ipco + ipma),
+        version=0,
+    )
+    head = ftyp(b"heic", b"mif1", b"heic") + meta
+    assert len(head) <= HEAD
+
+    started = time.perf_counter()
+    facts = facts_of(head)
+    elapsed = time.perf_counter() - started
+
+    assert facts is not None
+    assert facts.content_type == "image/heic"
+    assert elapsed < 1.0

@@ -81,6 +81,14 @@ def rgba_heic(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
+def grey_heic(width: int, height: int) -> bytes:
+    """A monochrome HEIC (4:0:0)."""
+    pillow_heif.register_heif_opener()
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((width, height)).save(buffer, format="HEIF", quality=90)
+    return buffer.getvalue()
+
+
 def noisy_heic(width: int, height: int, exif: bytes | None = None) -> bytes:
     """A HEIC whose pixels do not compress, to make a file bigger than an inspected head."""
     import os
