@@ -371,3 +371,16 @@ def test_a_head_full_of_property_associations_is_read_quickly() -> None:
     assert facts is not None
     assert facts.content_type == "image/heic"
     assert elapsed < 1.0
+
+
+def test_a_tiled_heic_gives_the_size_of_the_whole_grid_as_an_iphone_writes_it() -> None:
+    data = heic_bytes(100, 60, exif=phone_exif(ROTATED_A_QUARTER), tile_size=64)
+    assert b"grid" in data  # two 64-pixel tiles side by side, the last cropped by the grid
+
+    facts = facts_of(data)
+    image = decode_heic(data)
+
+    assert facts is not None
+    assert (facts.content_type, facts.width, facts.height) == ("image/heic", 60, 100)
+    assert facts.position == POSITION
+    assert (image.width, image.height) == (60, 100)

@@ -48,13 +48,20 @@ def marked_picture(width: int, height: int) -> Image.Image:
 
 
 def heic_bytes(
-    width: int = 64, height: int = 48, exif: bytes | None = None, quality: int = 90
+    width: int = 64,
+    height: int = 48,
+    exif: bytes | None = None,
+    quality: int = 90,
+    tile_size: int | None = None,
 ) -> bytes:
     """A HEIC of ``marked_picture``. An EXIF orientation in ``exif`` is written by libheif as
-    the container's rotation (``irot``/``imir``), so the file shows the picture turned."""
+    the container's rotation (``irot``/``imir``), so the file shows the picture turned. With
+    ``tile_size``, the image is a grid of tiles of that size, as phones write it."""
     pillow_heif.register_heif_opener()
     buffer = io.BytesIO()
     options: dict[str, object] = {"quality": quality}
+    if tile_size is not None:
+        options["tile_size"] = tile_size
     if exif is not None:
         options["exif"] = exif
     marked_picture(width, height).save(buffer, format="HEIF", **options)
