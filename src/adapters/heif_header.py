@@ -49,7 +49,8 @@ class HeifHeader:
     """What the head of a HEIF-family file says about its primary image."""
 
     content_type: str
-    """image/heic (HEVC-coded), image/avif (AV1-coded) or image/heif (another HEIF)."""
+    """By the coding of the primary image: image/heic for HEVC, image/avif for AV1 in a file
+    with an AVIF brand, image/heif for AV1 in a HEIF without one."""
     width: int
     height: int
     """As displayed: cropped (``clap``) and rotated (``irot``) as a decoder shows it."""
@@ -125,7 +126,8 @@ def _read(data: memoryview) -> HeifHeader | None:
 class _Box:
     kind: bytes
     start: int
-    """Where the payload starts (after the header, and the full box header if any)."""
+    """Where the payload starts, after the size and type (a full box's version and flags are
+    the payload's first 4 bytes: see :func:`_full_box`)."""
     end: int
 
 
