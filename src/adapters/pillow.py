@@ -1,8 +1,9 @@
 """Image sniffing: the format from the magic bytes, the size and EXIF from the header.
 
 Only the head of an upload is ever seen (the first MiB of it), and pixels are never decoded.
-JPEG headers are read by Pillow; PNG, GIF and WebP by the small readers next to this module,
-because Pillow cannot read those from the head of a big file (see each module's docstring).
+JPEG headers are read by Pillow; PNG, GIF, WebP and HEIF (HEIC, AVIF) by the small readers
+next to this module, because Pillow cannot read those from the head of a big file (see each
+module's docstring).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import io
 import warnings
 
+import attrs
 from PIL import JpegImagePlugin
 
 from adapters.exif import ExifFacts, exif_facts
 from adapters.gif_header import read_gif_size
+from adapters.heif_header import is_heif, read_heif_header
 from adapters.png_header import SIGNATURE as PNG_SIGNATURE
 from adapters.png_header import read_png_header
 from adapters.webp_header import read_webp_header
@@ -23,16 +26,19 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 
 
 class PillowInspector:
-    """The :class:`imagecore.ports.ImageInspector` of JPEG, PNG, GIF and WebP."""
+    """The :class:`imagecore.ports.ImageInspector` of JPEG, PNG, GIF, WebP, HEIC and AVIF."""
 
     def inspect(self, head: bytes) -> ImageFacts | None:
-        """The facts of the JPEG, PNG, GIF or WebP whose first bytes are ``head``, told apart
-        by their magic bytes; None for anything else, or a header cut off or malformed.
+        """The facts of the JPEG, PNG, GIF, WebP or HEIF (HEVC or AV1 coded) whose first bytes
+        are ``head``, told apart by their magic bytes (HEIF: an ``ftyp`` box); None for anything
+        else, or a header cut off or malformed.
 
         Sizes are reported as declared, however huge: refusing them is the caller's business.
-        The EXIF facts come from the EXIF block (JPEG APP1, PNG eXIf, WebP EXIF) where it is
-        whole in ``head``; a bad one only loses its own facts. Never raises; time and memory
-        are bounded by ``len(head)``.
+        A HEIF's size is as displayed, its rotation applied. The EXIF facts come from the EXIF
+        block (JPEG APP1, PNG eXIf, WebP EXIF, HEIF Exif item) where it is whole in ``head``; a
+        bad one only loses its own facts. A HEIF has no EXIF orientation: its decoder turns the
+        image as its container says, whatever the EXIF says. Never raises; time and memory are
+        bounded by ``len(head)``.
         """
         if head.startswith(_JPEG_MAGIC):
             return _jpeg(head)
@@ -47,6 +53,12 @@ class PillowInspector:
             if webp is None:
                 return None
             return _facts("image/webp", webp.width, webp.height, webp.exif)
+        if is_heif(head):
+            heif = read_heif_header(head)
+            if heif is None:
+                return None
+            facts = _facts(heif.content_type, heif.width, heif.height, heif.exif)
+            return None if facts is None else attrs.evolve(facts, orientation=None)
         return None
 
 

@@ -45,7 +45,15 @@ class SortOrder(StrEnum):
     ASC = "asc"
 
 
-ACCEPTED_CONTENT_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/gif", "image/webp")
+ACCEPTED_CONTENT_TYPES: tuple[str, ...] = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+    "image/avif",
+)
 
 RENDITION_CONTENT_TYPES: tuple[str, ...] = ("image/avif", "image/webp", "image/jpeg")
 """What renditions may be encoded as, best first: every rendition is made in JPEG and WebP, and

@@ -245,8 +245,8 @@ class ImageInspector(Protocol):
     """Reads what an image is from the first bytes of it, without decoding the pixels."""
 
     def inspect(self, head: bytes) -> ImageFacts | None:
-        """The facts of a JPEG, PNG, GIF or WebP whose header is in ``head``; None for anything
-        else, including a header that is truncated or malformed."""
+        """The facts of a JPEG, PNG, GIF, WebP, HEIC or AVIF (HEIF) whose header is in ``head``;
+        None for anything else, including a header that is truncated or malformed."""
 
 
 class Renderer(Protocol):

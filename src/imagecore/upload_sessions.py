@@ -91,7 +91,7 @@ class SessionSlots:
         content_type = command.content_type
         if content_type is not None and content_type not in ACCEPTED_CONTENT_TYPES:
             raise UnsupportedMediaType(
-                "content_type must be that of a JPEG, PNG, GIF or WebP image: "
+                "content_type must be that of a JPEG, PNG, GIF, WebP, HEIC or AVIF image: "
                 + ", ".join(ACCEPTED_CONTENT_TYPES)
             )
         now = self.uploads.clock.now()

@@ -136,7 +136,7 @@ class Uploads:
         details = ImageDetails.validated(command, self.limits)
         if command.content_type not in ACCEPTED_CONTENT_TYPES:
             raise UnsupportedMediaType(
-                "content_type must be that of a JPEG, PNG, GIF or WebP image: "
+                "content_type must be that of a JPEG, PNG, GIF, WebP, HEIC or AVIF image: "
                 + ", ".join(ACCEPTED_CONTENT_TYPES)
             )
         size = command.size
@@ -227,13 +227,13 @@ class Uploads:
 
     def facts_of(self, head: bytes) -> ImageFacts:
         """What the file whose first bytes are ``head`` is: InvalidInput for an empty file,
-        UnsupportedMediaType for one that is no JPEG, PNG, GIF or WebP, or has more pixels
-        than allowed. Decides every upload's fate before its bytes are stored."""
+        UnsupportedMediaType for one that is no JPEG, PNG, GIF, WebP, HEIC or AVIF, or has more
+        pixels than allowed. Decides every upload's fate before its bytes are stored."""
         if not head:
             raise InvalidInput("the file is empty")
         facts = self.inspector.inspect(head)
         if facts is None or facts.content_type not in ACCEPTED_CONTENT_TYPES:
-            raise UnsupportedMediaType("the file is not a JPEG, PNG, GIF or WebP image")
+            raise UnsupportedMediaType("the file is not a JPEG, PNG, GIF, WebP, HEIC or AVIF image")
         if facts.pixels > self.max_pixels:
             raise UnsupportedMediaType(
                 f"the image is {facts.width} x {facts.height} pixels, more than the limit of "

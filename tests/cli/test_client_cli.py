@@ -8,7 +8,7 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,17 @@ from PIL import Image
 from entrypoints.cli import main
 from entrypoints.client import commands
 from entrypoints.client.api import ClientError, ImagecoreClient
-from entrypoints.client.files import DestinationExists, filename_in, safe_filename, save
+from entrypoints.client.files import (
+    DestinationExists,
+    filename_in,
+    safe_filename,
+    save,
+    sniff_content_type,
+)
 from entrypoints.client.retry import RetryPolicy
 from tests.support.api_client import Api
 from tests.support.backend_server import running_server
+from tests.support.heif_images import avif_bytes, heic_bytes
 from tests.support.http_server import ServerProcess, free_port
 from tests.support.sample_images import image_bytes
 
@@ -245,6 +252,35 @@ def test_get_prints_the_resource_as_json(
 
 
 # -- download ------------------------------------------------------------------------------
+
+
+def test_upload_finds_heic_and_avif_photos_in_folders(api: Api, user: str, tmp_path: Path) -> None:
+    album = tmp_path / "phone"
+    album.mkdir()
+    (album / "IMG_0001.HEIC").write_bytes(heic_bytes(40, 30))
+    (album / "IMG_0002.avif").write_bytes(avif_bytes(40, 30))
+
+    result = run(api, user, "upload", str(album), "--recursive")
+
+    assert result.exit_code == 0, result.output
+    ids = uploaded_ids(result)
+    types = {
+        Path(path).name: api.client.get(f"/images/{image_id}", headers=api.auth(user)).json()[
+            "content_type"
+        ]
+        for path, image_id in ids.items()
+    }
+    assert types == {"IMG_0001.HEIC": "image/heic", "IMG_0002.avif": "image/avif"}
+
+
+@pytest.mark.parametrize(
+    ("make", "content_type"), [(heic_bytes, "image/heic"), (avif_bytes, "image/avif")]
+)
+def test_the_client_tells_heic_and_avif_apart_by_their_brand(
+    make: Callable[..., bytes], content_type: str
+) -> None:
+    assert sniff_content_type(make(8, 6)[:16]) == content_type
+    assert sniff_content_type(b"\x00\x00\x00\x18ftypisom\x00\x00\x00\x00") is None
 
 
 def test_download_writes_the_original_bytes_to_a_file_or_into_a_folder(

@@ -5,7 +5,7 @@ call, and under 200 KB. The adapter tests check each against the inspector; the 
 upload them and check the answer:
 
 - ``empty``: nothing at all (400);
-- ``unsupported``: not a JPEG, PNG, GIF or WebP, or a header cut off or malformed (415);
+- ``unsupported``: not a JPEG, PNG, GIF, WebP, HEIC or AVIF, or a header cut off or malformed (415);
 - ``too_many_pixels``: a valid header declaring more than 100 megapixels (415), with the
   declared ``width`` and ``height``;
 - ``accepted``: a valid image, however odd, with its ``content_type``, ``width``, ``height``

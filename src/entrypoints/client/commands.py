@@ -217,14 +217,14 @@ def upload(
     url: str,
     token: str | None,
 ) -> None:
-    """Upload image files, and with --recursive the .jpg, .jpeg, .png, .gif and .webp files
-    in folders. Prints `IMAGE_ID  PATH` for each file on the server, whether this run or an
-    earlier one sent it: files the server has already (by their SHA-256) are not sent again,
-    and big files an earlier run stopped sending go on from where the server stands (their
-    upload URLs are kept in $XDG_STATE_HOME/imagecore/uploads.json)."""
+    """Upload image files, and with --recursive the .jpg, .jpeg, .png, .gif, .webp, .heic,
+    .heif and .avif files in folders. Prints `IMAGE_ID  PATH` for each file on the server,
+    whether this run or an earlier one sent it: files the server has already (by their
+    SHA-256) are not sent again, and big files an earlier run stopped sending go on from where
+    the server stands (their upload URLs are kept in $XDG_STATE_HOME/imagecore/uploads.json)."""
     files = files_to_upload(paths, recursive)
     if not files:
-        _fail("no image files to upload (.jpg, .jpeg, .png, .gif or .webp)")
+        _fail("no image files to upload (.jpg, .jpeg, .png, .gif, .webp, .heic, .heif or .avif)")
     fields = UploadFields(
         title=title, description=description, tags=tags, metadata=metadata, visibility=visibility
     )
