@@ -16,13 +16,15 @@ from PIL import JpegImagePlugin
 
 from adapters.exif import ExifFacts, exif_facts
 from adapters.gif_header import read_gif_size
-from adapters.heif_header import is_heif, read_heif_header
+from adapters.heif_header import heif_exif_span, is_heif, read_heif_header
+from adapters.location_redaction import location_patches, tiff_location_patches
 from adapters.png_header import SIGNATURE as PNG_SIGNATURE
 from adapters.png_header import read_png_header
 from adapters.webp_header import read_webp_header
 from imagecore.model import ImageFacts
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
+_HEIF_CONTENT_TYPES = frozenset({"image/heic", "image/heif", "image/avif"})
 
 
 class PillowInspector:
@@ -39,7 +41,23 @@ class PillowInspector:
         bad one only loses its own facts. A HEIF has no EXIF orientation: its decoder turns the
         image as its container says, whatever the EXIF says. Never raises; time and memory are
         bounded by ``len(head)``.
+
+        The location patches blank the position and the serial numbers the file records (EXIF
+        and XMP; adapters.location_redaction) where they lie in ``head``.
         """
+        facts = self._facts(head)
+        if facts is None:
+            return None
+        if facts.content_type in _HEIF_CONTENT_TYPES:
+            span = heif_exif_span(head)
+            patches = (
+                () if span is None else tiff_location_patches(head[span[0] : sum(span)], span[0])
+            )
+        else:
+            patches = location_patches(head, facts.content_type)
+        return attrs.evolve(facts, location_patches=patches) if patches else facts
+
+    def _facts(self, head: bytes) -> ImageFacts | None:
         if head.startswith(_JPEG_MAGIC):
             return _jpeg(head)
         if head.startswith(PNG_SIGNATURE):

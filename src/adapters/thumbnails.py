@@ -22,6 +22,14 @@ from typing import Any
 import blurhash
 import pyvips
 
+from adapters.heif_decode import (
+    AV1_CONTENT_TYPES,
+    HEVC_CONTENT_TYPES,
+    decode_heic,
+    heif_decode_bytes,
+    load_avif,
+)
+from adapters.heif_header import read_heif_header
 from adapters.pillow import PillowInspector
 from imagecore.errors import ThumbnailTooCostly
 from imagecore.model import (
@@ -60,6 +68,7 @@ _LOADERS = {
     "image/gif": "gifload_source",
     "image/webp": "webpload_source",
 }
+_HEIF_TYPES = HEVC_CONTENT_TYPES | AV1_CONTENT_TYPES
 _WHOLE_FILE_FORMATS = {"image/gif", "image/webp"}
 """libvips reads these whole into memory before decoding (libnsgif and libwebp's demuxer)."""
 
@@ -176,8 +185,7 @@ class VipsRenderer:
         stream = _ChunkSource(chunks, self._clock() + self._time_limit, self._clock)
         with _memory_given_back(), stream.errors_translated(self._time_limit, self._memory_budget):
             facts = self._checked_facts(stream)
-            image = _load(stream.source, facts, largest)
-            self._check_memory(image, facts, largest, stream)
+            image = self._decoded(stream, facts, largest)
             base = _scaled_upright(image, largest, facts.orientation).copy_memory()
             made: dict[str, RenderedRendition] = {}
             for size in sorted(sizes, key=lambda size: -size.max_side):
@@ -197,7 +205,7 @@ class VipsRenderer:
     def _checked_facts(self, stream: _ChunkSource) -> ImageFacts:
         facts = self._inspector.inspect(stream.head(HEAD_BYTES))
         if facts is None:
-            raise ValueError("not a JPEG, PNG, GIF or WebP image")
+            raise ValueError("not a JPEG, PNG, GIF, WebP, HEIC or AVIF image")
         if facts.pixels > self._max_pixels:
             raise ThumbnailTooCostly(
                 f"{facts.width} x {facts.height} is more than the {self._max_pixels} "
@@ -228,10 +236,31 @@ class VipsRenderer:
         stream = _ChunkSource(chunks, self._clock() + self._time_limit, self._clock)
         with _memory_given_back(), stream.errors_translated(self._time_limit, self._memory_budget):
             facts = self._checked_facts(stream)
-            image = _load(stream.source, facts, max_side)
-            self._check_memory(image, facts, max_side, stream)
+            image = self._decoded(stream, facts, max_side)
             picture = _scaled_upright(image, max_side, facts.orientation)
             return _encode(_displayable(picture, content_type), suffix, stream.late)
+
+    def _decoded(self, stream: _ChunkSource, facts: ImageFacts, max_side: int) -> pyvips.Image:
+        """The image, loaded as small as ``max_side`` allows, once its decoding is estimated to
+        fit the memory budget (refused before any pixel is decoded otherwise)."""
+        if facts.content_type not in _HEIF_TYPES:
+            image = _load(stream.source, facts, max_side)
+            self._check_memory(image, facts, max_side, stream)
+            return image
+        header = read_heif_header(stream.first_bytes)
+        if header is None:
+            raise ValueError("a HEIF image whose header cannot be read")
+        held = _LIBVIPS_BYTES + heif_decode_bytes(header, 0)
+        if held > self._memory_budget:
+            raise ThumbnailTooCostly(
+                f"decoding this {facts.width} x {facts.height} {facts.content_type} would take "
+                f"about {held / MIB:.0f} MiB, more than the {self._memory_budget / MIB:.0f} MiB "
+                "a thumbnail may use"
+            )
+        stream.max_bytes = self._memory_budget - held  # libheif holds the whole file too
+        if facts.content_type in HEVC_CONTENT_TYPES:
+            return decode_heic(stream.read_all())
+        return load_avif(stream.source, access="sequential", fail_on="error")
 
     def _check_memory(
         self, image: pyvips.Image, facts: ImageFacts, max_side: int, stream: _ChunkSource
@@ -450,6 +479,17 @@ class _ChunkSource:
             self.error = error
             return -1
 
+    def read_all(self) -> bytes:
+        """The whole file, for a decoder that cannot read a stream; _OverBudget past
+        ``max_bytes``."""
+        parts: list[bytes] = []
+        buffer = bytearray(1024 * 1024)
+        while count := self._read(buffer):
+            if count < 0:
+                raise self.error or _OverBudget()  # _read keeps what stopped it
+            parts.append(bytes(buffer[:count]))
+        return b"".join(parts)
+
     def late(self) -> bool:
         return self._clock() > self._deadline
 
@@ -460,7 +500,7 @@ class _ChunkSource:
         its computation killed) or the budget."""
         try:
             yield
-        except (pyvips.Error, _TimeUp) as error:
+        except (pyvips.Error, _TimeUp, _OverBudget) as error:
             cause = self.error if isinstance(error, pyvips.Error) else error
             if isinstance(cause, _TimeUp) or self.late():
                 raise ThumbnailTooCostly(

@@ -41,10 +41,11 @@ THUMBNAIL_CONTENT_TYPES = ("image/jpeg", "image/webp")
 
 
 def thumbnail_content_type(image: Image) -> str:
-    """A photo's thumbnail is a JPEG; formats that may carry transparency get a WebP, which
+    """What GET /images/{id}/thumbnail serves: a photo's thumbnail (a JPEG's, or a HEIC's,
+    as phones take them) is a JPEG; formats that may carry transparency get a WebP, which
     keeps it."""
     jpeg, webp = THUMBNAIL_CONTENT_TYPES
-    return jpeg if image.content_type == "image/jpeg" else webp
+    return jpeg if image.content_type in ("image/jpeg", "image/heic") else webp
 
 
 def thumbnail_filename(image: Image) -> str:
