@@ -325,7 +325,7 @@ def test_an_odd_but_accepted_file_is_thumbnailed(
     ],
 )
 def test_what_is_no_accepted_image_raises(data: bytes, thumbnailer: Thumbnailer) -> None:
-    with pytest.raises(ValueError, match="not a JPEG, PNG, GIF or WebP"):
+    with pytest.raises(ValueError, match="not a JPEG, PNG, GIF, WebP, HEIC or AVIF"):
         thumbnailer.thumbnail(chunked(data), 256, "image/jpeg")
 
 
