@@ -29,14 +29,16 @@ AVIF_QUALITY = 55
 so 55 is the same quantizer for both libraries; bench/renditions.py reports its PSNR beside
 JPEG's and WebP's to show that it looks alike."""
 AVIF_LIBVIPS_EFFORT = 4
-"""heifsave's default; libvips passes libaom ``speed = 9 - effort``, i.e. 5."""
+"""heifsave's default, taken to be libaom's speed 9 - effort = 5 (Pillow's speed 7 gives what
+libvips' effort 3 does, and speed 5 what effort 4 does)."""
 AVIF_PILLOW_SPEED = 9 - AVIF_LIBVIPS_EFFORT
-"""The same encoder speed for Pillow (its default is 6: faster, bigger)."""
+"""The same encoder speed for Pillow (its default, 6, gave 54 KB instead of 17 KB on the 12 MP
+photo's preview, in a third of the time)."""
 
 FORMATS = ("jpeg", "webp", "avif")
 PLACEHOLDER_SIDE = 32
 """The thumbnail is shrunk to this before the blurhash: the pure-Python encoder costs
-width x height x 12 basis products, ~0.1 s at 32 x 32 but ~6 s at 256 x 192."""
+width x height x 12 basis products: 5 ms at 32 x 32, ~0.25 s at 256 x 192."""
 BLURHASH_COMPONENTS = (4, 3)
 
 
