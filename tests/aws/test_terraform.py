@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1247,6 +1248,126 @@ def test_the_edge_limits_each_token_in_front_of_the_api_and_goes_with_destroy(
         tflocal("destroy", "-auto-approve", "-input=false", "-no-color")
         assert cloudfront.list_distributions()["DistributionList"].get("Items", []) == []
         assert waf.list_web_acls(Scope="CLOUDFRONT")["WebACLs"] == []
+    finally:
+        server.stop()
+
+
+# --- the image CDN's keys, applied apart against moto server ------------------------------------
+
+MEDIA_ROOT = """
+provider "aws" {
+  region = "us-east-1"
+}
+
+variable "cdn_public_key" {
+  type = string
+}
+
+module "media" {
+  source = "./modules/media"
+
+  name_prefix                 = "e2e"
+  bucket_regional_domain_name = "e2e-images.s3.us-east-1.amazonaws.com"
+  public_key                  = var.cdn_public_key
+}
+
+output "public_key_id" {
+  value = module.media.public_key_id
+}
+"""
+MEDIA_PARAMETER = "/e2e/cdn-signing-key"
+# What moto (5.2) can make of modules/media: it has no CreateCachePolicy, so neither the cache
+# policy nor the distribution that names it can be applied there, and no DeleteKeyGroup
+# (docs/deployment.md says so).
+MEDIA_ON_MOTO = (
+    "module.media.aws_cloudfront_origin_access_control.images",
+    "module.media.aws_cloudfront_key_group.signers",
+)
+
+
+@pytest.mark.slow
+def test_the_cdn_key_made_by_the_cli_is_what_the_key_group_trusts_on_moto(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The documented bootstrap against moto server: `imagecore cdn-key` keeps the private key
+    in SSM and prints the public key, Terraform makes the public key, the key group and the
+    origin access control from it, and a link signed with the kept key and the key id Terraform
+    hands out verifies with the public key CloudFront holds."""
+    from adapters.cloudfront import CloudFrontLinks
+    from tests.aws.test_cloudfront_links import verify
+
+    if TERRAFORM is None or MIRROR is None or TFLOCAL is None:
+        pytest.skip("needs the terraform binary, the hashicorp/aws provider mirror and tflocal")
+    workspace = tmp_path_factory.mktemp("media")
+    directory = workspace / "media"
+    shutil.copytree(harness.TERRAFORM_ROOT / "modules" / "media", directory / "modules" / "media")
+    (directory / "main.tf").write_text(MEDIA_ROOT, encoding="utf-8")
+    server = MotoServer()
+    try:
+        environment = harness.tflocal_environment(server.url, harness.cli_config(workspace))
+        made = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "imagecore"),
+                "cdn-key",
+                "--parameter",
+                MEDIA_PARAMETER,
+            ],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+        public_pem = made.stdout
+        (directory / "cdn.auto.tfvars").write_text(
+            f"cdn_public_key = <<-EOT\n{public_pem}EOT\n", encoding="utf-8"
+        )
+
+        def tflocal(*args: str) -> subprocess.CompletedProcess[str]:
+            return harness.run_tflocal(args, directory, environment)
+
+        def client(service: str) -> Any:
+            return boto3.client(service, endpoint_url=server.url, region_name=harness.REGION)
+
+        targets = [f"-target={address}" for address in MEDIA_ON_MOTO]
+        tflocal("init", "-input=false", "-no-color")
+        tflocal("apply", "-auto-approve", "-input=false", "-no-color", *targets)
+        key_id = json.loads(tflocal("output", "-json").stdout)["public_key_id"]["value"]
+
+        cloudfront = client("cloudfront")
+        (group,) = cloudfront.list_key_groups()["KeyGroupList"]["Items"]
+        assert group["KeyGroup"]["KeyGroupConfig"]["Items"] == [key_id]
+        held = cloudfront.get_public_key(Id=key_id)["PublicKey"]["PublicKeyConfig"]
+        assert held["EncodedKey"].strip() == public_pem.strip()
+        (control,) = cloudfront.list_origin_access_controls()["OriginAccessControlList"]["Items"]
+        assert (control["SigningBehavior"], control["SigningProtocol"]) == ("always", "sigv4")
+        assert control["OriginAccessControlOriginType"] == "s3"
+
+        kept = client("ssm").get_parameter(Name=MEDIA_PARAMETER, WithDecryption=True)
+        assert kept["Parameter"]["Type"] == "SecureString"
+        signer = CloudFrontLinks(
+            "d111111abcdef8.cloudfront.net", key_id, kept["Parameter"]["Value"]
+        )
+        url = signer.url("images/alice/01JABC", timedelta(minutes=15))
+        assert f"Key-Pair-Id={key_id}" in url
+        verify(url, held["EncodedKey"])
+        assert "PRIVATE KEY" not in (directory / "terraform.tfstate").read_text()
+
+        # moto has no DeleteKeyGroup (the provider would retry it for ever): the key group
+        # leaves the state alone, and the rest is destroyed.
+        tflocal("state", "rm", "module.media.aws_cloudfront_key_group.signers")
+        tflocal(
+            "destroy",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+            "-target=module.media.aws_cloudfront_origin_access_control.images",
+            "-target=module.media.aws_cloudfront_public_key.signing",
+        )
+        assert cloudfront.list_public_keys()["PublicKeyList"].get("Items", []) == []
+        listed = cloudfront.list_origin_access_controls()["OriginAccessControlList"]
+        assert listed.get("Items", []) == []
     finally:
         server.stop()
 

@@ -89,6 +89,7 @@ resource "aws_cloudfront_distribution" "images" {
   #checkov:skip=CKV_AWS_310: One origin on purpose: the bucket is the only copy of the bytes (a failover origin would need a replicated bucket, see CKV_AWS_144 on the bucket).
   #checkov:skip=CKV_AWS_374: Images are shared with users wherever they are; geo restriction is a per-deployment choice.
   #checkov:skip=CKV_AWS_305: No default root object: there is nothing at /, and every path needs a signed URL anyway.
+  #checkov:skip=CKV2_AWS_32: A response headers policy is attached: AWS's managed SecurityHeadersPolicy, by its fixed ID (local.security_headers_policy_id), which the check does not resolve.
   enabled         = true
   is_ipv6_enabled = true
   http_version    = "http2and3"
