@@ -40,6 +40,8 @@ provider "aws" {
 
 data "aws_caller_identity" "current" {}
 
+data "aws_partition" "current" {}
+
 # The secret that signs pagination cursors (and the service's other HMACs) lives in SSM
 # Parameter Store as a SecureString, and nowhere else: the functions get the parameter's name
 # and read its value when they start. Terraform writes it through a write-only argument
@@ -110,6 +112,23 @@ locals {
     IMAGECORE_TOKEN_SECRET_PARAMETER  = aws_ssm_parameter.token_secret.name
   }
 
+  # The CDN for image bytes (modules/media) is on once an operator has made its signing key
+  # (`imagecore cdn-key`) and given its public half. The private half stays in its SSM parameter:
+  # the API function gets the parameter's name and may read that one parameter.
+  cdn                       = var.cdn_public_key != null
+  cdn_private_key_parameter = coalesce(var.cdn_private_key_parameter, "/${var.name_prefix}/cdn-signing-key")
+  cdn_private_key_parameter_arn = join(":", [
+    "arn", data.aws_partition.current.partition, "ssm", var.region,
+    data.aws_caller_identity.current.account_id, "parameter${local.cdn_private_key_parameter}",
+  ])
+  # Only the API hands out download links: the worker and reconcile neither get these settings
+  # nor may read the key.
+  cdn_environment = local.cdn ? {
+    IMAGECORE_CDN_DOMAIN                = module.media[0].domain_name
+    IMAGECORE_CDN_KEY_ID                = module.media[0].public_key_id
+    IMAGECORE_CDN_PRIVATE_KEY_PARAMETER = local.cdn_private_key_parameter
+  } : {}
+
   # The SQS queue name in a queue's ARN (arn:aws:sqs:<region>:<account>:<name>): its metrics'
   # dimension.
   dead_letter_queue_name = element(split(":", module.queue.dead_letter_queue_arn), 5)
@@ -134,6 +153,8 @@ module "storage" {
   require_tls                        = var.require_tls
   upload_cors_origins                = var.upload_cors_origins
   archive_originals_after_days       = var.archive_originals_after_days
+  cloudfront_reads                   = local.cdn
+  cloudfront_distribution_arn        = local.cdn ? module.media[0].distribution_arn : null
   # The bucket keeps SSE-S3 whatever var.kms_key_arn says: the service asks for AES256 on
   # every put (src/adapters/s3.py), so a KMS default would not reach its objects.
 }
@@ -212,6 +233,8 @@ module "api" {
     { IMAGECORE_MAX_UPLOAD_BYTES = tostring(var.api_max_upload_bytes) },
     # With the edge, only requests that came through CloudFront (and so through WAF) are served.
     var.edge ? { IMAGECORE_ORIGIN_VERIFY_SECRET = terraform_data.origin_verify_secret.output } : {},
+    # With the CDN, downloads are links signed for it (the key's name, never the key).
+    local.cdn_environment,
   )
 
   table_arn  = module.metadata.table_arn
@@ -227,6 +250,8 @@ module "api" {
   json_logs              = var.lambda_json_logs
   log_level              = var.lambda_log_level
   secret_parameter_arn   = aws_ssm_parameter.token_secret.arn
+
+  signing_key_parameter_arn = local.cdn ? local.cdn_private_key_parameter_arn : null
 }
 
 module "alarms" {
@@ -268,4 +293,18 @@ module "edge" {
   domain_names              = var.edge_domain_names
   certificate_arn           = var.edge_certificate_arn
   log_retention_days        = var.log_retention_days
+}
+
+# Image bytes through CloudFront (signed URLs only, cached at the edge and in browsers); off
+# until cdn_public_key is given. See modules/media for why it is not part of the edge module.
+module "media" {
+  source = "./modules/media"
+  count  = local.cdn ? 1 : 0
+
+  name_prefix                 = var.name_prefix
+  bucket_regional_domain_name = module.storage.bucket_regional_domain_name
+  public_key                  = var.cdn_public_key
+  price_class                 = var.cdn_price_class
+  domain_names                = var.cdn_domain_names
+  certificate_arn             = var.cdn_certificate_arn
 }

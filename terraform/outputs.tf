@@ -17,6 +17,17 @@ output "edge" {
   } : null
 }
 
+output "cdn" {
+  description = "With cdn_public_key: the image distribution's ID and domain name, the public key's ID and the private key's SSM parameter; null without."
+  value = local.cdn ? {
+    distribution_id          = module.media[0].distribution_id
+    distribution_domain_name = module.media[0].distribution_domain_name
+    domain_name              = module.media[0].domain_name
+    public_key_id            = module.media[0].public_key_id
+    private_key_parameter    = local.cdn_private_key_parameter
+  } : null
+}
+
 output "api_id" {
   description = "ID of the HTTP API."
   value       = module.api.api_id

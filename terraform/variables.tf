@@ -376,3 +376,48 @@ variable "alarm_dynamodb_throttles_threshold" {
   type        = number
   default     = 0
 }
+
+variable "cdn_public_key" {
+  description = "PEM of the public key that verifies the image CDN's signed URLs, as `imagecore cdn-key --parameter <cdn_private_key_parameter>` prints it after keeping the private key in that SSM parameter. null (the default) leaves the CDN out: downloads are S3 presigned URLs."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cdn_public_key == null || can(regex("^-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\\s]+-----END PUBLIC KEY-----$", trimspace(coalesce(var.cdn_public_key, "unset"))))
+    error_message = "cdn_public_key must be a PEM public key (-----BEGIN PUBLIC KEY----- ...), as `imagecore cdn-key` prints it."
+  }
+}
+
+variable "cdn_private_key_parameter" {
+  description = "With cdn_public_key: name of the SSM parameter (SecureString) holding the private signing key, which `imagecore cdn-key --parameter` wrote; null means /<name_prefix>/cdn-signing-key. The API function gets the name (IMAGECORE_CDN_PRIVATE_KEY_PARAMETER) and may read this one parameter. If you encrypted it with your own KMS key, that key must be kms_key_arn."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cdn_private_key_parameter == null || can(regex("^/[A-Za-z0-9_./-]+$", coalesce(var.cdn_private_key_parameter, "/unset")))
+    error_message = "cdn_private_key_parameter must be a parameter path such as /imagecore/cdn-signing-key."
+  }
+}
+
+variable "cdn_price_class" {
+  description = "With cdn_public_key: CloudFront price class of the image distribution, PriceClass_100, PriceClass_200 or PriceClass_All."
+  type        = string
+  default     = "PriceClass_100"
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.cdn_price_class)
+    error_message = "cdn_price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
+  }
+}
+
+variable "cdn_domain_names" {
+  description = "With cdn_public_key: your own host names for the images (needs cdn_certificate_arn); links are signed for the first. [] serves them at the distribution's *.cloudfront.net name."
+  type        = list(string)
+  default     = []
+}
+
+variable "cdn_certificate_arn" {
+  description = "With cdn_public_key: ACM certificate in us-east-1 covering cdn_domain_names."
+  type        = string
+  default     = null
+}

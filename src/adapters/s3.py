@@ -13,7 +13,7 @@ import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
@@ -230,10 +230,19 @@ class _S3BlobWriter:
         self._parts.append({"ETag": sent["ETag"], "PartNumber": number})
 
 
-class S3BlobStore:
-    """The ``BlobStore`` port on an S3 bucket (``IMAGECORE_BUCKET``)."""
+class ObjectLinks(Protocol):
+    """Hands out links to the bucket's objects in S3's presigned URLs' stead (a CDN in front of
+    the bucket: adapters.cloudfront). The object's own Content-Type and Content-Disposition
+    are what the viewer gets."""
 
-    def __init__(self, client: S3Client, bucket: str) -> None:
+    def url(self, object_name: str, ttl: timedelta) -> str: ...
+
+
+class S3BlobStore:
+    """The ``BlobStore`` port on an S3 bucket (``IMAGECORE_BUCKET``); with ``links``, downloads
+    are links of theirs (a CDN's) rather than S3 presigned URLs."""
+
+    def __init__(self, client: S3Client, bucket: str, links: ObjectLinks | None = None) -> None:
         try:
             client.head_bucket(Bucket=bucket)
         except ClientError as exc:
@@ -247,6 +256,7 @@ class S3BlobStore:
             ) from exc
         self._client = client
         self._bucket = bucket
+        self._links = links
 
     def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
         reader = _HashingReader(chunks)
@@ -315,6 +325,8 @@ class S3BlobStore:
     def presigned_get(
         self, key: str, ttl: timedelta, filename: str, content_type: str
     ) -> str | None:
+        if self._links is not None:
+            return self._links.url(_object_name(key), ttl)
         return self._client.generate_presigned_url(
             "get_object",
             Params={

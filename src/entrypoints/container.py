@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from adapters.aws import AwsClients
-    from adapters.s3 import S3BlobStore
+    from adapters.s3 import ObjectLinks, S3BlobStore
     from adapters.thumbnails import VipsRenderer
 
 SQLITE_FILE = "imagecore.sqlite3"
@@ -133,10 +133,42 @@ def _dynamodb_repository(clients: AwsClients, table: str, public_shards: int) ->
     return DynamoDbImageRepository(clients.dynamodb, table, public_shards)
 
 
-def _s3_store(clients: AwsClients, bucket: str) -> S3BlobStore:
+CDN_KEY_REMEDY = (
+    "make it with `imagecore cdn-key --parameter NAME` and give Terraform the public key it "
+    "prints (cdn_public_key)"
+)
+
+
+def _cdn_links(
+    domain: str | None,
+    key_id: str | None,
+    parameter: str | None,
+    endpoint_url: str | None,
+    region: str | None,
+    clock: Clock,
+) -> ObjectLinks | None:
+    """CloudFront signed links when the CDN settings are given (Settings checks they come
+    together), with the private key read from its SSM parameter here, once per process; None
+    leaves downloads to S3's presigned URLs."""
+    if domain is None or key_id is None or parameter is None:
+        return None
+    from adapters.cloudfront import CloudFrontKeyError, CloudFrontLinks  # needs cryptography
+    from adapters.ssm_secret import make_ssm_client, read_secret_parameter  # needs boto3
+
+    setting = "IMAGECORE_CDN_PRIVATE_KEY_PARAMETER"
+    pem = read_secret_parameter(
+        make_ssm_client(endpoint_url, region), parameter, setting=setting, remedy=CDN_KEY_REMEDY
+    )
+    try:
+        return CloudFrontLinks(domain, key_id, pem, clock=clock.now)
+    except CloudFrontKeyError as exc:
+        raise SettingsError(f"the SSM parameter {parameter!r} ({setting}): {exc}") from None
+
+
+def _s3_store(clients: AwsClients, bucket: str, links: ObjectLinks | None) -> S3BlobStore:
     from adapters.s3 import S3BlobStore
 
-    return S3BlobStore(clients.s3, bucket)
+    return S3BlobStore(clients.s3, bucket, links=links)
 
 
 # One S3 store, two ports: each function is where mypy checks that it fits one of them.
@@ -310,8 +342,18 @@ class Container(containers.DeclarativeContainer):
         table=config.table,
         public_shards=config.public_timeline_shards,
     )
+    # Downloads through CloudFront when IMAGECORE_CDN_DOMAIN and its key are set.
+    cdn_links: providers.Provider[ObjectLinks | None] = providers.Singleton(
+        _cdn_links,
+        domain=config.cdn_domain,
+        key_id=config.cdn_key_id,
+        parameter=config.cdn_private_key_parameter,
+        endpoint_url=config.aws_endpoint_url,
+        region=config.aws_region,
+        clock=clock,
+    )
     s3_store: providers.Provider[S3BlobStore] = providers.Singleton(
-        _s3_store, clients=aws, bucket=config.bucket
+        _s3_store, clients=aws, bucket=config.bucket, links=cdn_links
     )
     s3_blobs: providers.Provider[BlobStore] = providers.Callable(_as_blob_store, s3_store)
     # The embedded server is its own upload target; on AWS, S3 is.

@@ -101,6 +101,16 @@ class Settings:
     url_ttl_seconds: int = _setting(
         int(DEFAULT_URL_TTL.total_seconds()), "IMAGECORE_URL_TTL_SECONDS", parse=_positive_int
     )
+    cdn_domain: str | None = _setting(None, "IMAGECORE_CDN_DOMAIN")
+    """The media distribution's host name (d111.cloudfront.net, or a name of yours for it):
+    with it, the aws backend's downloads are CloudFront signed URLs instead of S3 presigned
+    ones, and can be cached (terraform/modules/media)."""
+    cdn_key_id: str | None = _setting(None, "IMAGECORE_CDN_KEY_ID")
+    """The id of the CloudFront public key (of the distribution's trusted key group) whose
+    private key signs the links."""
+    cdn_private_key_parameter: str | None = _setting(None, "IMAGECORE_CDN_PRIVATE_KEY_PARAMETER")
+    """The SSM parameter (a SecureString, made by `imagecore cdn-key`) that holds the private
+    key's PEM, read once at start: never the key itself in the environment."""
     table: str | None = _setting(None, "IMAGECORE_TABLE")
     bucket: str | None = _setting(None, "IMAGECORE_BUCKET")
     # boto3 reads these itself too; they are kept here to choose path-style S3 addressing for a
@@ -215,8 +225,36 @@ class Settings:
             )
         if self.queue_url is not None and self.backend != "aws":
             raise SettingsError("IMAGECORE_QUEUE_URL (an SQS queue) needs IMAGECORE_BACKEND=aws")
+        self._check_cdn()
         if self.backend == "aws":
             self._check_aws()
+
+    def _check_cdn(self) -> None:
+        cdn = {
+            "IMAGECORE_CDN_DOMAIN": self.cdn_domain,
+            "IMAGECORE_CDN_KEY_ID": self.cdn_key_id,
+            "IMAGECORE_CDN_PRIVATE_KEY_PARAMETER": self.cdn_private_key_parameter,
+        }
+        given = [name for name, value in cdn.items() if value]
+        if not given:
+            return
+        if len(given) < len(cdn):
+            missing = [name for name in cdn if name not in given]
+            raise SettingsError(
+                f"{', '.join(given)} needs {' and '.join(missing)} too: the CDN's links need "
+                "its domain, its public key's id and the parameter holding the private key"
+            )
+        if self.backend != "aws":
+            raise SettingsError(
+                "IMAGECORE_CDN_DOMAIN (CloudFront in front of the S3 bucket) needs "
+                "IMAGECORE_BACKEND=aws"
+            )
+        domain = self.cdn_domain or ""
+        if "/" in domain or ":" in domain:
+            raise SettingsError(
+                "IMAGECORE_CDN_DOMAIN must be a host name such as d111.cloudfront.net, without "
+                f"scheme or path, not {domain!r}"
+            )
 
     def _check_aws(self) -> None:
         missing = [

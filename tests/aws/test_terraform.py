@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -455,6 +456,137 @@ def test_the_functions_get_the_secrets_parameter_name_and_never_the_secret() -> 
         assert (
             root_module(module)["secret_parameter_arn"] == "${aws_ssm_parameter.token_secret.arn}"
         )
+
+
+def root_locals() -> dict[str, Any]:
+    document = hcl(harness.TERRAFORM_ROOT / "main.tf")
+    return {name: value for local in document["locals"] for name, value in local.items()}
+
+
+def dynamic_statement(module: str, document: str, sid: str) -> dict[str, Any]:
+    """The ``for_each`` and content of the dynamic statement ``sid`` of a policy document."""
+    (statement,) = [
+        {"for_each": block["statement"]["for_each"], **content}
+        for block in policy_document(module, document).get("dynamic", [])
+        for content in block["statement"]["content"]
+        if content.get("sid") == sid
+    ]
+    return statement
+
+
+def test_the_image_cdn_is_off_unless_its_public_key_is_given() -> None:
+    assert root_variables()["cdn_public_key"]["default"] is None
+    assert root_locals()["cdn"] == "${var.cdn_public_key != null}"
+    assert root_module("media")["count"] == "${local.cdn ? 1 : 0}"
+    # Off, nothing changes: no CloudFront read in the bucket's policy, no setting, no grant.
+    assert root_module("storage")["cloudfront_reads"] == "${local.cdn}"
+    assert root_locals()["cdn_environment"].startswith("${local.cdn ? {")
+    assert root_locals()["cdn_environment"].endswith(": {}}")
+    assert root_module("api")["signing_key_parameter_arn"] == (
+        "${local.cdn ? local.cdn_private_key_parameter_arn : null}"
+    )
+    variables = hcl(harness.TERRAFORM_ROOT / "modules" / "function" / "variables.tf")
+    (signing,) = [
+        v["signing_key_parameter_arn"]
+        for v in variables["variable"]
+        if "signing_key_parameter_arn" in v
+    ]
+    assert signing["default"] is None
+
+
+def test_the_image_cdn_reads_the_bucket_through_origin_access_control_alone() -> None:
+    (control,) = resources("media", "aws_cloudfront_origin_access_control")
+    assert control["origin_access_control_origin_type"] == "s3"
+    assert control["signing_behavior"] == "always"
+    assert control["signing_protocol"] == "sigv4"
+    (distribution,) = resources("media", "aws_cloudfront_distribution")
+    (origin,) = distribution["origin"]
+    assert origin["origin_access_control_id"] == (
+        "${aws_cloudfront_origin_access_control.images.id}"
+    )
+    assert origin["domain_name"] == "${var.bucket_regional_domain_name}"
+    assert "s3_origin_config" not in origin, "an origin access identity, the legacy way"
+    assert root_module("media")["bucket_regional_domain_name"] == (
+        "${module.storage.bucket_regional_domain_name}"
+    )
+    # The bucket lets this one distribution read originals and their derivatives, nothing
+    # under uploads/ (bytes not yet validated), and nothing more.
+    read = dynamic_statement("storage", "images", "CloudFrontReadsImages")
+    assert read["for_each"] == ("${var.cloudfront_reads ? [var.cloudfront_distribution_arn] : []}")
+    assert read["effect"] == "Allow"
+    assert read["actions"] == ["s3:GetObject"]
+    assert read["resources"] == [f"${{aws_s3_bucket.images.arn}}/{IMAGES_PREFIX}/*"]
+    assert read["principals"] == [{"type": "Service", "identifiers": ["cloudfront.amazonaws.com"]}]
+    assert read["condition"] == [
+        {"test": "StringEquals", "variable": "AWS:SourceArn", "values": ["${statement.value}"]}
+    ]
+    assert root_module("storage")["cloudfront_distribution_arn"] == (
+        "${local.cdn ? module.media[0].distribution_arn : null}"
+    )
+    (policy,) = resources("storage", "aws_s3_bucket_policy")
+    assert policy["count"] == "${var.require_tls || var.cloudfront_reads ? 1 : 0}"
+
+
+def test_every_behaviour_of_the_image_cdn_requires_a_url_signed_by_its_key_group() -> None:
+    (distribution,) = resources("media", "aws_cloudfront_distribution")
+    behaviours = distribution["default_cache_behavior"] + distribution.get(
+        "ordered_cache_behavior", []
+    )
+    assert behaviours
+    for behaviour in behaviours:
+        assert behaviour["trusted_key_groups"] == ["${aws_cloudfront_key_group.signers.id}"]
+        assert "trusted_signers" not in behaviour, "the legacy root-account key pairs"
+        assert behaviour["viewer_protocol_policy"] == "https-only"
+        assert set(behaviour["allowed_methods"]) == {"GET", "HEAD"}
+    (group,) = resources("media", "aws_cloudfront_key_group")
+    assert group["items"] == ["${aws_cloudfront_public_key.signing.id}"]
+    (key,) = resources("media", "aws_cloudfront_public_key")
+    assert key["encoded_key"] == "${var.public_key}"
+    assert root_module("media")["public_key"] == "${var.cdn_public_key}"
+
+
+def test_the_image_cdn_caches_by_path_as_long_as_the_origin_says() -> None:
+    (distribution,) = resources("media", "aws_cloudfront_distribution")
+    (behaviour,) = distribution["default_cache_behavior"]
+    assert behaviour["cache_policy_id"] == "${aws_cloudfront_cache_policy.images.id}"
+    (policy,) = resources("media", "aws_cloudfront_cache_policy")
+    assert (policy["min_ttl"], policy["default_ttl"], policy["max_ttl"]) == (
+        0,
+        24 * 3600,
+        365 * 24 * 3600,
+    )
+    (key,) = policy["parameters_in_cache_key_and_forwarded_to_origin"]
+    # Not even the signed URL's own Expires, Signature and Key-Pair-Id: one entry per object.
+    assert key["query_strings_config"] == [{"query_string_behavior": "none"}]
+    assert key["headers_config"] == [{"header_behavior": "none"}]
+    assert key["cookies_config"] == [{"cookie_behavior": "none"}]
+
+
+def test_the_api_gets_the_signing_keys_parameter_name_and_may_read_only_that() -> None:
+    values = root_locals()
+    environment = values["cdn_environment"]
+    assert "IMAGECORE_CDN_PRIVATE_KEY_PARAMETER = local.cdn_private_key_parameter" in environment
+    assert "IMAGECORE_CDN_KEY_ID = module.media[0].public_key_id" in environment
+    assert "IMAGECORE_CDN_DOMAIN = module.media[0].domain_name" in environment
+    assert values["cdn_private_key_parameter"] == (
+        '${coalesce(var.cdn_private_key_parameter, "/${var.name_prefix}/cdn-signing-key")}'
+    )
+    assert "parameter${local.cdn_private_key_parameter}" in values["cdn_private_key_parameter_arn"]
+    # The API function alone hands out links: only it gets the settings and the grant.
+    assert root_module("api")["environment"].endswith(", local.cdn_environment)}")
+    assert "cdn" not in json.dumps(values["imagecore_environment"]).lower()
+    assert "signing_key_parameter_arn" not in root_module("processing")
+    grant = dynamic_statement("function", "function", "CdnSigningKey")
+    assert grant["actions"] == ["ssm:GetParameter"]
+    assert grant["resources"] == ["${statement.value}"]
+    # No private key anywhere in the configuration, and no variable that could carry one.
+    for path in harness.TERRAFORM_ROOT.rglob("*.tf"):
+        assert "PRIVATE KEY" not in path.read_text(), path
+    assert not [
+        name
+        for name in root_variables()
+        if "private_key" in name and name != "cdn_private_key_parameter"
+    ]
 
 
 def test_the_table_is_protected_from_deletion_unless_a_throwaway_deployment_says_otherwise() -> (
@@ -1116,6 +1248,126 @@ def test_the_edge_limits_each_token_in_front_of_the_api_and_goes_with_destroy(
         tflocal("destroy", "-auto-approve", "-input=false", "-no-color")
         assert cloudfront.list_distributions()["DistributionList"].get("Items", []) == []
         assert waf.list_web_acls(Scope="CLOUDFRONT")["WebACLs"] == []
+    finally:
+        server.stop()
+
+
+# --- the image CDN's keys, applied apart against moto server ------------------------------------
+
+MEDIA_ROOT = """
+provider "aws" {
+  region = "us-east-1"
+}
+
+variable "cdn_public_key" {
+  type = string
+}
+
+module "media" {
+  source = "./modules/media"
+
+  name_prefix                 = "e2e"
+  bucket_regional_domain_name = "e2e-images.s3.us-east-1.amazonaws.com"
+  public_key                  = var.cdn_public_key
+}
+
+output "public_key_id" {
+  value = module.media.public_key_id
+}
+"""
+MEDIA_PARAMETER = "/e2e/cdn-signing-key"
+# What moto (5.2) can make of modules/media: it has no CreateCachePolicy, so neither the cache
+# policy nor the distribution that names it can be applied there, and no DeleteKeyGroup
+# (docs/deployment.md says so).
+MEDIA_ON_MOTO = (
+    "module.media.aws_cloudfront_origin_access_control.images",
+    "module.media.aws_cloudfront_key_group.signers",
+)
+
+
+@pytest.mark.slow
+def test_the_cdn_key_made_by_the_cli_is_what_the_key_group_trusts_on_moto(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The documented bootstrap against moto server: `imagecore cdn-key` keeps the private key
+    in SSM and prints the public key, Terraform makes the public key, the key group and the
+    origin access control from it, and a link signed with the kept key and the key id Terraform
+    hands out verifies with the public key CloudFront holds."""
+    from adapters.cloudfront import CloudFrontLinks
+    from tests.aws.test_cloudfront_links import verify
+
+    if TERRAFORM is None or MIRROR is None or TFLOCAL is None:
+        pytest.skip("needs the terraform binary, the hashicorp/aws provider mirror and tflocal")
+    workspace = tmp_path_factory.mktemp("media")
+    directory = workspace / "media"
+    shutil.copytree(harness.TERRAFORM_ROOT / "modules" / "media", directory / "modules" / "media")
+    (directory / "main.tf").write_text(MEDIA_ROOT, encoding="utf-8")
+    server = MotoServer()
+    try:
+        environment = harness.tflocal_environment(server.url, harness.cli_config(workspace))
+        made = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "imagecore"),
+                "cdn-key",
+                "--parameter",
+                MEDIA_PARAMETER,
+            ],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+        public_pem = made.stdout
+        (directory / "cdn.auto.tfvars").write_text(
+            f"cdn_public_key = <<-EOT\n{public_pem}EOT\n", encoding="utf-8"
+        )
+
+        def tflocal(*args: str) -> subprocess.CompletedProcess[str]:
+            return harness.run_tflocal(args, directory, environment)
+
+        def client(service: str) -> Any:
+            return boto3.client(service, endpoint_url=server.url, region_name=harness.REGION)
+
+        targets = [f"-target={address}" for address in MEDIA_ON_MOTO]
+        tflocal("init", "-input=false", "-no-color")
+        tflocal("apply", "-auto-approve", "-input=false", "-no-color", *targets)
+        key_id = json.loads(tflocal("output", "-json").stdout)["public_key_id"]["value"]
+
+        cloudfront = client("cloudfront")
+        (group,) = cloudfront.list_key_groups()["KeyGroupList"]["Items"]
+        assert group["KeyGroup"]["KeyGroupConfig"]["Items"] == [key_id]
+        held = cloudfront.get_public_key(Id=key_id)["PublicKey"]["PublicKeyConfig"]
+        assert held["EncodedKey"].strip() == public_pem.strip()
+        (control,) = cloudfront.list_origin_access_controls()["OriginAccessControlList"]["Items"]
+        assert (control["SigningBehavior"], control["SigningProtocol"]) == ("always", "sigv4")
+        assert control["OriginAccessControlOriginType"] == "s3"
+
+        kept = client("ssm").get_parameter(Name=MEDIA_PARAMETER, WithDecryption=True)
+        assert kept["Parameter"]["Type"] == "SecureString"
+        signer = CloudFrontLinks(
+            "d111111abcdef8.cloudfront.net", key_id, kept["Parameter"]["Value"]
+        )
+        url = signer.url("images/alice/01JABC", timedelta(minutes=15))
+        assert f"Key-Pair-Id={key_id}" in url
+        verify(url, held["EncodedKey"])
+        assert "PRIVATE KEY" not in (directory / "terraform.tfstate").read_text()
+
+        # moto has no DeleteKeyGroup (the provider would retry it for ever): the key group
+        # leaves the state alone, and the rest is destroyed.
+        tflocal("state", "rm", "module.media.aws_cloudfront_key_group.signers")
+        tflocal(
+            "destroy",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+            "-target=module.media.aws_cloudfront_origin_access_control.images",
+            "-target=module.media.aws_cloudfront_public_key.signing",
+        )
+        assert cloudfront.list_public_keys()["PublicKeyList"].get("Items", []) == []
+        listed = cloudfront.list_origin_access_controls()["OriginAccessControlList"]
+        assert listed.get("Items", []) == []
     finally:
         server.stop()
 

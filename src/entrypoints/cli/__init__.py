@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.aws import aws_empty_bucket, aws_setup, terraform_env
+from entrypoints.cli.aws import aws_empty_bucket, aws_setup, cdn_key, terraform_env
 from entrypoints.cli.build import api_reference, build_lambda
 from entrypoints.cli.server import reconcile, serve, token
 from entrypoints.cli.worker import worker
@@ -25,6 +25,7 @@ for _command in (
     worker,
     aws_setup,
     aws_empty_bucket,
+    cdn_key,
     terraform_env,
     build_lambda,
     api_reference,

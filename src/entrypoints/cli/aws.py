@@ -143,6 +143,54 @@ def aws_empty_bucket(bucket: str, yes: bool) -> None:
     click.echo(f"bucket {bucket}: {deleted} object versions and delete markers deleted")
 
 
+@click.command("cdn-key")
+@click.option(
+    "--parameter",
+    required=True,
+    help="The SSM parameter (SecureString) to keep the private key in, e.g. "
+    "/imagecore/cdn-signing-key; Terraform's cdn_private_key_parameter names it",
+)
+@click.option(
+    "--kms-key-id",
+    default=None,
+    help="KMS key (id, ARN or alias) that encrypts the parameter [default: alias/aws/ssm]; "
+    "give Terraform's kms_key_arn here if you set one",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the key an existing parameter holds (links signed with it stop working once "
+    "Terraform has the new public key)",
+)
+def cdn_key(parameter: str, kms_key_id: str | None, overwrite: bool) -> None:
+    """Make the CDN's signing key: an RSA-2048 key pair whose private key goes straight into
+    the SSM parameter PARAMETER (a SecureString, never a file or the Terraform state), and whose
+    public key is printed, PEM, for Terraform's cdn_public_key variable."""
+    try:
+        from adapters.cloudfront import new_signing_key
+        from adapters.ssm_secret import make_ssm_client, write_secret_parameter
+    except ImportError as exc:
+        raise click.ClickException(
+            f"cdn-key needs the aws extra: pip install 'imagecore[aws]' ({exc})"
+        ) from None
+    if not parameter.startswith("/"):
+        raise click.BadParameter("a parameter path such as /imagecore/cdn-signing-key")
+    environ = os.environ
+    private_pem, public_pem = new_signing_key()
+    try:
+        client = make_ssm_client(
+            environ.get("AWS_ENDPOINT_URL") or None,
+            environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None,
+        )
+        write_secret_parameter(
+            client, parameter, private_pem, kms_key_id=kms_key_id, overwrite=overwrite
+        )
+    except MissingResource as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(public_pem, nl=False)
+    click.echo(f"the private key is in the SSM parameter {parameter}", err=True)
+
+
 @click.command("terraform-env")
 @click.option(
     "--dir",

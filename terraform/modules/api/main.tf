@@ -94,7 +94,8 @@ module "function" {
   }
   extra_policy_json = data.aws_iam_policy_document.queue.json
 
-  secret_parameter_arn = var.secret_parameter_arn
+  secret_parameter_arn      = var.secret_parameter_arn
+  signing_key_parameter_arn = var.signing_key_parameter_arn
 }
 
 # --- the HTTP API ----------------------------------------------------------------------------

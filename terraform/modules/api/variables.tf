@@ -136,3 +136,9 @@ variable "secret_parameter_arn" {
   description = "ARN of the SSM parameter that holds the token secret: the function may read (ssm:GetParameter) exactly that one."
   type        = string
 }
+
+variable "signing_key_parameter_arn" {
+  description = "With the CDN: ARN of the SSM parameter that holds its private signing key, which the function may read (ssm:GetParameter); null without."
+  type        = string
+  default     = null
+}

@@ -88,6 +88,17 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # The CDN's private signing key (SecureString), read once per cold start by the function that
+  # hands out download links: this one parameter, under the same key rules as the token secret.
+  dynamic "statement" {
+    for_each = var.signing_key_parameter_arn == null ? [] : [var.signing_key_parameter_arn]
+    content {
+      sid       = "CdnSigningKey"
+      actions   = ["ssm:GetParameter"]
+      resources = [statement.value]
+    }
+  }
+
   dynamic "statement" {
     for_each = local.kms_key_arns
     content {

@@ -138,3 +138,9 @@ variable "secret_parameter_arn" {
   type        = string
   default     = null
 }
+
+variable "signing_key_parameter_arn" {
+  description = "ARN of the SSM parameter holding the CDN's private signing key (IMAGECORE_CDN_PRIVATE_KEY_PARAMETER), which the function may read (ssm:GetParameter); null for none."
+  type        = string
+  default     = null
+}

@@ -121,32 +121,59 @@ resource "aws_s3_bucket_logging" "images" {
 }
 
 data "aws_iam_policy_document" "images" {
-  statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.images.arn,
-      "${aws_s3_bucket.images.arn}/*",
-    ]
+  # The media distribution (modules/media) reads images and their derivatives, signing its
+  # requests through origin access control; no other distribution, and nothing under uploads/
+  # (bytes not yet validated).
+  dynamic "statement" {
+    for_each = var.cloudfront_reads ? [var.cloudfront_distribution_arn] : []
+    content {
+      sid       = "CloudFrontReadsImages"
+      effect    = "Allow"
+      actions   = ["s3:GetObject"]
+      resources = ["${aws_s3_bucket.images.arn}/images/*"]
 
-    principals {
-      type        = "*"
-      identifiers = ["*"]
+      principals {
+        type        = "Service"
+        identifiers = ["cloudfront.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "AWS:SourceArn"
+        values   = [statement.value]
+      }
     }
+  }
 
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
+  dynamic "statement" {
+    for_each = var.require_tls ? [1] : []
+    content {
+      sid     = "DenyInsecureTransport"
+      effect  = "Deny"
+      actions = ["s3:*"]
+      resources = [
+        aws_s3_bucket.images.arn,
+        "${aws_s3_bucket.images.arn}/*",
+      ]
+
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+
+      condition {
+        test     = "Bool"
+        variable = "aws:SecureTransport"
+        values   = ["false"]
+      }
     }
   }
 }
 
-# TLS only. Off (require_tls = false) for moto server, which evaluates bucket policies and takes
-# its plain-http loopback endpoint for insecure transport.
+# TLS only; off (require_tls = false) for moto server, which evaluates bucket policies and takes
+# its plain-http loopback endpoint for insecure transport. And the media distribution's reads.
 resource "aws_s3_bucket_policy" "images" {
-  count = var.require_tls ? 1 : 0
+  count = var.require_tls || var.cloudfront_reads ? 1 : 0
 
   bucket = aws_s3_bucket.images.id
   policy = data.aws_iam_policy_document.images.json

@@ -54,6 +54,18 @@ variable "force_destroy" {
   default     = false
 }
 
+variable "cloudfront_reads" {
+  description = "Let a CloudFront distribution (cloudfront_distribution_arn, modules/media) read images/ through origin access control. A separate flag, known when planning, because the distribution's ARN is not."
+  type        = bool
+  default     = false
+}
+
+variable "cloudfront_distribution_arn" {
+  description = "With cloudfront_reads: ARN of the only distribution that may s3:GetObject under images/."
+  type        = string
+  default     = null
+}
+
 variable "require_tls" {
   description = "Deny every request to the bucket that does not use TLS (bucket policy). Keep true on AWS; false only for moto server, whose loopback endpoint is plain http and which enforces bucket policies."
   type        = bool
