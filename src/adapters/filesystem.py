@@ -206,7 +206,7 @@ class FilesystemBlobStore:
         except ValueError:  # a key that could never have been stored names no blob
             return None
 
-    def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
+    def put(self, key: str, chunks: Iterable[bytes], content_type: str | None = None) -> StoredBlob:
         return put_through(self.writer(key), chunks)
 
     @full_disk_is_insufficient_storage()

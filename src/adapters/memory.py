@@ -163,7 +163,7 @@ class MemoryBlobStore:
         self._written_at: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
-    def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
+    def put(self, key: str, chunks: Iterable[bytes], content_type: str | None = None) -> StoredBlob:
         return put_through(self.writer(key), chunks)
 
     def writer(self, key: str) -> _MemoryBlobWriter:

@@ -33,6 +33,9 @@ _PART_BYTES = 8 * _MIB
 _READ_CHUNK = 256 * 1024
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 _ENCRYPTED = {"ServerSideEncryption": "AES256"}
+_IMMUTABLE = {"CacheControl": "public, max-age=31536000, immutable"}
+"""What S3 and the CDN in front of it (terraform/modules/media) send with an object written with
+its type: no key names two contents, and every link to it is signed, so caches may keep it."""
 _COPIED = {**_ENCRYPTED, "ChecksumAlgorithm": "SHA256"}
 """A copy gets a checksum of its own, of its whole bytes: the source's may be that of its parts
 (a multipart upload's), which a reader checking the copy's bytes against it would refuse."""
@@ -258,8 +261,9 @@ class S3BlobStore:
         self._bucket = bucket
         self._links = links
 
-    def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
+    def put(self, key: str, chunks: Iterable[bytes], content_type: str | None = None) -> StoredBlob:
         reader = _HashingReader(chunks)
+        served = {} if content_type is None else {"ContentType": content_type, **_IMMUTABLE}
         # s3transfer reads the stream on its own thread and, when a read fails, hands the error
         # to the part uploads under way (their bodies raise it). Those tasks catch only Exception:
         # a BaseException (a cancelled request, Ctrl-C) escapes them, the transfer is never marked
@@ -271,7 +275,7 @@ class S3BlobStore:
                 cast(IO[bytes], reader),  # s3transfer needs only read()
                 self._bucket,
                 _object_name(key),
-                ExtraArgs=_ENCRYPTED,
+                ExtraArgs={**_ENCRYPTED, **served},
                 Config=_TRANSFER,
             )
         except Exception:

@@ -103,9 +103,11 @@ class BlobWriter(Protocol):
 class BlobStore(Protocol):
     """Image bytes under opaque keys. A key never names a half-written blob."""
 
-    def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
+    def put(self, key: str, chunks: Iterable[bytes], content_type: str | None = None) -> StoredBlob:
         """Store the bytes under ``key``, replacing any. If ``chunks`` raises, nothing is stored
-        under the key and nothing is left behind; the error propagates."""
+        under the key and nothing is left behind; the error propagates. A store that serves
+        the bytes itself (S3, through presigned or CDN links) serves them as ``content_type``
+        and as never changing: no key of the service's names two contents (blob_keys)."""
 
     def writer(self, key: str) -> BlobWriter:
         """A writer that stores the bytes handed to it under ``key`` once committed: for bytes

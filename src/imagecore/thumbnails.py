@@ -118,7 +118,11 @@ class Thumbnails:
         if not image.location_patches:
             return []
         key = blob_keys.shared_original_key(image.blob_key)
-        self.blobs.put(key, patched(self.blobs.open(image.blob_key), image.location_patches))
+        self.blobs.put(
+            key,
+            patched(self.blobs.open(image.blob_key), image.location_patches),
+            image.content_type,
+        )
         return [key]
 
     def _store(self, image: Image, rendered: Rendered) -> list[str]:
@@ -126,7 +130,7 @@ class Thumbnails:
         for made in rendered.renditions:
             for content_type, data in made.encodings.items():
                 key = blob_keys.rendition_key(image.blob_key, made.rendition, content_type)
-                self.blobs.put(key, [data])
+                self.blobs.put(key, [data], content_type)
                 keys.append(key)
         return keys
 

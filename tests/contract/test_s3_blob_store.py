@@ -305,3 +305,21 @@ def test_a_copy_is_made_by_s3_encrypted_and_byte_for_byte(store: S3BlobStore, s3
     assert s3.head_object(Bucket=BUCKET, Key=KEY)["ServerSideEncryption"] == "AES256"
     with pytest.raises(KeyError):
         store.copy("uploads/alice/01JD0000000000000000000003", KEY)
+
+
+def test_bytes_put_with_their_type_are_served_as_that_type_and_as_never_changing(
+    store: S3BlobStore, s3: S3Client
+) -> None:
+    """What the renditions job writes is served by S3 and the CDN itself: the object must say
+    what it is (a browser with nosniff would not show it otherwise) and that it never changes."""
+    store.put(KEY, [b"RIFF....WEBP"], "image/webp")
+    store.put(KEY + "-untyped", [b"bytes"])
+
+    typed = s3.head_object(Bucket=BUCKET, Key=KEY)
+    untyped = s3.head_object(Bucket=BUCKET, Key=KEY + "-untyped")
+
+    assert (typed["ContentType"], typed["CacheControl"]) == (
+        "image/webp",
+        "public, max-age=31536000, immutable",
+    )
+    assert "CacheControl" not in untyped

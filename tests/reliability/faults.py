@@ -199,9 +199,9 @@ class FaultyBlobStore:
         self._inner = inner
         self._plan = plan
 
-    def put(self, key: str, chunks: Iterable[bytes]) -> StoredBlob:
+    def put(self, key: str, chunks: Iterable[bytes], content_type: str | None = None) -> StoredBlob:
         pulled = FaultyIterator(self._plan, "blobs.put:chunk", chunks)
-        return self._plan.call("blobs.put", lambda: self._inner.put(key, pulled))
+        return self._plan.call("blobs.put", lambda: self._inner.put(key, pulled, content_type))
 
     def writer(self, key: str) -> BlobWriter:
         inner = self._plan.call("blobs.writer", lambda: self._inner.writer(key))
