@@ -4,6 +4,7 @@ edit and delete, under the page's strict CSP. One Chromium serves the module, a 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import io
@@ -958,6 +959,24 @@ def test_gallery_paints_placeholders_then_renditions_and_views_the_preview(
         page.wait_for("document.getElementById('view-status').textContent === 'Saved.'", "saving")
         stored = api.client.get(f"/images/{images['Wide']['image_id']}", headers=api.auth(user))
         assert stored.json()["share_location"] is False
+
+        # The grid again: the renditions come from the browser's cache (immutable, for a year),
+        # though every request carries the token.
+        page.press("Escape")
+        page.wait_for(f"!{VIEWER_OPEN}", "Escape to close the viewer")
+        again = len(page.events)
+        page.click("#filter-clear")
+        page.wait_for(f"!grid.loading && {SHOWN_THUMBNAILS} === 2", "the grid again")
+        page.evaluate("0")  # a round trip, so that the events sent before now are read
+        answers = [
+            event["params"]["response"]
+            for event in page.events[again:]
+            if event.get("method") == "Network.responseReceived"
+            and event["params"]["response"]["url"].endswith("/renditions/thumbnail")
+        ]
+        assert len(answers) == 2
+        assert all(answer["fromDiskCache"] or answer["fromMemoryCache"] for answer in answers)
+        assert {answer["headers"]["content-type"] for answer in answers} == {"image/avif"}
         assert page.problems() == []
 
 
@@ -968,3 +987,80 @@ def blurhash_mean(hash_: str, aspect_ratio: float) -> list[int]:
     height = max(1, round(width / aspect_ratio))
     pixels = [pixel for row in blurhash.decode(hash_, width, height) for pixel in row]
     return [round(sum(pixel[channel] for pixel in pixels) / len(pixels)) for channel in range(3)]
+
+
+def without_renditions(body: str) -> str:
+    """An image resource, or a page of them, as the server sent them before renditions."""
+
+    def older(image: dict[str, Any]) -> dict[str, Any]:
+        return {**image, "renditions": {}, "placeholder": None}
+
+    parsed = json.loads(body)
+    if "images" in parsed:
+        return json.dumps({**parsed, "images": [older(image) for image in parsed["images"]]})
+    return json.dumps(older(parsed))
+
+
+def test_gallery_shows_an_image_without_renditions_as_before(
+    page: DevTools, tmp_path: Path
+) -> None:
+    original = image_bytes("image/png", 500, 250)
+    with running_server("filesystem", tmp_path) as server:
+        api = Api(server)
+        user = "elder"
+        image = api.uploaded(user, data=original, filename="old.png", title="Old")
+        assert image["thumbnail_status"] == "ready"
+        # Every answer about the image loses its renditions, as one made before them has none.
+        page.call("Network.enable", maxPostDataSize=0)
+        page.call(
+            "Fetch.enable",
+            patterns=[
+                # "?" is the pattern's any character, unless escaped.
+                {"urlPattern": "*/images\\?*", "requestStage": "Response"},
+                {"urlPattern": f"*/images/{image['image_id']}", "requestStage": "Response"},
+            ],
+        )
+        rewritten: set[str] = set()
+
+        def rewrite_answers() -> None:
+            for paused in paused_requests(page):
+                if paused["requestId"] in rewritten:
+                    continue
+                rewritten.add(paused["requestId"])
+                answer = page.call("Fetch.getResponseBody", requestId=paused["requestId"])
+                body = answer["body"]
+                if answer["base64Encoded"]:
+                    body = base64.b64decode(body).decode()
+                headers = [
+                    field
+                    for field in paused["responseHeaders"]
+                    if field["name"].lower() != "content-length"  # the body's is another
+                ]
+                page.call(
+                    "Fetch.fulfillRequest",
+                    requestId=paused["requestId"],
+                    responseCode=paused["responseStatusCode"],
+                    responseHeaders=headers,
+                    body=base64.b64encode(without_renditions(body).encode()).decode(),
+                )
+
+        page.call("Page.navigate", url=f"{server.url}/")
+        page.wait_for("document.readyState === 'complete'", "the page to load")
+        page.type_into("#token-input", api.token(user))
+        page.click("#sign-in button[type=submit]")
+        poll(lambda: rewrite_answers() or page.evaluate(f"{SHOWN_THUMBNAILS} === 1"),
+             "the thumbnail of an image without renditions")  # fmt: skip
+        looks = page.evaluate(f"{CARD_LOOKS}(document.querySelector('#grid .card'))")
+        assert looks["ratio"] == pytest.approx(2.0, rel=0.02)  # from width and height
+        assert looks["blurMean"] is None
+
+        page.click("#grid .card button")
+        assert poll(lambda: rewrite_answers() or page.evaluate(FULL_IMAGE), "the original") == [
+            "Old", 500, 250
+        ]  # fmt: skip
+        assert page.evaluate("document.getElementById('view-image').dataset.shows") == "original"
+        urls = [request["url"] for request in requests_sent(page.events).values()]
+        assert f"{server.url}/images/{image['image_id']}/thumbnail" in urls
+        assert f"{server.url}/images/{image['image_id']}/download" in urls
+        assert not [url for url in urls if "/renditions/" in url]
+        assert page.problems() == []
