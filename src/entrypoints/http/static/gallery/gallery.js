@@ -753,6 +753,7 @@ async function showImage(imageId, { edit = false } = {}) {
   }
   // Until the metadata says more, an image the grid does not hold is drawn as a square.
   showPlaceholder(byId("view-frame"), card ? card.image : {});
+  const painted = Boolean(card && card.image.placeholder);
   updatePosition();
   const dialog = byId("image-view");
   if (!dialog.open) dialog.showModal();
@@ -776,7 +777,7 @@ async function showImage(imageId, { edit = false } = {}) {
       card.image = image;
       showCardText(card);
     }
-    if (!card || (!card.image.placeholder && image.placeholder)) {
+    if (!card || (!painted && image.placeholder)) {
       showPlaceholder(byId("view-frame"), image);
     }
     if (edit && isMine(image)) startEditing();
