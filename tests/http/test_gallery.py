@@ -4,8 +4,10 @@ edit and delete, under the page's strict CSP. One Chromium serves the module, a 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -15,8 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import blurhash
 import httpx
 import pytest
+from PIL import Image
 
 from adapters.secret_file import load_or_create_secret
 from entrypoints.http.auth import TokenAuthority
@@ -507,7 +511,7 @@ def test_gallery_takes_only_a_valid_token_offers_owner_actions_to_the_owner_and_
         assert page.problems("status of 401") == []
 
 
-def test_gallery_viewer_shows_the_original_steps_with_the_keys_downloads_and_edits(
+def test_gallery_viewer_shows_the_full_size_steps_with_the_keys_downloads_and_edits(
     page: DevTools, tmp_path: Path
 ) -> None:
     downloads = tmp_path / "downloads"
@@ -532,7 +536,8 @@ def test_gallery_viewer_shows_the_original_steps_with_the_keys_downloads_and_edi
         page.wait_for(f"{SHOWN_THUMBNAILS} === 3", "the three thumbnails")
         assert page.evaluate(CARD_TITLES) == ["Third", "Second", "First"]
 
-        # The original's pixels, not the 256 px thumbnail's.
+        # The full size, not the 256 px thumbnail's: the preview, as large as the original
+        # below 1,440 px.
         page.click("#grid .card button")
         assert page.wait_for(FULL_IMAGE, "the full-size image") == ["Third", 700, 300]
         assert page.text("#view-position") == "1 of 3"
@@ -812,3 +817,250 @@ def test_gallery_shows_why_the_server_refused_a_big_upload(page: DevTools, tmp_p
         assert "(request " in error
         assert api.list_all("writer", user_id="writer") == []
         assert page.problems("status of 415") == []
+
+
+RENDITION_ACCEPT = "image/avif,image/webp,image/jpeg"
+CARD_LOOKS = """((card) => {
+    const frame = card.querySelector('.frame'), blur = card.querySelector('.blur');
+    const box = frame.getBoundingClientRect();
+    let mean = null;
+    if (!blur.hidden) {
+        const data = blur.getContext('2d').getImageData(0, 0, blur.width, blur.height).data;
+        mean = [0, 1, 2].map((channel) => {
+            let sum = 0;
+            for (let i = channel; i < data.length; i += 4) sum += data[i];
+            return Math.round(sum / (data.length / 4));
+        });
+    }
+    return {ratio: box.width / box.height, background: getComputedStyle(frame).backgroundColor,
+            blurMean: mean, thumbnailShown: !card.querySelector('img').hidden,
+            pendingShown: !card.querySelector('.placeholder').hidden};
+})"""
+"""What a card shows of its image: the frame's shape and colour, the mean of its blurhash
+canvas (null if none is drawn), and whether the thumbnail or the pending text is shown."""
+
+
+def two_tone_jpeg(width: int, height: int) -> bytes:
+    """Teal on the left, orange on the right: a placeholder with something to blur."""
+    picture = Image.new("RGB", (width, height), (30, 111, 138))
+    picture.paste((240, 150, 40), (width // 2, 0, width, height))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def rgb(hex_colour: str) -> str:
+    """#1e6f8a as getComputedStyle gives it."""
+    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({red}, {green}, {blue})"
+
+
+def paused_requests(page: DevTools) -> list[dict[str, Any]]:
+    page.evaluate("0")  # a round trip, so that the events sent before now are read
+    return [
+        event["params"] for event in page.events if event.get("method") == "Fetch.requestPaused"
+    ]
+
+
+def test_gallery_paints_placeholders_then_renditions_and_views_the_preview(
+    page: DevTools, tmp_path: Path
+) -> None:
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    wide = two_tone_jpeg(1600, 1000)  # larger than the 1,440-pixel preview
+    tall = image_bytes("image/png", 300, 600)
+    with running_server("filesystem", tmp_path) as server:
+        api = Api(server)
+        user = "painter"
+        images = {
+            "Tall": api.uploaded(user, data=tall, filename="tall.png", title="Tall"),
+            "Wide": api.uploaded(user, data=wide, filename="wide.jpg", title="Wide"),
+        }
+        for image in images.values():
+            assert image["placeholder"] is not None, image
+            assert set(image["renditions"]) == {"thumbnail", "preview"}, image
+        page.call(
+            "Browser.setDownloadBehavior", browser=True, behavior="allow",
+            downloadPath=str(downloads),
+        )  # fmt: skip
+        # The renditions' bytes are held, so that what the grid shows without them can be seen.
+        page.call("Network.enable", maxPostDataSize=0)
+        page.call("Fetch.enable", patterns=[{"urlPattern": "*/renditions/*"}])
+        sign_in(page, server.url, api.token(user))
+        held = poll(lambda: len(paused_requests(page)) == 2 and paused_requests(page), "2 held")
+        assert sorted(request["request"]["url"] for request in held) == sorted(
+            f"{server.url}{image['renditions']['thumbnail']['url']}" for image in images.values()
+        )
+        assert [header(request["request"]["headers"], "Accept") for request in held] == [
+            RENDITION_ACCEPT
+        ] * 2
+        page.evaluate(MARK_CARDS)
+        for title, image in images.items():
+            placeholder = image["placeholder"]
+            looks = page.evaluate(f"{CARD_LOOKS}(document.querySelector({json.dumps(card(title))})"
+                                  ".closest('.card'))")  # fmt: skip
+            assert looks["ratio"] == pytest.approx(placeholder["aspect_ratio"], rel=0.02), title
+            assert looks["background"] == rgb(placeholder["dominant_color"]), title
+            assert not looks["thumbnailShown"]
+            assert not looks["pendingShown"]
+            # The blurhash drawn: its mean is the mean of the image (the DC component), within
+            # what a JPEG and a 32-pixel canvas blur.
+            expected = blurhash_mean(placeholder["blurhash"], placeholder["aspect_ratio"])
+            assert looks["blurMean"] == pytest.approx(expected, abs=3), title
+
+        for request in held:
+            page.call("Fetch.continueRequest", requestId=request["requestId"])
+        page.call("Fetch.disable")
+        page.wait_for(f"{SHOWN_THUMBNAILS} === 2", "both renditions in the grid")
+        looks = page.evaluate(f"{CARD_LOOKS}(document.querySelector('#grid .card'))")
+        assert looks["thumbnailShown"]
+
+        # The viewer shows the preview, a screen's worth: not the original, not fetched yet.
+        page.click(card("Wide"))
+        assert page.wait_for(FULL_IMAGE, "the preview") == ["Wide", 1440, 900]
+        assert page.evaluate("document.getElementById('view-image').dataset.shows") == "preview"
+        assert "Download saves the original, 1600 \N{MULTIPLICATION SIGN} 1000" in page.text(
+            "#view-image-status"
+        )
+        frame = page.evaluate(
+            "(() => { const box = document.getElementById('view-frame').getBoundingClientRect();"
+            " return box.width / box.height; })()"
+        )
+        assert frame == pytest.approx(1.6, rel=0.02)
+        sent = list(requests_sent(page.events).values())
+        preview = [request for request in sent if request["url"].endswith("/renditions/preview")]
+        assert [header(request["headers"], "Accept") for request in preview] == [RENDITION_ACCEPT]
+        assert not [request for request in sent if request["url"].endswith("/download")]
+        older = re.compile(r"/images/[^/]+/thumbnail$")  # the endpoint before renditions
+        assert not [request for request in sent if older.search(request["url"])]
+
+        # Download still saves the original's bytes.
+        page.click("#view-download")
+        saved = poll(lambda: list(downloads.glob("*.jpg")), "the download")
+        assert [path.name for path in saved] == ["wide.jpg"]
+        assert poll(lambda: saved[0].read_bytes() == wide, "the whole original")
+
+        # The owner shares the image's location from the edit form, told what it means.
+        assert page.evaluate(VIEW_DETAILS)["Location"] == "hidden from everyone but you"
+        page.click("#view-edit")
+        assert not page.evaluate("document.getElementById('edit-share-location').checked")
+        assert "hidden from everyone but you" in page.text("#edit-share-location-hint")
+        page.click("#edit-share-location")
+        page.click("#edit-form button[type=submit]")
+        page.wait_for("document.getElementById('view-status').textContent === 'Saved.'", "saving")
+        assert page.evaluate(VIEW_DETAILS)["Location"] == "shared"
+        stored = api.client.get(f"/images/{images['Wide']['image_id']}", headers=api.auth(user))
+        assert stored.json()["share_location"] is True
+        # Unticked again: the PATCH sends false, not nothing.
+        page.click("#view-edit")
+        assert page.evaluate("document.getElementById('edit-share-location').checked")
+        page.click("#edit-share-location")
+        page.click("#edit-form button[type=submit]")
+        page.wait_for("document.getElementById('view-status').textContent === 'Saved.'", "saving")
+        stored = api.client.get(f"/images/{images['Wide']['image_id']}", headers=api.auth(user))
+        assert stored.json()["share_location"] is False
+
+        # The grid again: the renditions come from the browser's cache (immutable, for a year),
+        # though every request carries the token.
+        page.press("Escape")
+        page.wait_for(f"!{VIEWER_OPEN}", "Escape to close the viewer")
+        again = len(page.events)
+        page.click("#filter-clear")
+        page.wait_for(f"!grid.loading && {SHOWN_THUMBNAILS} === 2", "the grid again")
+        page.evaluate("0")  # a round trip, so that the events sent before now are read
+        answers = [
+            event["params"]["response"]
+            for event in page.events[again:]
+            if event.get("method") == "Network.responseReceived"
+            and event["params"]["response"]["url"].endswith("/renditions/thumbnail")
+        ]
+        assert len(answers) == 2
+        assert all(answer["fromDiskCache"] or answer["fromMemoryCache"] for answer in answers)
+        assert {answer["headers"]["content-type"] for answer in answers} == {"image/avif"}
+        assert page.problems() == []
+
+
+def blurhash_mean(hash_: str, aspect_ratio: float) -> list[int]:
+    """The mean sRGB colour of ``hash_`` decoded as a card draws it (32 pixels wide), by the
+    blurhash package the server encodes with."""
+    width = 32
+    height = max(1, round(width / aspect_ratio))
+    pixels = [pixel for row in blurhash.decode(hash_, width, height) for pixel in row]
+    return [round(sum(pixel[channel] for pixel in pixels) / len(pixels)) for channel in range(3)]
+
+
+def without_renditions(body: str) -> str:
+    """An image resource, or a page of them, as the server sent them before renditions."""
+
+    def older(image: dict[str, Any]) -> dict[str, Any]:
+        return {**image, "renditions": {}, "placeholder": None}
+
+    parsed = json.loads(body)
+    if "images" in parsed:
+        return json.dumps({**parsed, "images": [older(image) for image in parsed["images"]]})
+    return json.dumps(older(parsed))
+
+
+def test_gallery_shows_an_image_without_renditions_as_before(
+    page: DevTools, tmp_path: Path
+) -> None:
+    original = image_bytes("image/png", 500, 250)
+    with running_server("filesystem", tmp_path) as server:
+        api = Api(server)
+        user = "elder"
+        image = api.uploaded(user, data=original, filename="old.png", title="Old")
+        assert image["thumbnail_status"] == "ready"
+        # Every answer about the image loses its renditions, as one made before them has none.
+        page.call("Network.enable", maxPostDataSize=0)
+        page.call(
+            "Fetch.enable",
+            patterns=[
+                # "?" is the pattern's any character, unless escaped.
+                {"urlPattern": "*/images\\?*", "requestStage": "Response"},
+                {"urlPattern": f"*/images/{image['image_id']}", "requestStage": "Response"},
+            ],
+        )
+        rewritten: set[str] = set()
+
+        def rewrite_answers() -> None:
+            for paused in paused_requests(page):
+                if paused["requestId"] in rewritten:
+                    continue
+                rewritten.add(paused["requestId"])
+                answer = page.call("Fetch.getResponseBody", requestId=paused["requestId"])
+                body = answer["body"]
+                if answer["base64Encoded"]:
+                    body = base64.b64decode(body).decode()
+                headers = [
+                    field
+                    for field in paused["responseHeaders"]
+                    if field["name"].lower() != "content-length"  # the body's is another
+                ]
+                page.call(
+                    "Fetch.fulfillRequest",
+                    requestId=paused["requestId"],
+                    responseCode=paused["responseStatusCode"],
+                    responseHeaders=headers,
+                    body=base64.b64encode(without_renditions(body).encode()).decode(),
+                )
+
+        page.call("Page.navigate", url=f"{server.url}/")
+        page.wait_for("document.readyState === 'complete'", "the page to load")
+        page.type_into("#token-input", api.token(user))
+        page.click("#sign-in button[type=submit]")
+        poll(lambda: rewrite_answers() or page.evaluate(f"{SHOWN_THUMBNAILS} === 1"),
+             "the thumbnail of an image without renditions")  # fmt: skip
+        looks = page.evaluate(f"{CARD_LOOKS}(document.querySelector('#grid .card'))")
+        assert looks["ratio"] == pytest.approx(2.0, rel=0.02)  # from width and height
+        assert looks["blurMean"] is None
+
+        page.click("#grid .card button")
+        assert poll(lambda: rewrite_answers() or page.evaluate(FULL_IMAGE), "the original") == [
+            "Old", 500, 250
+        ]  # fmt: skip
+        assert page.evaluate("document.getElementById('view-image').dataset.shows") == "original"
+        urls = [request["url"] for request in requests_sent(page.events).values()]
+        assert f"{server.url}/images/{image['image_id']}/thumbnail" in urls
+        assert f"{server.url}/images/{image['image_id']}/download" in urls
+        assert not [url for url in urls if "/renditions/" in url]
+        assert page.problems() == []

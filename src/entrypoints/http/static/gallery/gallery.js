@@ -3,6 +3,11 @@
 "use strict";
 
 const TOKEN_KEY = "imagecore.token";
+// fetch() would send */*, for which the server picks JPEG: name the formats, best first.
+const RENDITION_ACCEPT = "image/avif,image/webp,image/jpeg";
+// The blurhash is drawn this many pixels across (and as many down as the image's shape asks)
+// and stretched: it holds no detail finer than its 4 x 3 components.
+const BLUR_WIDTH = 32;
 const PAGE_SIZE = 24;
 const THUMBNAIL_POLL_MS = 1000;
 const THUMBNAIL_POLL_ATTEMPTS = 60;
@@ -41,6 +46,7 @@ const viewer = {
   etag: null, // of the metadata shown: the version an edit applies to
   original: null, // the original's bytes as a blob: URL, once they are here (a promise)
   originalUrl: null,
+  previewUrl: null, // the preview rendition's bytes as a blob: URL, where it has one
   fetches: null, // aborts the last image's requests when another is shown
   // Bumped whenever another image is shown, so that a late answer for the last one is dropped.
   generation: 0,
@@ -439,17 +445,25 @@ function addCard(image) {
   item.dataset.imageId = image.image_id;
   const open = document.createElement("button");
   open.type = "button";
+  // The frame takes the image's shape from the list, so the grid does not move as bytes come.
+  const frame = document.createElement("span");
+  frame.className = "frame";
+  const blur = document.createElement("canvas");
+  blur.className = "blur";
+  blur.hidden = true;
+  blur.setAttribute("aria-hidden", "true");
   const thumbnail = document.createElement("img");
   thumbnail.alt = image.title || image.filename;
   thumbnail.hidden = true;
   const placeholder = document.createElement("span");
   placeholder.className = "placeholder";
   placeholder.textContent = "Thumbnail pending";
+  frame.append(blur, thumbnail, placeholder);
   const caption = document.createElement("span");
   caption.className = "caption";
   const owner = document.createElement("span");
   owner.className = "owner";
-  open.append(thumbnail, placeholder, caption, owner);
+  open.append(frame, caption, owner);
   open.addEventListener("click", () => showImage(image.image_id));
   item.append(open);
   byId("grid").append(item);
@@ -457,7 +471,54 @@ function addCard(image) {
   const card = { item, image, objectUrl: null };
   grid.cards.set(image.image_id, card);
   showCardText(card);
+  showPlaceholder(frame, image);
   showThumbnail(card, 0);
+}
+
+// Width over height as the image is shown: the placeholder's is upright, where width and height
+// are the stored file's.
+function aspectRatio(image) {
+  if (image.placeholder) return image.placeholder.aspect_ratio;
+  return image.width && image.height ? image.width / image.height : 1;
+}
+
+function rendition(image, name) {
+  return (image.renditions && image.renditions[name]) || null;
+}
+
+// Shapes ``frame`` as the image and paints what stands for it until its bytes come: its
+// dominant colour, and its blurhash over that. Style goes through the CSSOM, which the page's
+// CSP allows (it forbids style attributes and elements).
+function showPlaceholder(frame, image) {
+  frame.style.setProperty("--aspect-ratio", String(aspectRatio(image)));
+  const { placeholder } = image;
+  const blur = frame.querySelector(".blur");
+  if (!placeholder) {
+    frame.style.removeProperty("background-color");
+    blur.hidden = true;
+    return;
+  }
+  frame.style.backgroundColor = placeholder.dominant_color;
+  const pending = frame.querySelector(".placeholder"); // a card's "Thumbnail pending"
+  if (pending) pending.hidden = true;
+  if (!blurhash.isBlurhashValid(placeholder.blurhash).result) {
+    blur.hidden = true; // the colour alone, rather than nothing
+    return;
+  }
+  const width = BLUR_WIDTH;
+  const height = Math.max(1, Math.round(BLUR_WIDTH / placeholder.aspect_ratio));
+  blur.width = width;
+  blur.height = height;
+  const context = blur.getContext("2d");
+  const pixels = new ImageData(blurhash.decode(placeholder.blurhash, width, height), width, height);
+  context.putImageData(pixels, 0, 0);
+  blur.hidden = false;
+}
+
+function fetchRendition(rendition, options = {}) {
+  return callApi(rendition.url, { ...options, headers: { Accept: RENDITION_ACCEPT } }).then(
+    (response) => response.blob(),
+  );
 }
 
 function showCardText(card) {
@@ -476,7 +537,9 @@ async function showThumbnail(card, attempt) {
       await new Promise((resolve) => setTimeout(resolve, THUMBNAIL_POLL_MS));
       if (!stillShown()) return;
       card.image = await (await callApi(`/images/${imageId}`)).json();
-      if (stillShown()) showThumbnail(card, attempt + 1);
+      if (!stillShown()) return;
+      showPlaceholder(card.item.querySelector(".frame"), card.image);
+      showThumbnail(card, attempt + 1);
       return;
     }
     const placeholder = card.item.querySelector(".placeholder");
@@ -484,11 +547,19 @@ async function showThumbnail(card, attempt) {
       placeholder.textContent = "No thumbnail";
       return;
     }
-    const blob = await (await callApi(`/images/${imageId}/thumbnail`)).blob();
+    // An image made before renditions existed has only the older thumbnail.
+    const small = rendition(card.image, "thumbnail");
+    const blob = small
+      ? await fetchRendition(small)
+      : await (await callApi(`/images/${imageId}/thumbnail`)).blob();
     if (!stillShown()) return;
     card.objectUrl = URL.createObjectURL(blob);
     const thumbnail = card.item.querySelector("img");
     thumbnail.src = card.objectUrl;
+    // Decoded first, so that it fades in whole over the placeholder rather than line by line.
+    await thumbnail.decode().catch(() => {});
+    if (!stillShown()) return;
+    thumbnail.classList.add("fade-in");
     thumbnail.hidden = false;
     placeholder.hidden = true;
   } catch (error) {
@@ -562,6 +633,10 @@ function imageDetails(image) {
     ["Updated", new Date(image.updated_at).toLocaleString()],
     ["Visibility", image.visibility],
     ["Owner", image.user_id],
+    // Only the owner is told: to anyone else the server has already left the location out.
+    ...(isMine(image)
+      ? [["Location", image.share_location ? "shared" : "hidden from everyone but you"]]
+      : []),
   ];
 }
 
@@ -608,12 +683,14 @@ function updatePosition() {
   byId("view-next").disabled = index === -1 || (index === ids.length - 1 && grid.exhausted);
 }
 
-function forgetOriginal() {
+function forgetShown() {
   if (viewer.fetches) viewer.fetches.abort();
   if (viewer.originalUrl) URL.revokeObjectURL(viewer.originalUrl);
+  if (viewer.previewUrl) URL.revokeObjectURL(viewer.previewUrl);
   viewer.fetches = null;
   viewer.original = null;
   viewer.originalUrl = null;
+  viewer.previewUrl = null;
 }
 
 // The original's bytes as a blob: URL (fetching them needs the token, so an <img> cannot); null
@@ -628,12 +705,33 @@ function fetchOriginal(imageId, generation, signal) {
     });
 }
 
-// Shows the image at once with what the grid has (its metadata and thumbnail), then its current
-// metadata and, in place of the thumbnail, the original's bytes. ``edit`` opens the edit form
-// on the current metadata, for the owner.
+// The original's bytes, fetched once for the image shown: to show where it has no preview, or
+// to download.
+function original() {
+  if (!viewer.original) {
+    viewer.original = fetchOriginal(viewer.imageId, viewer.generation, viewer.fetches.signal);
+  }
+  return viewer.original;
+}
+
+// What the viewer shows as a blob: URL: the preview rendition where the image has one (a screen's
+// worth of pixels, a fraction of the original's bytes), else the original.
+function fetchShown(image, generation, signal) {
+  const preview = rendition(image, "preview");
+  if (!preview) return original();
+  return fetchRendition(preview, { signal }).then((blob) => {
+    if (generation !== viewer.generation) return null;
+    viewer.previewUrl = URL.createObjectURL(blob);
+    return viewer.previewUrl;
+  });
+}
+
+// Shows the image at once with what the grid has (its metadata, placeholder and thumbnail),
+// then its current metadata and, over the thumbnail, its preview (or the original's bytes where
+// it has none). ``edit`` opens the edit form on the current metadata, for the owner.
 async function showImage(imageId, { edit = false } = {}) {
   const generation = ++viewer.generation;
-  forgetOriginal();
+  forgetShown();
   viewer.imageId = imageId;
   viewer.etag = null;
   clearViewError();
@@ -645,6 +743,7 @@ async function showImage(imageId, { edit = false } = {}) {
   const card = grid.cards.get(imageId);
   const picture = byId("view-image");
   picture.dataset.full = "false";
+  delete picture.dataset.shows;
   if (card && card.objectUrl) picture.src = card.objectUrl;
   else picture.removeAttribute("src");
   byId("view-image-status").textContent = "Loading the full-size image...";
@@ -652,6 +751,9 @@ async function showImage(imageId, { edit = false } = {}) {
     viewer.image = card.image;
     renderViewer(card.image);
   }
+  // Until the metadata says more, an image the grid does not hold is drawn as a square.
+  showPlaceholder(byId("view-frame"), card ? card.image : {});
+  const painted = Boolean(card && card.image.placeholder);
   updatePosition();
   const dialog = byId("image-view");
   if (!dialog.open) dialog.showModal();
@@ -659,8 +761,11 @@ async function showImage(imageId, { edit = false } = {}) {
   viewer.fetches = new AbortController();
   const { signal } = viewer.fetches;
   const metadata = callApi(`/images/${imageId}`, { signal });
-  viewer.original = fetchOriginal(imageId, generation, signal);
-  viewer.original.catch(() => {}); // reported below, once, when awaited
+  // Started with the metadata where the grid's copy names a preview: a rendition's URL names the
+  // same bytes for as long as the image lives. Else the metadata says whether one is ready now.
+  let shown =
+    card && rendition(card.image, "preview") ? fetchShown(card.image, generation, signal) : null;
+  if (shown) shown.catch(() => {}); // reported below, once, when awaited
   try {
     const response = await metadata;
     const image = await response.json();
@@ -672,15 +777,25 @@ async function showImage(imageId, { edit = false } = {}) {
       card.image = image;
       showCardText(card);
     }
+    if (!card || (!painted && image.placeholder)) {
+      showPlaceholder(byId("view-frame"), image);
+    }
     if (edit && isMine(image)) startEditing();
-    const url = await viewer.original;
+    if (!shown) shown = fetchShown(image, generation, signal);
+    const url = await shown;
     if (generation !== viewer.generation) return;
     picture.src = url;
     await picture.decode();
     if (generation !== viewer.generation) return;
     picture.dataset.full = "true";
+    const isPreview = url === viewer.previewUrl;
+    picture.dataset.shows = isPreview ? "preview" : "original";
+    const size = `${picture.naturalWidth} × ${picture.naturalHeight}`;
+    const originalSize = `${image.width} × ${image.height}`;
     byId("view-image-status").textContent =
-      `Full size: ${picture.naturalWidth} × ${picture.naturalHeight}`;
+      isPreview && size !== originalSize
+        ? `Preview: ${size} (Download saves the original, ${originalSize})`
+        : `Full size: ${size}`;
   } catch (error) {
     if (generation !== viewer.generation) return;
     byId("view-image-status").textContent = "The full-size image could not be shown.";
@@ -720,12 +835,12 @@ function onKey(event) {
   }
 }
 
-// The bytes the viewer shows, saved under the image's file name.
+// The original's bytes, saved under the image's file name (the viewer may show a preview).
 async function downloadViewed() {
   const { generation } = viewer;
-  if (!viewer.original) return;
+  if (!viewer.imageId || !viewer.image) return;
   try {
-    const url = await viewer.original;
+    const url = await original();
     if (generation !== viewer.generation || !url) return;
     // Inside the dialog: the page behind a modal dialog is inert.
     const link = document.createElement("a");
@@ -736,7 +851,7 @@ async function downloadViewed() {
     link.click();
     link.remove();
   } catch (error) {
-    showError(error);
+    if (generation === viewer.generation) showError(error); // not an abort by another image
   }
 }
 
@@ -783,6 +898,7 @@ function startEditing() {
   byId("edit-description").value = image.description;
   byId("edit-tags").value = image.tags.join(", ");
   byId("edit-visibility").value = image.visibility;
+  byId("edit-share-location").checked = Boolean(image.share_location);
   byId("edit-form").hidden = false;
   byId("view-details").hidden = true;
   byId("view-status").textContent = "";
@@ -800,8 +916,10 @@ function editedFields(image) {
     description: byId("edit-description").value.trim(),
     tags: splitTags(byId("edit-tags").value),
     visibility: byId("edit-visibility").value,
+    share_location: byId("edit-share-location").checked,
   };
-  const same = (name) => JSON.stringify(edited[name]) === JSON.stringify(image[name]);
+  const current = { ...image, share_location: Boolean(image.share_location) };
+  const same = (name) => JSON.stringify(edited[name]) === JSON.stringify(current[name]);
   return Object.fromEntries(Object.entries(edited).filter(([name]) => !same(name)));
 }
 
@@ -869,11 +987,12 @@ function viewClosed() {
   viewer.imageId = null;
   viewer.image = null;
   viewer.etag = null;
-  forgetOriginal();
+  forgetShown();
   closeConfirmation();
   stopEditing();
   clearViewError();
   byId("view-image").removeAttribute("src");
+  byId("view-blur").hidden = true;
 }
 
 // --- start -------------------------------------------------------------------------------------
