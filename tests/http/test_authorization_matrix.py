@@ -27,7 +27,7 @@ from adapters.secret_file import SECRET_FILE
 from entrypoints.http.auth import ISSUER
 from tests.support.api_assertions import assert_error
 from tests.support.api_client import Api
-from tests.support.sample_images import image_bytes
+from tests.support.sample_images import gps_of, image_bytes, located_jpeg
 
 # One worker holds the whole table, so the check that follows it sees every attempt made.
 pytestmark = pytest.mark.xdist_group("authorization_matrix")
@@ -77,6 +77,7 @@ EXPECTED: Mapping[str, Mapping[Relation, tuple[Expected, Expected]]] = {
     "get": {OWNER: (200, 200), OTHER: (404, 200), NOBODY: (401, 401)},
     "download": {OWNER: (BYTES, BYTES), OTHER: (404, BYTES), NOBODY: (401, 401)},
     "thumbnail": {OWNER: (BYTES, BYTES), OTHER: (404, BYTES), NOBODY: (401, 401)},
+    "rendition": {OWNER: (BYTES, BYTES), OTHER: (404, BYTES), NOBODY: (401, 401)},
     "patch": {OWNER: (200, 200), OTHER: (404, 404), NOBODY: (401, 401)},
     "delete": {OWNER: (204, 204), OTHER: (404, 404), NOBODY: (401, 401)},
     "create_upload_slot": {OWNER: (201, 201), OTHER: (201, 201), NOBODY: (401, 401)},
@@ -89,6 +90,10 @@ EXPECTED: Mapping[str, Mapping[Relation, tuple[Expected, Expected]]] = {
         NOBODY: (401, 401),
     },
 }
+
+# Whether the caller learns where the owner's photo was taken: its gps_* metadata (get, list) and
+# the GPS record of the original's EXIF (download). The owner has not shared the location.
+SEES_LOCATION: Mapping[Relation, bool] = {OWNER: True, OTHER: False}
 
 # Whether the owner's image of that visibility is in a list the caller asks for.
 LISTED: Mapping[Relation, tuple[bool, bool]] = {OWNER: (True, True), OTHER: (False, True)}
@@ -187,8 +192,10 @@ def gallery(api: Api) -> Gallery:
     suffix = secrets.token_hex(4)
     owner, other_user = f"owner-{suffix}", f"other-{suffix}"
     marker = f"secret{secrets.token_hex(8)}"
+    # Both photos say where they were taken (EXIF GPS, the metadata it fills in).
     private = api.uploaded(
         owner,
+        data=located_jpeg(),
         title=f"{marker}-title",
         description=f"{marker}-description",
         tags=f"{marker}-tag",
@@ -197,12 +204,14 @@ def gallery(api: Api) -> Gallery:
     )
     public = api.uploaded(
         owner,
+        data=located_jpeg(),
         title=f"public-{suffix}",
         tags=f"public-{suffix}",
         visibility="public",
     )
     for image in (private, public):
         assert image["thumbnail_status"] == "ready", image
+        assert "gps_latitude" in image["metadata"], image
     return Gallery(
         api=api,
         owner=owner,
@@ -275,6 +284,12 @@ def _thumbnail(gallery: Gallery, cell: Cell, headers: dict[str, str]) -> httpx.R
     return gallery.api.client.get(f"/images/{_target(gallery, cell)}/thumbnail", headers=headers)
 
 
+def _rendition(gallery: Gallery, cell: Cell, headers: dict[str, str]) -> httpx.Response:
+    return gallery.api.client.get(
+        f"/images/{_target(gallery, cell)}/renditions/preview", headers=headers
+    )
+
+
 def _patch(gallery: Gallery, cell: Cell, headers: dict[str, str]) -> httpx.Response:
     return gallery.api.client.patch(
         f"/images/{_target(gallery, cell)}",
@@ -338,6 +353,7 @@ REQUESTS: Mapping[str, Request] = {
     "get": _get,
     "download": _download,
     "thumbnail": _thumbnail,
+    "rendition": _rendition,
     "patch": _patch,
     "delete": _delete,
     "create_upload_slot": _create_upload_slot,
@@ -398,15 +414,24 @@ def _assert_success_body(gallery: Gallery, cell: Cell, response: httpx.Response)
         listed_ids = {image["image_id"] for image in response.json()["images"]}
         should_list = _entry_for(LISTED[cell.caller.relation], cell.visibility)
         assert (gallery.image_id(cell.visibility) in listed_ids) is should_list, listed_ids
+        located = {gallery.image_id(visibility) for visibility in VISIBILITIES}
+        for image in response.json()["images"]:
+            if image["image_id"] in located:
+                _assert_location_shown(cell, image)
     elif cell.endpoint == "get":
-        assert response.json() == gallery.images[cell.visibility]
+        assert response.json() == _as_seen(cell, gallery.images[cell.visibility])
     elif cell.endpoint == "download":
         bytes_served = _followed(response)
-        expected_sha256 = gallery.images[cell.visibility]["sha256"]
-        assert hashlib.sha256(bytes_served.content).hexdigest() == expected_sha256
-    elif cell.endpoint == "thumbnail":
+        served_sha256 = hashlib.sha256(bytes_served.content).hexdigest()
+        original_sha256 = gallery.images[cell.visibility]["sha256"]
+        sees_location = SEES_LOCATION[cell.caller.relation]
+        assert (served_sha256 == original_sha256) is sees_location
+        assert bool(gps_of(bytes_served.content)) is sees_location
+        assert len(bytes_served.content) == gallery.images[cell.visibility]["size"]
+    elif cell.endpoint in ("thumbnail", "rendition"):
         bytes_served = _followed(response)
         assert bytes_served.headers["content-type"] in ("image/jpeg", "image/webp")
+        assert gps_of(bytes_served.content) == {}
     elif cell.endpoint in ("upload", "post_to_slot_with_its_fields"):
         image = response.json()
         assert (image["user_id"], image["visibility"]) == (
@@ -416,6 +441,19 @@ def _assert_success_body(gallery: Gallery, cell: Cell, response: httpx.Response)
         )
     elif cell.endpoint == "patch":
         assert response.json()["title"] == "renamed by owner"
+
+
+def _as_seen(cell: Cell, image: dict[str, Any]) -> dict[str, Any]:
+    """The owner's view of an image as the caller of ``cell`` should see it."""
+    if SEES_LOCATION[cell.caller.relation]:
+        return image
+    hidden = {key for key in image["metadata"] if key.startswith("gps_")}
+    return {**image, "metadata": {k: v for k, v in image["metadata"].items() if k not in hidden}}
+
+
+def _assert_location_shown(cell: Cell, image: dict[str, Any]) -> None:
+    shown = any(key.startswith("gps_") for key in image["metadata"])
+    assert shown is SEES_LOCATION[cell.caller.relation], image
 
 
 def _cells() -> list[Any]:

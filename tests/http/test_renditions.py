@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any
 
 import httpx
 import pytest
@@ -15,25 +14,14 @@ from PIL import Image
 
 from tests.support.api_assertions import assert_error
 from tests.support.api_client import Api, path
-from tests.support.heif_images import phone_exif
-
-GPS_IFD, EXIF_IFD, BODY_SERIAL = 0x8825, 0x8769, 0xA431
-SERIAL = "SN-0042-7781"
+from tests.support.sample_images import CAMERA_SERIAL, gps_of, located_jpeg
 
 
-def photo(width: int = 2000, height: int = 1000, exif: bytes | None = None) -> bytes:
+def photo(width: int = 2000, height: int = 1000) -> bytes:
     picture = Image.linear_gradient("L").resize((width, height)).convert("RGB")
     out = io.BytesIO()
-    picture.save(out, "JPEG", quality=90, **({"exif": exif} if exif else {}))
+    picture.save(out, "JPEG", quality=90)
     return out.getvalue()
-
-
-def located_photo() -> bytes:
-    """A JPEG whose EXIF has a camera, a GPS position and the camera body's serial number."""
-    exif = Image.Exif()
-    exif.load(phone_exif())
-    exif.get_ifd(EXIF_IFD)[BODY_SERIAL] = SERIAL
-    return photo(640, 480, exif.tobytes())
 
 
 def fetched(api: Api, user: str, url: str, **headers: str) -> tuple[httpx.Response, bytes]:
@@ -127,15 +115,10 @@ def test_renditions_only_for_who_may_see_the_image_and_only_those_named(
     assert_error(unknown, 404, "NotFound")
 
 
-def gps_ifd(data: bytes) -> dict[int, Any]:
-    with Image.open(io.BytesIO(data)) as picture:
-        return dict(picture.getexif().get_ifd(GPS_IFD))
-
-
 def test_only_the_owner_sees_where_a_photo_was_taken_until_they_share_it(
     api: Api, alice: str
 ) -> None:
-    original = located_photo()
+    original = located_jpeg()
     image = api.uploaded(alice, data=original, visibility="public")
     assert image["share_location"] is False
     assert {"gps_latitude", "gps_longitude", "camera_make"} <= set(image["metadata"])
@@ -151,10 +134,10 @@ def test_only_the_owner_sees_where_a_photo_was_taken_until_they_share_it(
     assert owned == original
     assert len(shared) == len(original)
     assert shared != original
-    assert gps_ifd(shared) == {}
-    assert gps_ifd(original)
-    assert SERIAL.encode() not in shared
-    assert SERIAL.encode() in original
+    assert gps_of(shared) == {}
+    assert gps_of(original)
+    assert CAMERA_SERIAL.encode() not in shared
+    assert CAMERA_SERIAL.encode() in original
     with Image.open(io.BytesIO(shared)) as theirs, Image.open(io.BytesIO(original)) as ours:
         assert theirs.tobytes() == ours.tobytes(), "the pixels are untouched"
     assert answer.headers["etag"] != f'"{image["sha256"]}"'
