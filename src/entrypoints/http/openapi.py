@@ -355,7 +355,9 @@ def _components() -> dict[str, Any]:
                 "properties": {
                     "file": {
                         **_BINARY,
-                        "description": "The image: JPEG, PNG, GIF or WebP, decided from the bytes",
+                        "description": (
+                            "The image: JPEG, PNG, GIF, WebP, HEIC or AVIF, decided from the bytes"
+                        ),
                     },
                     "title": _TITLE,
                     "description": _DESCRIPTION,
@@ -636,8 +638,8 @@ def _paths() -> dict[str, Any]:
                     ),
                     "413": _error("The file is larger than IMAGECORE_MAX_UPLOAD_BYTES"),
                     "415": _error(
-                        "Not multipart/form-data or image/*, not a JPEG, PNG, GIF or WebP, "
-                        "or more pixels than IMAGECORE_MAX_IMAGE_PIXELS"
+                        "Not multipart/form-data or image/*, not a JPEG, PNG, GIF, WebP, HEIC or "
+                        "AVIF, or more pixels than IMAGECORE_MAX_IMAGE_PIXELS"
                     ),
                     **_UPLOADS_BUSY,
                     **_STORAGE_FULL,
@@ -935,7 +937,9 @@ def _paths() -> dict[str, Any]:
                     **_AUTH_ERRORS,
                     **_BODY_TIMEOUT,
                     "413": _error("size is above IMAGECORE_MAX_DIRECT_UPLOAD_BYTES"),
-                    "415": _error("content_type is not that of a JPEG, PNG, GIF or WebP"),
+                    "415": _error(
+                        "content_type is not that of a JPEG, PNG, GIF, WebP, HEIC or AVIF"
+                    ),
                     **_STORAGE_FULL,
                 },
             }
@@ -996,7 +1000,9 @@ def _paths() -> dict[str, Any]:
                         "first was deleted before this one finished"
                     ),
                     "413": _error("The file is above IMAGECORE_MAX_DIRECT_UPLOAD_BYTES"),
-                    "415": _error("Not an image/ Content-Type, or not a JPEG, PNG, GIF or WebP"),
+                    "415": _error(
+                        "Not an image/ Content-Type, or not a JPEG, PNG, GIF, WebP, HEIC or AVIF"
+                    ),
                     **_UPLOADS_BUSY,
                     **_STORAGE_FULL,
                 },
@@ -1095,8 +1101,8 @@ _TUS_CHECKSUM = {
 }
 _TUS_REFUSED_FILE = {
     "415": _error(
-        "The file's first MiB shows no JPEG, PNG, GIF or WebP within the pixel limit (the "
-        "upload is ended), or a PATCH not sent as application/offset+octet-stream"
+        "The file's first MiB shows no JPEG, PNG, GIF, WebP, HEIC or AVIF within the pixel limit "
+        "(the upload is ended), or a PATCH not sent as application/offset+octet-stream"
     )
 }
 _OFFSET_BYTES = {"application/offset+octet-stream": {"schema": _BINARY}}
@@ -1587,8 +1593,8 @@ def _session_paths() -> dict[str, Any]:
                         "is too large"
                     ),
                     "415": _error(
-                        "content_type is not that of a JPEG, PNG, GIF or WebP, or the body is "
-                        "not JSON"
+                        "content_type is not that of a JPEG, PNG, GIF, WebP, HEIC or AVIF, or the "
+                        "body is not JSON"
                     ),
                 },
             }
