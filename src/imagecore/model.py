@@ -328,6 +328,10 @@ class Image:
             return (Job(THUMBNAIL_JOB, self.image_id, user_id=self.user_id),)
         return ()
 
+    @property
+    def is_public(self) -> bool:
+        return self.visibility is Visibility.PUBLIC
+
     def is_visible_to(self, caller: str) -> bool:
         return self.is_active and (self.user_id == caller or self.visibility is Visibility.PUBLIC)
 

@@ -26,6 +26,11 @@ from imagecore.thumbnails import (
     thumbnail_filename,
 )
 
+PUBLIC_RENDITION_URL_TTL = timedelta(days=1)
+"""How long a link to a public image's rendition lives: what it names never changes and anyone
+may see it, so a link that lasts lets browsers keep it (a CDN's links are one per window of
+this length: adapters.cloudfront)."""
+
 
 @attrs.frozen
 class Reads:
@@ -125,6 +130,7 @@ class Reads:
             f'"{image.sha256}-{name}-{rendition.width}x{rendition.height}.'
             f'{blob_keys.extension(chosen)}"',
             size=None,
+            url_ttl=max(self.url_ttl, PUBLIC_RENDITION_URL_TTL) if image.is_public else None,
         )
 
     def _download(
@@ -136,8 +142,9 @@ class Reads:
         etag: str,
         *,
         size: int | None,
+        url_ttl: timedelta | None = None,
     ) -> Download:
-        presigned = self.blobs.presigned_get(key, self.url_ttl, filename, content_type)
+        presigned = self.blobs.presigned_get(key, url_ttl or self.url_ttl, filename, content_type)
         return Download(
             image=image,
             content_type=content_type,

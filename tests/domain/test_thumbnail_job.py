@@ -5,6 +5,7 @@ thumbnail never gets in the way of a delete or an edit."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 import pytest
 
@@ -14,7 +15,8 @@ from imagecore.commands import UploadCommand
 from imagecore.errors import InvalidInput, NotAcceptable, NotFound
 from imagecore.model import THUMBNAIL_JOB, Job, Rendered, Rendition, RenditionSize, ThumbnailStatus
 from imagecore.service import ImageService
-from tests.support.doubles import FakeRenderer, RecordingJobs
+from imagecore.uploads import DEFAULT_URL_TTL
+from tests.support.doubles import FakeClock, FakeRenderer, RecordingJobs, make_service
 
 
 @pytest.fixture
@@ -210,3 +212,32 @@ def test_an_if_match_from_before_the_thumbnail_still_holds_for_an_edit(
     )
     with pytest.raises(PreconditionFailed):
         service.update("alice", image.image_id, UpdateCommand(title="b"), image.version + 1)
+
+
+def test_a_public_images_rendition_links_last_a_day_and_a_private_ones_the_usual_while(
+    clock: FakeClock, png: bytes
+) -> None:
+    """A public rendition never changes and anyone may see it: a link that lasts lets
+    browsers keep it. Links to anything private last as long as every other link."""
+    asked: list[timedelta] = []
+
+    class LinkingBlobs(MemoryBlobStore):
+        def presigned_get(
+            self, key: str, ttl: timedelta, filename: str, content_type: str
+        ) -> str | None:
+            asked.append(ttl)
+            return f"https://blobs.example/{key}"
+
+    service = make_service(
+        clock, blobs=LinkingBlobs(), jobs=RecordingJobs(), renderer=FakeRenderer()
+    )
+    public = service.store_upload("alice", UploadCommand(chunks=[png], visibility="public"))
+    private = service.store_upload("alice", UploadCommand(chunks=[png]))
+    for stored in (public, private):
+        service.run_job(Job(THUMBNAIL_JOB, stored.image.image_id), final_attempt=True)
+
+    service.rendition("alice", public.image.image_id, "preview", ("image/webp",))
+    service.rendition("alice", private.image.image_id, "preview", ("image/webp",))
+    service.download("alice", public.image.image_id)
+
+    assert asked == [timedelta(days=1), DEFAULT_URL_TTL, DEFAULT_URL_TTL]
