@@ -24,7 +24,7 @@ from adapters.aws import AwsClients
 from adapters.sqs import job_from_message, job_message
 from entrypoints.aws_lambda.queue_worker import Worker
 from entrypoints.container import Container
-from imagecore.blob_keys import upload_key
+from imagecore.blob_keys import rendition_key, upload_key
 from imagecore.commands import DirectUploadCommand, UploadCommand
 from imagecore.errors import NotFound
 from imagecore.model import THUMBNAIL_JOB, Image, ImageState, Job, ThumbnailStatus
@@ -409,8 +409,9 @@ def test_an_uploads_thumbnail_job_goes_through_sqs_to_the_worker(
 
     assert deployment.worker.handle(event) == {"batchItemFailures": []}
 
-    assert images.get("alice", image.image_id).thumbnail_status is ThumbnailStatus.READY
-    assert deployment.object_names() == [image.blob_key, f"{image.blob_key}/thumbnail"]
+    ready = images.get("alice", image.image_id)
+    assert ready.thumbnail_status is ThumbnailStatus.READY
+    assert deployment.object_names() == sorted([image.blob_key, *rendition_keys(ready)])
     thumbnail = images.thumbnail("alice", image.image_id)
     assert thumbnail.presigned_url is not None
     fetched = httpx.get(thumbnail.presigned_url)
@@ -419,6 +420,17 @@ def test_an_uploads_thumbnail_job_goes_through_sqs_to_the_worker(
         assert picture.format == thumbnail_format
         assert max(picture.size) <= 256
         assert picture.size == (256, 171)
+
+
+def rendition_keys(image: Image) -> list[str]:
+    """Every rendition the image's record names, in every format: six for the two renditions."""
+    keys = [
+        rendition_key(image.blob_key, rendition, content_type)
+        for rendition in image.renditions
+        for content_type in rendition.content_types
+    ]
+    assert len(keys) == 6
+    return keys
 
 
 def test_a_job_message_names_the_owner_and_one_queued_without_it_is_still_a_job() -> None:
@@ -446,7 +458,7 @@ def test_a_direct_uploads_thumbnail_job_follows_its_notification(deployment: Dep
 
     image = deployment.container.images().get("alice", upload_id)
     assert image.thumbnail_status is ThumbnailStatus.READY
-    assert deployment.object_names() == [image.blob_key, f"{image.blob_key}/thumbnail"]
+    assert deployment.object_names() == sorted([image.blob_key, *rendition_keys(image)])
 
 
 def test_a_failing_thumbnail_is_retried_then_marked_failed(deployment: Deployment) -> None:
