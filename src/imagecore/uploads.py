@@ -57,6 +57,11 @@ DEFAULT_MAX_DIRECT_UPLOAD_BYTES = 500 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 100_000_000
 DEFAULT_MAX_RESUMABLE_UPLOAD_BYTES = 5 * 1024 * 1024 * 1024
 DEFAULT_URL_TTL = timedelta(seconds=900)
+MAX_LOCATION_PATCHES = 256
+MAX_PATCH_BYTES = 16 * 1024
+"""Bounds on what hides a file's location (privacy.py): a camera's EXIF and XMP need a few
+patches of a few hundred bytes; only a file made to be hostile needs more."""
+
 
 # The refusals of a file itself: they close a direct upload's slot, as the file will not change.
 _REFUSED_FILE = (InvalidInput, UnsupportedMediaType, PayloadTooLarge)
@@ -238,6 +243,15 @@ class Uploads:
             raise UnsupportedMediaType(
                 f"the image is {facts.width} x {facts.height} pixels, more than the limit of "
                 f"{self.max_pixels / 1e6:g} megapixels"
+            )
+        patches = facts.location_patches
+        patched_bytes = sum(len(patch.data) for patch in patches)
+        if len(patches) > MAX_LOCATION_PATCHES or patched_bytes > MAX_PATCH_BYTES:
+            # Every store keeps them in the image's record (a DynamoDB item holds 400 KB).
+            raise InvalidInput(
+                "the file records its location or camera serial in more places than the "
+                f"{MAX_LOCATION_PATCHES} (of {MAX_PATCH_BYTES} bytes in all) that can be hidden "
+                "from other people: remove its metadata and upload it again"
             )
         return facts
 

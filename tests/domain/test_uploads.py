@@ -232,3 +232,19 @@ def test_when_reading_the_upload_fails_nothing_is_stored(
     with pytest.raises(ConnectionResetError):
         service.store_upload("alice", UploadCommand(chunks=broken_stream()))
     assert_nothing_stored(service, repository, blobs)
+
+
+def test_a_file_recording_its_location_in_too_many_places_to_hide_is_refused(
+    service: ImageService, repository: MemoryImageRepository, blobs: MemoryBlobStore
+) -> None:
+    """What hides a file's location is kept in its record, which a store bounds (a DynamoDB
+    item holds 400 KB): a file made to need more is refused, and nothing of it is kept."""
+    properties = " ".join(f'exif:GPSLatitude{n}="48,51.{n}N"' for n in range(300))
+    xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description {properties}/></x:xmpmeta>'
+    out = io.BytesIO()
+    PILImage.new("RGB", (8, 6)).save(out, "JPEG", xmp=xmp.encode())
+
+    with pytest.raises(InvalidInput, match="more places than the 256"):
+        service.store_upload("alice", UploadCommand(chunks=[out.getvalue()]))
+
+    assert_nothing_stored(service, repository, blobs)
