@@ -191,15 +191,17 @@ class VipsRenderer:
             for size in sorted(sizes, key=lambda size: -size.max_side):
                 picture = _scaled_upright(base, size.max_side, None)
                 encodings = {
-                    content_type: _encode(_displayable(picture, content_type), suffix, stream.late)
+                    content_type: _encode(
+                        _displayable(picture, content_type),
+                        _OUTPUT_FORMATS[content_type],
+                        stream.late,
+                    )
                     for content_type in encodable_types()
-                    for suffix in (_OUTPUT_FORMATS[content_type],)
                 }
                 made[size.name] = RenderedRendition(
                     size.name, picture.width, picture.height, encodings
                 )
-                smallest = picture
-            placeholder = _placeholder(smallest, base.width / base.height)
+            placeholder = _placeholder(picture, base.width / base.height)  # the smallest
             return Rendered(tuple(made[size.name] for size in sizes), placeholder)
 
     def _checked_facts(self, stream: _ChunkSource) -> ImageFacts:

@@ -94,7 +94,7 @@ class AlreadyExists(Exception):
 
 
 class ThumbnailTooCostly(Exception):
-    """Raised by a thumbnailer for an image that would take more memory or time to decode than
+    """Raised by a renderer for an image that would take more memory or time to decode than
     it is allowed. Not a client error (the upload itself was fine) and not a passing fault:
     the same bytes cost the same on every attempt, so the thumbnail fails at once."""
 

@@ -63,7 +63,7 @@ def rendition_sizes(thumbnail_side: int, preview_side: int) -> tuple[RenditionSi
 
 @attrs.frozen
 class Thumbnails:
-    """Without a ``thumbnailer`` no thumbnail is ever made: they stay pending."""
+    """Without a ``renderer`` no thumbnail is ever made: they stay pending."""
 
     repository: ImageRepository
     blobs: BlobStore
