@@ -241,7 +241,13 @@ class FilesystemBlobStore:
             path.unlink(missing_ok=True)
 
     def presigned_get(
-        self, key: str, ttl: timedelta, filename: str, content_type: str
+        self,
+        key: str,
+        ttl: timedelta,
+        filename: str,
+        content_type: str,
+        *,
+        as_stored: bool = False,
     ) -> str | None:
         return None
 

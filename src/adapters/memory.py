@@ -194,7 +194,13 @@ class MemoryBlobStore:
         return (key for key, at in written if at < moment)
 
     def presigned_get(
-        self, key: str, ttl: timedelta, filename: str, content_type: str
+        self,
+        key: str,
+        ttl: timedelta,
+        filename: str,
+        content_type: str,
+        *,
+        as_stored: bool = False,
     ) -> str | None:
         return None
 

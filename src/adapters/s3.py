@@ -327,9 +327,18 @@ class S3BlobStore:
         self._client.delete_object(Bucket=self._bucket, Key=name)
 
     def presigned_get(
-        self, key: str, ttl: timedelta, filename: str, content_type: str
+        self,
+        key: str,
+        ttl: timedelta,
+        filename: str,
+        content_type: str,
+        *,
+        as_stored: bool = False,
     ) -> str | None:
-        if self._links is not None:
+        """With ``links`` (the CDN), bytes served as stored get one of its links. Others keep a
+        presigned URL, which has S3 answer with the type and file name asked for: a CDN link
+        cannot (CloudFront sends what the object holds), and originals are stored without."""
+        if self._links is not None and as_stored:
             return self._links.url(_object_name(key), ttl)
         return self._client.generate_presigned_url(
             "get_object",

@@ -124,9 +124,18 @@ class BlobStore(Protocol):
         particular order. Lists the whole store: for the occasional reconciliation only."""
 
     def presigned_get(
-        self, key: str, ttl: timedelta, filename: str, content_type: str
+        self,
+        key: str,
+        ttl: timedelta,
+        filename: str,
+        content_type: str,
+        *,
+        as_stored: bool = False,
     ) -> str | None:
-        """A short-lived URL a client can fetch the bytes from directly, where the store has one."""
+        """A short-lived URL a client can fetch the bytes from directly, where the store has one,
+        serving them as ``content_type``, to be saved as ``filename``. With ``as_stored`` (bytes
+        put with their content type, whose file name does not matter: a rendition) the store
+        may hand out a link that serves them as stored instead, one a CDN can cache."""
 
     def local_path(self, key: str) -> str | None:
         """A file on this machine holding exactly the bytes, where the store keeps them so."""

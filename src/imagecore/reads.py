@@ -131,6 +131,7 @@ class Reads:
             f'{blob_keys.extension(chosen)}"',
             size=None,
             url_ttl=max(self.url_ttl, PUBLIC_RENDITION_URL_TTL) if image.is_public else None,
+            as_stored=True,  # put with its type by the thumbnail job
         )
 
     def _download(
@@ -143,8 +144,11 @@ class Reads:
         *,
         size: int | None,
         url_ttl: timedelta | None = None,
+        as_stored: bool = False,
     ) -> Download:
-        presigned = self.blobs.presigned_get(key, url_ttl or self.url_ttl, filename, content_type)
+        presigned = self.blobs.presigned_get(
+            key, url_ttl or self.url_ttl, filename, content_type, as_stored=as_stored
+        )
         return Download(
             image=image,
             content_type=content_type,

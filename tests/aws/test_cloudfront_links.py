@@ -166,7 +166,7 @@ def aws_settings(bucket: str, **cdn: str) -> Settings:
 CDN = {"cdn_domain": DOMAIN, "cdn_key_id": KEY_ID, "cdn_private_key_parameter": PARAMETER}
 
 
-def test_with_the_cdn_settings_downloads_are_cloudfront_links_signed_with_the_ssm_key(
+def test_with_the_cdn_settings_renditions_are_cloudfront_links_signed_with_the_ssm_key(
     aws: str, key_pair: tuple[str, str]
 ) -> None:
     private_pem, public_pem = key_pair
@@ -174,13 +174,19 @@ def test_with_the_cdn_settings_downloads_are_cloudfront_links_signed_with_the_ss
         Name=PARAMETER, Value=private_pem, Type="SecureString"
     )
     blobs = build_container(aws_settings(aws, **CDN)).blobs()
+    rendition = "images/alice/01JABC/renditions/preview-1440x960.webp"
 
-    url = blobs.presigned_get("images/alice/01JABC", TTL, "beach.jpg", "image/jpeg")
+    url = blobs.presigned_get(rendition, TTL, "beach-preview.webp", "image/webp", as_stored=True)
+    original = blobs.presigned_get("images/alice/01JABC", TTL, "beach.jpg", "image/jpeg")
 
     assert url is not None
-    assert url.startswith(f"https://{DOMAIN}/images/alice/01JABC?")
+    assert url.startswith(f"https://{DOMAIN}/{rendition}?")
     assert query(url)["Key-Pair-Id"] == KEY_ID
     verify(url, public_pem)
+    # An original is stored without its type and name, which a CDN link cannot ask S3 for.
+    assert original is not None
+    assert DOMAIN not in original
+    assert 'filename="beach.jpg"' in query(original)["response-content-disposition"]
 
 
 def test_without_them_downloads_are_s3_presigned_urls_that_name_the_file(aws: str) -> None:

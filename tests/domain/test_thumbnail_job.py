@@ -218,14 +218,21 @@ def test_a_public_images_rendition_links_last_a_day_and_a_private_ones_the_usual
     clock: FakeClock, png: bytes
 ) -> None:
     """A public rendition never changes and anyone may see it: a link that lasts lets
-    browsers keep it. Links to anything private last as long as every other link."""
-    asked: list[timedelta] = []
+    browsers keep it. Links to anything private last as long as every other link. Renditions
+    may be served as stored (a CDN's links); an original needs its name and type asked for."""
+    asked: list[tuple[timedelta, bool]] = []
 
     class LinkingBlobs(MemoryBlobStore):
         def presigned_get(
-            self, key: str, ttl: timedelta, filename: str, content_type: str
+            self,
+            key: str,
+            ttl: timedelta,
+            filename: str,
+            content_type: str,
+            *,
+            as_stored: bool = False,
         ) -> str | None:
-            asked.append(ttl)
+            asked.append((ttl, as_stored))
             return f"https://blobs.example/{key}"
 
     service = make_service(
@@ -240,4 +247,4 @@ def test_a_public_images_rendition_links_last_a_day_and_a_private_ones_the_usual
     service.rendition("alice", private.image.image_id, "preview", ("image/webp",))
     service.download("alice", public.image.image_id)
 
-    assert asked == [timedelta(days=1), DEFAULT_URL_TTL, DEFAULT_URL_TTL]
+    assert asked == [(timedelta(days=1), True), (DEFAULT_URL_TTL, True), (DEFAULT_URL_TTL, False)]

@@ -219,11 +219,19 @@ class FaultyBlobStore:
         return FaultyIterator(self._plan, "blobs.stored_before:next", keys)
 
     def presigned_get(
-        self, key: str, ttl: timedelta, filename: str, content_type: str
+        self,
+        key: str,
+        ttl: timedelta,
+        filename: str,
+        content_type: str,
+        *,
+        as_stored: bool = False,
     ) -> str | None:
         return self._plan.call(
             "blobs.presigned_get",
-            lambda: self._inner.presigned_get(key, ttl, filename, content_type),
+            lambda: self._inner.presigned_get(
+                key, ttl, filename, content_type, as_stored=as_stored
+            ),
         )
 
     def local_path(self, key: str) -> str | None:
