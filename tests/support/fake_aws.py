@@ -143,6 +143,13 @@ def fresh_resources(clients: AwsClients) -> Iterator[tuple[str, str]]:
         yield table, bucket
     finally:
         clients.dynamodb.delete_table(TableName=table)
+        _delete_bucket(clients, bucket)
+
+
+def _delete_bucket(clients: AwsClients, bucket: str, attempts: int = 20) -> None:
+    """Empty the bucket and remove it. A server stopped just before may have left a background
+    job writing its last renditions: what arrives meanwhile is emptied again."""
+    for attempt in range(attempts):
         pages = clients.s3.get_paginator("list_object_versions").paginate(Bucket=bucket)
         for page in pages:
             doomed = [
@@ -151,7 +158,13 @@ def fresh_resources(clients: AwsClients) -> Iterator[tuple[str, str]]:
             ]
             if doomed:
                 clients.s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed})
-        clients.s3.delete_bucket(Bucket=bucket)
+        try:
+            clients.s3.delete_bucket(Bucket=bucket)
+            return
+        except clients.s3.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] != "BucketNotEmpty" or attempt == attempts - 1:
+                raise
+            time.sleep(0.25)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ locals {
     "DELETE /images/{image_id}",
     "GET /images/{image_id}/download",
     "GET /images/{image_id}/thumbnail",
+    "GET /images/{image_id}/renditions/{name}",
     "POST /uploads",
     "POST /upload-sessions",
     "GET /upload-sessions/{upload_id}",
