@@ -242,8 +242,8 @@ class ObjectLinks(Protocol):
 
 
 class S3BlobStore:
-    """The ``BlobStore`` port on an S3 bucket (``IMAGECORE_BUCKET``); with ``links``, downloads
-    are links of theirs (a CDN's) rather than S3 presigned URLs."""
+    """The ``BlobStore`` port on an S3 bucket (``IMAGECORE_BUCKET``); with ``links``, what is
+    served as stored (renditions) gets links of theirs (a CDN's) rather than S3 presigned URLs."""
 
     def __init__(self, client: S3Client, bucket: str, links: ObjectLinks | None = None) -> None:
         try:
