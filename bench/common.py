@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -152,3 +153,17 @@ def jpeg_file(path: Path, size: int) -> Path:
         while left > 0:
             left -= out.write(block[: min(MIB, left)])
     return path
+
+
+def photo_like(width: int, height: int) -> Any:
+    """A pyvips image of smooth gradients under noise: it compresses like a photograph, not
+    like a bomb."""
+    import pyvips  # only the benches that make images need libvips
+
+    xy = pyvips.Image.xyz(width, height)
+    x, y = xy[0], xy[1]
+    red = x * (255 / width)
+    green = y * (255 / height)
+    blue = ((x + y) * (255 / (width + height)) - 128).abs() * 2
+    noise = pyvips.Image.gaussnoise(width, height, sigma=12, mean=0)
+    return (red.bandjoin([green, blue]) + noise).cast("uchar")

@@ -92,7 +92,7 @@ class PillowThumbnailer:
                         f"{width} x {height} is more than the {self._max_pixels} pixels "
                         "a thumbnail is made from"
                     )
-                target = _fit(image.size, max_side)
+                target = fit(image.size, max_side)
                 # JPEG only: decode at 1/2, 1/4 or 1/8 scale, still twice the target for quality.
                 image.draft("RGB", (target[0] * 2, target[1] * 2))
                 image.load()  # the first frame only, for GIF and WebP animations too
@@ -109,7 +109,7 @@ class PillowThumbnailer:
         return clean
 
 
-def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+def fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     """``size`` scaled to fit ``max_side`` x ``max_side`` with its aspect ratio, never up."""
     width, height = size
     longest = max(width, height)

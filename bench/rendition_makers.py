@@ -19,6 +19,8 @@ from typing import Any
 
 import blurhash
 
+from bench.pillow_thumbnailer import fit
+
 RENDITION_SIDES = {"preview": 1440, "thumbnail": 256}
 """Longest side of each rendition, in pixels; the first is decoded to, the others made from it."""
 
@@ -72,18 +74,6 @@ class RenditionSet:
 
     def rendition(self, name: str, format_name: str) -> Rendition:
         return next(r for r in self.renditions if r.name == name and r.format == format_name)
-
-
-def fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
-    """``size`` scaled to fit ``max_side`` x ``max_side`` with its aspect ratio, never up."""
-    width, height = size
-    longest = max(width, height)
-    if longest <= max_side:
-        return size
-    return (
-        max(1, round(width * max_side / longest)),
-        max(1, round(height * max_side / longest)),
-    )
 
 
 def placeholder_of(rows: Sequence[Sequence[Sequence[int]]], started: float) -> Placeholder:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPOSITORY_ROOT
+from bench.common import REPOSITORY_ROOT, photo_like
 
 LIBRARIES = ("pillow", "libvips")
 MIB = 1024 * 1024
@@ -48,16 +48,6 @@ def make_images(work: Path, sizes: dict[str, tuple[int, int]]) -> dict[str, Path
 
     work.mkdir(parents=True, exist_ok=True)
 
-    def photo(width: int, height: int) -> pyvips.Image:
-        """Smooth gradients under noise: compresses like a photograph, not like a bomb."""
-        xy = pyvips.Image.xyz(width, height)
-        x, y = xy[0], xy[1]
-        red = x * (255 / width)
-        green = y * (255 / height)
-        blue = ((x + y) * (255 / (width + height)) - 128).abs() * 2
-        noise = pyvips.Image.gaussnoise(width, height, sigma=12, mean=0)
-        return (red.bandjoin([green, blue]) + noise).cast("uchar")
-
     def turned(image: pyvips.Image) -> pyvips.Image:
         """The image stored as a camera held upright stores it: EXIF orientation 6."""
         tagged = image.copy()
@@ -65,12 +55,12 @@ def make_images(work: Path, sizes: dict[str, tuple[int, int]]) -> dict[str, Path
         return tagged
 
     makers: dict[str, tuple[str, Callable[[Path, int, int], None]]] = {
-        "jpeg": ("jpg", lambda path, w, h: turned(photo(w, h)).jpegsave(str(path), Q=90)),
+        "jpeg": ("jpg", lambda path, w, h: turned(photo_like(w, h)).jpegsave(str(path), Q=90)),
         "png": (
             "png",
-            lambda path, w, h: photo(w, h).pngsave(str(path), compression=3, interlace=False),
+            lambda path, w, h: photo_like(w, h).pngsave(str(path), compression=3, interlace=False),
         ),
-        "photo": ("jpg", lambda path, w, h: photo(w, h).jpegsave(str(path), Q=90)),
+        "photo": ("jpg", lambda path, w, h: photo_like(w, h).jpegsave(str(path), Q=90)),
     }
     images: dict[str, Path] = {}
     for key, (width, height) in sizes.items():

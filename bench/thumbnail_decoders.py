@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import REPOSITORY_ROOT
+from bench.common import REPOSITORY_ROOT, photo_like
 
 LIBRARIES = ("pillow", "libvips")
 MIB = 1024 * 1024
@@ -34,7 +34,6 @@ MIB = 1024 * 1024
 
 def make_images(work: Path) -> dict[str, tuple[Path, str]]:
     """name: (file, content type), made unless already in ``work``."""
-    import pyvips
     from tests.support.big_images import uniform_png
 
     work.mkdir(parents=True, exist_ok=True)
@@ -49,21 +48,11 @@ def make_images(work: Path) -> dict[str, tuple[Path, str]]:
             partial.replace(path)
         images[name] = (path, content_type)
 
-    def photo(width: int, height: int) -> pyvips.Image:
-        """Smooth gradients under noise: compresses like a photograph, not like a bomb."""
-        xy = pyvips.Image.xyz(width, height)
-        x, y = xy[0], xy[1]
-        red = x * (255 / width)
-        green = y * (255 / height)
-        blue = ((x + y) * (255 / (width + height)) - 128).abs() * 2
-        noise = pyvips.Image.gaussnoise(width, height, sigma=12, mean=0)
-        return (red.bandjoin([green, blue]) + noise).cast("uchar")
-
     made("bomb-10000x10000.png", "image/png", lambda p: p.write_bytes(uniform_png(10_000, 10_000)))
     made(
         "photo-10000x10000.png",
         "image/png",
-        lambda p: photo(10_000, 10_000).pngsave(str(p), compression=3),
+        lambda p: photo_like(10_000, 10_000).pngsave(str(p), compression=3),
     )
     made(
         "panorama-113000x884.png",
@@ -73,16 +62,20 @@ def make_images(work: Path) -> dict[str, tuple[Path, str]]:
     made(
         "interlaced-6000x4000.png",
         "image/png",
-        lambda p: photo(6_000, 4_000).pngsave(str(p), compression=3, interlace=True),
+        lambda p: photo_like(6_000, 4_000).pngsave(str(p), compression=3, interlace=True),
     )
-    made("photo-6000x4000.jpg", "image/jpeg", lambda p: photo(6_000, 4_000).jpegsave(str(p), Q=90))
+    made(
+        "photo-6000x4000.jpg",
+        "image/jpeg",
+        lambda p: photo_like(6_000, 4_000).jpegsave(str(p), Q=90),
+    )
     made(
         "progressive-6000x4000.jpg",
         "image/jpeg",
-        lambda p: photo(6_000, 4_000).jpegsave(str(p), Q=90, interlace=True),
+        lambda p: photo_like(6_000, 4_000).jpegsave(str(p), Q=90, interlace=True),
     )
-    made("photo-4000x3000.gif", "image/gif", lambda p: photo(4_000, 3_000).gifsave(str(p)))
-    made("photo-6000x4000.webp", "image/webp", lambda p: photo(6_000, 4_000).webpsave(str(p)))
+    made("photo-4000x3000.gif", "image/gif", lambda p: photo_like(4_000, 3_000).gifsave(str(p)))
+    made("photo-6000x4000.webp", "image/webp", lambda p: photo_like(6_000, 4_000).webpsave(str(p)))
     return images
 
 
