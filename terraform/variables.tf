@@ -145,7 +145,7 @@ variable "upload_cors_origins" {
 }
 
 variable "url_ttl_seconds" {
-  description = "Lifetime of presigned download and upload URLs (IMAGECORE_URL_TTL_SECONDS)."
+  description = "Lifetime of presigned download and upload URLs, and of the CDN's signed links (IMAGECORE_URL_TTL_SECONDS)."
   type        = number
   default     = 900
 

@@ -5,9 +5,12 @@ The distribution requires a URL signed by a key of its trusted key group on ever
 link is as private as an S3 presigned one; unlike one, it can be cached, by CloudFront and by the
 browser, because it does not change with every request (see ``CloudFrontLinks``).
 
-CloudFront cannot change the response's headers from the URL (S3's ``response-content-type`` and
-``response-content-disposition``): the Content-Type and Content-Disposition a viewer gets are the
-object's own, set when it is written.
+A link may ask for the response's Content-Type and Content-Disposition, as an S3 presigned URL
+does, with S3's own ``response-content-type`` and ``response-content-disposition`` in its query:
+they are part of the signed URL (a viewer who changes them breaks the signature), the
+distribution's cache policy keys on them and so forwards them, and S3 honours them because the
+distribution's requests to it are signed (origin access control). Originals, stored without a
+type or a name, are served so; renditions, stored with their type, as stored.
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 __all__ = ["CloudFrontKeyError", "CloudFrontLinks", "new_signing_key"]
+
+RESPONSE_CONTENT_TYPE = "response-content-type"
+RESPONSE_CONTENT_DISPOSITION = "response-content-disposition"
+"""S3's names for the response headers a GET may ask for; terraform/modules/media's cache policy
+keys on (and so forwards) exactly these two."""
 
 KEY_BITS = 2048
 """CloudFront's trusted key groups take RSA keys of 2048 bits."""
@@ -110,10 +118,30 @@ class CloudFrontLinks:
         earliest = self._clock().timestamp() + seconds
         return datetime.fromtimestamp(math.ceil(earliest / seconds) * seconds, UTC)
 
-    def url(self, object_name: str, ttl: timedelta) -> str:
+    def url(
+        self,
+        object_name: str,
+        ttl: timedelta,
+        *,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str:
         """The signed URL of the object ``object_name`` (an S3 object name), valid until
-        ``expiry(ttl)``."""
+        ``expiry(ttl)``, answered with ``content_type`` and ``content_disposition`` where given
+        and with the object's own headers otherwise."""
         path = urllib.parse.quote(object_name, safe="/")
+        asked = {
+            RESPONSE_CONTENT_DISPOSITION: content_disposition,
+            RESPONSE_CONTENT_TYPE: content_type,
+        }
+        # In one order, so that a link asked for twice in a window is the same URL.
+        query = urllib.parse.urlencode(
+            sorted((name, value) for name, value in asked.items() if value is not None),
+            quote_via=urllib.parse.quote,
+        )
+        # The canned policy signs the whole URL, this query included; botocore appends Expires,
+        # Signature and Key-Pair-Id after it.
         return self._signer.generate_presigned_url(
-            f"https://{self._domain}/{path}", date_less_than=self.expiry(ttl)
+            f"https://{self._domain}/{path}" + (f"?{query}" if query else ""),
+            date_less_than=self.expiry(ttl),
         )

@@ -235,15 +235,22 @@ class _S3BlobWriter:
 
 class ObjectLinks(Protocol):
     """Hands out links to the bucket's objects in S3's presigned URLs' stead (a CDN in front of
-    the bucket: adapters.cloudfront). The object's own Content-Type and Content-Disposition
-    are what the viewer gets."""
+    the bucket: adapters.cloudfront), answered with the Content-Type and Content-Disposition
+    asked for, or with the object's own where none is."""
 
-    def url(self, object_name: str, ttl: timedelta) -> str: ...
+    def url(
+        self,
+        object_name: str,
+        ttl: timedelta,
+        *,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str: ...
 
 
 class S3BlobStore:
-    """The ``BlobStore`` port on an S3 bucket (``IMAGECORE_BUCKET``); with ``links``, what is
-    served as stored (renditions) gets links of theirs (a CDN's) rather than S3 presigned URLs."""
+    """The ``BlobStore`` port on an S3 bucket (``IMAGECORE_BUCKET``); with ``links``, downloads
+    get links of theirs (a CDN's) rather than S3 presigned URLs."""
 
     def __init__(self, client: S3Client, bucket: str, links: ObjectLinks | None = None) -> None:
         try:
@@ -335,16 +342,25 @@ class S3BlobStore:
         *,
         as_stored: bool = False,
     ) -> str | None:
-        """With ``links`` (the CDN), bytes served as stored get one of its links. Others keep a
-        presigned URL, which has S3 answer with the type and file name asked for: a CDN link
-        cannot (CloudFront sends what the object holds), and originals are stored without."""
-        if self._links is not None and as_stored:
-            return self._links.url(_object_name(key), ttl)
+        """With ``links`` (the CDN), one of its links, otherwise an S3 presigned URL; either has
+        S3 answer with the type and file name asked for (originals are stored without them),
+        but for bytes served ``as_stored`` (renditions, put with their type), whose link is then
+        the same whatever the name, so that one cache entry serves every caller."""
+        name = _object_name(key)
+        if self._links is not None:
+            if as_stored:
+                return self._links.url(name, ttl)
+            return self._links.url(
+                name,
+                ttl,
+                content_type=content_type,
+                content_disposition=attachment_disposition(filename),
+            )
         return self._client.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self._bucket,
-                "Key": _object_name(key),
+                "Key": name,
                 "ResponseContentType": content_type,
                 "ResponseContentDisposition": attachment_disposition(filename),
             },

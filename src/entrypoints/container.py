@@ -342,7 +342,7 @@ class Container(containers.DeclarativeContainer):
         table=config.table,
         public_shards=config.public_timeline_shards,
     )
-    # Renditions through CloudFront when IMAGECORE_CDN_DOMAIN and its key are set.
+    # Downloads and renditions through CloudFront when IMAGECORE_CDN_DOMAIN and its key are set.
     cdn_links: providers.Provider[ObjectLinks | None] = providers.Singleton(
         _cdn_links,
         domain=config.cdn_domain,

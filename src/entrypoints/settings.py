@@ -103,8 +103,8 @@ class Settings:
     )
     cdn_domain: str | None = _setting(None, "IMAGECORE_CDN_DOMAIN")
     """The media distribution's host name (d111.cloudfront.net, or a name of yours for it):
-    with it, the aws backend's renditions are served by CloudFront signed URLs instead of S3
-    presigned ones, and can be cached (terraform/modules/media); originals keep S3's."""
+    with it, the aws backend's downloads and renditions are served by CloudFront signed URLs
+    instead of S3 presigned ones, and can be cached (terraform/modules/media)."""
     cdn_key_id: str | None = _setting(None, "IMAGECORE_CDN_KEY_ID")
     """The id of the CloudFront public key (of the distribution's trusted key group) whose
     private key signs the links."""

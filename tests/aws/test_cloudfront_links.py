@@ -1,7 +1,8 @@
 """Downloads through CloudFront: the links are signed URLs (canned policy) that CloudFront
 verifies with the public key of its trusted key group, the same for every caller within a
-window of the TTL, and the aws backend hands them out instead of S3 presigned URLs exactly when
-the CDN settings are given, reading the private key from its SSM parameter."""
+window of the TTL; a download's link asks S3 for the image's type and file name, under the
+signature. The aws backend hands them out instead of S3 presigned URLs exactly when the CDN
+settings are given, reading the private key from its SSM parameter."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import boto3
+import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from click.testing import CliRunner
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,10 +25,12 @@ from moto import mock_aws
 
 from adapters.cloudfront import CloudFrontKeyError, CloudFrontLinks, new_signing_key
 from adapters.errors import MissingResource
+from adapters.s3 import S3BlobStore
 from entrypoints.cli import main
 from entrypoints.container import build_container
 from entrypoints.settings import Settings, SettingsError
-from tests.support.fake_aws import REGION
+from imagecore.disposition import attachment_disposition
+from tests.support.fake_aws import REGION, moto_server, unique_name
 
 DOMAIN = "d111111abcdef8.cloudfront.net"
 KEY_ID = "K2JCJMDEHXQW5F"
@@ -46,12 +52,28 @@ def query(url: str) -> dict[str, str]:
     return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query, strict_parsing=True))
 
 
+CLOUDFRONT_PARAMETERS = ("Expires", "Signature", "Key-Pair-Id")
+
+
+def without_cloudfront_parameters(url: str) -> str:
+    """The URL as a canned policy names it, and as CloudFront forwards it: its own query, if
+    any, without the three parameters of the signature (which botocore appends last)."""
+    parts = urllib.parse.urlsplit(url)
+    kept = [
+        field
+        for field in parts.query.split("&")
+        if field.split("=", 1)[0] not in CLOUDFRONT_PARAMETERS
+    ]
+    return urllib.parse.urlunsplit(parts._replace(query="&".join(kept)))
+
+
 def verify(url: str, public_pem: str) -> None:
     """What CloudFront does with a canned-policy URL, written from its documentation: the policy
-    is rebuilt from the URL without its query and the expiry, and the signature (base64 with
-    -, _ and ~ for +, = and /) must be the key's RSA-SHA1 signature of it."""
+    is rebuilt from the URL without the signature's parameters and with the expiry, and the
+    signature (base64 with -, _ and ~ for +, = and /) must be the key's RSA-SHA1 signature of
+    it."""
     fields = query(url)
-    resource = url.split("?", 1)[0]
+    resource = without_cloudfront_parameters(url)
     condition = f'{{"DateLessThan":{{"AWS:EpochTime":{fields["Expires"]}}}}}'
     policy = f'{{"Statement":[{{"Resource":"{resource}","Condition":{condition}}}]}}'
     signature = base64.b64decode(
@@ -105,6 +127,35 @@ def test_every_caller_within_a_window_gets_the_same_link_living_one_to_two_ttls(
         "images/alice/01JABC", TTL
     )
     assert query(after)["Expires"] == str(int(expires.timestamp()) + 900)
+
+
+def test_a_link_may_ask_for_the_type_and_disposition_and_the_signature_covers_them(
+    key_pair: tuple[str, str],
+) -> None:
+    private_pem, public_pem = key_pair
+    disposition = (
+        "attachment; filename=\"Strand_.jpg\"; filename*=UTF-8''Strand%20%C3%A9t%C3%A9.jpg"
+    )
+    url = links(private_pem).url(
+        "images/alice/01JABC", TTL, content_type="image/jpeg", content_disposition=disposition
+    )
+
+    assert url.startswith(f"https://{DOMAIN}/images/alice/01JABC?response-content-disposition="), (
+        "S3's parameters first, in one order, then the signature's"
+    )
+    fields = query(url)
+    assert fields["response-content-type"] == "image/jpeg"
+    assert fields["response-content-disposition"] == disposition
+    verify(url, public_pem)
+    # Another name or type for the file is another URL, which the signature does not cover.
+    with pytest.raises(InvalidSignature):
+        verify(url.replace("Strand_.jpg", "invoice.html"), public_pem)
+    with pytest.raises(InvalidSignature):
+        verify(url.replace("image%2Fjpeg", "text%2Fhtml"), public_pem)
+    # Nor the object without them (served as stored: as binary/octet-stream, with no name).
+    bare = url.split("?")[0] + "?" + url[url.index("Expires=") :]
+    with pytest.raises(InvalidSignature):
+        verify(bare, public_pem)
 
 
 def test_a_key_with_characters_urls_escape_is_signed_as_requested(
@@ -179,14 +230,55 @@ def test_with_the_cdn_settings_renditions_are_cloudfront_links_signed_with_the_s
     url = blobs.presigned_get(rendition, TTL, "beach-preview.webp", "image/webp", as_stored=True)
     original = blobs.presigned_get("images/alice/01JABC", TTL, "beach.jpg", "image/jpeg")
 
+    # A rendition is served as stored: one link whatever it is saved as.
     assert url is not None
     assert url.startswith(f"https://{DOMAIN}/{rendition}?")
+    assert set(query(url)) == set(CLOUDFRONT_PARAMETERS)
     assert query(url)["Key-Pair-Id"] == KEY_ID
     verify(url, public_pem)
-    # An original is stored without its type and name, which a CDN link cannot ask S3 for.
+    # An original is stored without its type and name: its link asks S3 for them.
     assert original is not None
-    assert DOMAIN not in original
-    assert 'filename="beach.jpg"' in query(original)["response-content-disposition"]
+    assert original.startswith(f"https://{DOMAIN}/images/alice/01JABC?")
+    fields = query(original)
+    assert fields["response-content-type"] == "image/jpeg"
+    assert fields["response-content-disposition"] == attachment_disposition("beach.jpg")
+    verify(original, public_pem)
+
+
+def test_what_cloudfront_forwards_of_a_download_link_has_s3_answer_with_type_and_name(
+    key_pair: tuple[str, str],
+) -> None:
+    """The distribution's side, short of CloudFront itself (which moto cannot make): it checks
+    the signature, drops its parameters, keeps what the cache policy keys on (S3's two) and
+    sends the request to the bucket signed with SigV4 (origin access control). S3 (moto server)
+    must then answer with the image's type and file name, though the original was stored with
+    neither."""
+    server = moto_server()
+    clients = server.clients()
+    bucket = unique_name("bucket")
+    clients.s3.create_bucket(Bucket=bucket)
+    name = "images/alice/01JABC"
+    clients.s3.put_object(Bucket=bucket, Key=name, Body=b"\xff\xd8 the bytes")
+    private_pem, public_pem = key_pair
+    store = S3BlobStore(clients.s3, bucket, links=links(private_pem))
+    try:
+        url = store.presigned_get(name, TTL, "Strand été.jpg", "image/jpeg")
+        assert url is not None
+        verify(url, public_pem)
+
+        forwarded = urllib.parse.urlsplit(without_cloudfront_parameters(url))
+        origin_url = f"{server.url}/{bucket}{forwarded.path}?{forwarded.query}"
+        request = AWSRequest(method="GET", url=origin_url)
+        SigV4Auth(boto3.Session().get_credentials(), "s3", REGION).add_auth(request)
+        answer = httpx.get(origin_url, headers=dict(request.headers.items()))
+
+        assert answer.status_code == 200
+        assert answer.content == b"\xff\xd8 the bytes"
+        assert answer.headers["content-type"] == "image/jpeg"
+        assert answer.headers["content-disposition"] == attachment_disposition("Strand été.jpg")
+    finally:
+        clients.s3.delete_object(Bucket=bucket, Key=name)
+        clients.s3.delete_bucket(Bucket=bucket)
 
 
 def test_without_them_downloads_are_s3_presigned_urls_that_name_the_file(aws: str) -> None:

@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from adapters.aws_resources import table_definition
+from adapters.cloudfront import RESPONSE_CONTENT_DISPOSITION, RESPONSE_CONTENT_TYPE
 from entrypoints.cli.aws import environment_from_terraform
 from entrypoints.cli.lambda_package import LambdaRuntime, build_lambda_package
 from entrypoints.http.origin import ORIGIN_VERIFY_HEADER
@@ -545,7 +546,7 @@ def test_every_behaviour_of_the_image_cdn_requires_a_url_signed_by_its_key_group
     assert root_module("media")["public_key"] == "${var.cdn_public_key}"
 
 
-def test_the_image_cdn_caches_by_path_as_long_as_the_origin_says() -> None:
+def test_the_image_cdn_caches_by_path_and_asked_headers_as_long_as_the_origin_says() -> None:
     (distribution,) = resources("media", "aws_cloudfront_distribution")
     (behaviour,) = distribution["default_cache_behavior"]
     assert behaviour["cache_policy_id"] == "${aws_cloudfront_cache_policy.images.id}"
@@ -556,8 +557,17 @@ def test_the_image_cdn_caches_by_path_as_long_as_the_origin_says() -> None:
         365 * 24 * 3600,
     )
     (key,) = policy["parameters_in_cache_key_and_forwarded_to_origin"]
-    # Not even the signed URL's own Expires, Signature and Key-Pair-Id: one entry per object.
-    assert key["query_strings_config"] == [{"query_string_behavior": "none"}]
+    # Not the signed URL's own Expires, Signature and Key-Pair-Id: one entry per object and
+    # answer. Exactly the response headers a link may ask S3 for (adapters.cloudfront), which
+    # CloudFront forwards to S3 because they are in the cache key.
+    assert key["query_strings_config"] == [
+        {
+            "query_string_behavior": "whitelist",
+            "query_strings": [
+                {"items": sorted([RESPONSE_CONTENT_DISPOSITION, RESPONSE_CONTENT_TYPE])}
+            ],
+        }
+    ]
     assert key["headers_config"] == [{"header_behavior": "none"}]
     assert key["cookies_config"] == [{"cookie_behavior": "none"}]
 

@@ -50,10 +50,15 @@ resource "aws_cloudfront_key_group" "signers" {
 }
 
 # The origin's Cache-Control decides (the service marks what never changes as immutable, for a
-# year); without one an object is kept a day. Nothing of the request is in the cache key but the
-# path: no header, no cookie, no query string. The query string of a signed URL (Expires,
-# Signature, Key-Pair-Id) is thus never part of it, whoever signed the URL and until when: every
-# link to one object is one cache entry. CloudFront checks the signature before the cache.
+# year); without one an object is kept a day. The cache key is the path and S3's two
+# response-header parameters, nothing else: no header, no cookie, none of the signature's own
+# parameters (Expires, Signature, Key-Pair-Id), so every link to one object answered one way is
+# one cache entry, whoever signed it and until when. What is in the cache key is forwarded to the
+# origin: a download's link asks S3 for the image's Content-Type and an attachment
+# Content-Disposition with its file name (originals are stored without them), which S3 honours
+# on signed requests only, as origin access control's are (src/adapters/cloudfront.py). A
+# rendition's link asks for neither: it is served as stored. CloudFront checks the signature,
+# which covers these parameters, before the cache.
 resource "aws_cloudfront_cache_policy" "images" {
   name        = "${var.name_prefix}-images"
   comment     = "imagecore: image bytes, cached by their path as long as the origin says"
@@ -75,7 +80,10 @@ resource "aws_cloudfront_cache_policy" "images" {
     }
 
     query_strings_config {
-      query_string_behavior = "none"
+      query_string_behavior = "whitelist"
+      query_strings {
+        items = ["response-content-disposition", "response-content-type"]
+      }
     }
   }
 }
