@@ -460,6 +460,59 @@ def test_on_aws_a_download_redirects_to_a_presigned_url(aws_invoke: Invoke) -> N
     assert response.headers["etag"]
 
 
+CDN_DOMAIN = "d111111abcdef8.cloudfront.net"
+
+
+@pytest.fixture
+def aws_cdn_invoke() -> Iterator[Invoke]:
+    """The aws backend with the image CDN on (its links signed with a key made here)."""
+    from dependency_injector import providers
+
+    from adapters.cloudfront import CloudFrontLinks, new_signing_key
+
+    with aws_clients("server") as clients, fresh_resources(clients) as (table, bucket):
+        container = build_container(
+            Settings(backend="aws", token_secret=SECRET, table=table, bucket=bucket)
+        )
+        container.aws.override(providers.Object(clients))
+        links = CloudFrontLinks(CDN_DOMAIN, "K2JCJMDEHXQW5F", new_signing_key()[0])
+        container.cdn_links.override(providers.Object(links))
+        yield invoker(container)
+        assert container.local_jobs().join(timeout=30)
+
+
+def test_with_the_cdn_downloads_and_renditions_redirect_to_cloudfront(
+    aws_cdn_invoke: Invoke,
+) -> None:
+    image = upload_v2(aws_cdn_invoke, filename="dunes.png")
+    path = f"/images/{image['image_id']}"
+
+    download = aws_cdn_invoke(http_api_event("GET", f"{path}/download"))
+
+    assert download.status == 307
+    location = httpx.URL(download.headers["location"])
+    assert (location.scheme, location.host) == ("https", CDN_DOMAIN)
+    assert location.path == f"/images/alice/{image['image_id']}"
+    fields = dict(location.params)
+    assert fields["response-content-type"] == "image/png"
+    assert 'filename="dunes.png"' in fields["response-content-disposition"]
+    assert {"Expires", "Signature", "Key-Pair-Id"} <= set(fields)
+    assert "X-Amz-Signature" not in fields
+
+    for _ in range(300):  # the renditions are made in the background
+        if aws_cdn_invoke(http_api_event("GET", path)).json()["thumbnail_status"] == "ready":
+            break
+        time.sleep(0.05)
+    rendition = aws_cdn_invoke(
+        http_api_event("GET", f"{path}/renditions/thumbnail", headers={"Accept": "image/webp"})
+    )
+    assert rendition.status == 307
+    served_as_stored = httpx.URL(rendition.headers["location"])
+    assert served_as_stored.host == CDN_DOMAIN
+    assert served_as_stored.path.startswith(f"/images/alice/{image['image_id']}/renditions/")
+    assert set(dict(served_as_stored.params)) == {"Expires", "Signature", "Key-Pair-Id"}
+
+
 def test_on_aws_no_answer_of_the_lambda_carries_image_bytes(aws_invoke: Invoke) -> None:
     image = upload_v2(aws_invoke)
     path = f"/images/{image['image_id']}"
