@@ -3,6 +3,7 @@ a table or bucket that does not exist, a port something already listens on."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -105,6 +106,36 @@ def test_a_port_whose_last_connections_linger_in_time_wait_is_served(
     )
     assert result.exit_code == 0, result.output
     assert served == [port]
+
+
+def test_job_workers_set_on_the_command_line_reach_the_server_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers build their app from the environment `serve` leaves them, so the flag must
+    be there, as IMAGECORE_JOB_WORKERS would have been."""
+    seen: list[str | None] = []
+
+    class Recorded:
+        def __init__(self, *_: object, **__: object) -> None:
+            pass
+
+        def serve(self) -> None:
+            seen.append(os.environ.get("IMAGECORE_JOB_WORKERS"))
+
+    monkeypatch.setattr("granian.Granian", Recorded)
+    runner = CliRunner()
+    given = runner.invoke(
+        main,
+        ["serve", "--port", "0", "--data-dir", str(tmp_path), "--job-workers", "3"],
+        env={"IMAGECORE_JOB_WORKERS": "5"},
+    )
+    assert given.exit_code == 0, given.output
+    refused = runner.invoke(
+        main, ["serve", "--port", "0", "--data-dir", str(tmp_path), "--job-workers", "0"]
+    )
+    assert refused.exit_code == 2
+    assert "--job-workers" in refused.output
+    assert seen == ["3"], "the flag wins over the environment"
 
 
 _WITHOUT_AWS_EXTRA = """

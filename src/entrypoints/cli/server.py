@@ -121,6 +121,12 @@ def _container(settings: Settings) -> Container:
     help="Worker processes; default one per core (one on the memory backend) "
     "[env IMAGECORE_WORKERS]",
 )
+@click.option(
+    "--job-workers",
+    type=click.IntRange(min=1),
+    help="Thumbnails made at once on the whole server, whatever the worker processes; each may "
+    "take a few hundred MiB  [default: 2; env IMAGECORE_JOB_WORKERS]",
+)
 def serve(
     host: str,
     port: int,
@@ -128,6 +134,7 @@ def serve(
     backend: str | None,
     max_upload_bytes: int | None,
     workers: int | None,
+    job_workers: int | None,
 ) -> None:
     """Run the HTTP API."""
     from granian import Granian
@@ -135,7 +142,11 @@ def serve(
     from granian.http import HTTP1Settings
 
     settings = _settings(
-        data_dir=data_dir, backend=backend, max_upload_bytes=max_upload_bytes, workers=workers
+        data_dir=data_dir,
+        backend=backend,
+        max_upload_bytes=max_upload_bytes,
+        workers=workers,
+        job_workers=job_workers,
     )
     refuse_a_port_in_use(host, port)
     # Made here, once, before the workers start: the secret every worker signs and verifies
