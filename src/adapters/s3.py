@@ -342,10 +342,10 @@ class S3BlobStore:
         *,
         as_stored: bool = False,
     ) -> str | None:
-        """With ``links`` (the CDN), one of its links, otherwise an S3 presigned URL; either has
-        S3 answer with the type and file name asked for (originals are stored without them),
-        but for bytes served ``as_stored`` (renditions, put with their type), whose link is then
-        the same whatever the name, so that one cache entry serves every caller."""
+        """A link to the bytes: the CDN's with ``links``, else an S3 presigned URL. Either has S3
+        answer with ``content_type`` and an attachment named ``filename`` (an original is stored
+        with neither); but with ``as_stored`` (a rendition, stored with its type) a CDN link
+        asks for nothing, so that it is one URL, and one cache entry, whatever the name."""
         name = _object_name(key)
         if self._links is not None:
             if as_stored:
