@@ -5,6 +5,7 @@ server gives, because it is the same app."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.s3 import ObjectLinks
 from entrypoints.aws_lambda.api_gateway import create_handler
 from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings, SettingsError
@@ -436,8 +438,10 @@ def test_errors_are_the_same_through_lambda_and_the_http_server(
 # --- the aws backend ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def aws_invoke() -> Iterator[Invoke]:
+@contextlib.contextmanager
+def aws_backend(cdn_links: ObjectLinks | None = None) -> Iterator[Invoke]:
+    """The API Lambda on the aws backend (moto server, a fresh table and bucket), its links
+    ``cdn_links`` where given."""
     from dependency_injector import providers
 
     with aws_clients("server") as clients, fresh_resources(clients) as (table, bucket):
@@ -445,9 +449,25 @@ def aws_invoke() -> Iterator[Invoke]:
             Settings(backend="aws", token_secret=SECRET, table=table, bucket=bucket)
         )
         container.aws.override(providers.Object(clients))
+        if cdn_links is not None:
+            container.cdn_links.override(providers.Object(cdn_links))
         yield invoker(container)
         # Thumbnails are made in the background here: let them finish before the bucket goes.
         assert container.local_jobs().join(timeout=30)
+
+
+def wait_for_thumbnail(invoke: Invoke, path: str) -> None:
+    """Until the image at ``path`` has its thumbnail and renditions (made in the background)."""
+    for _ in range(300):
+        if invoke(http_api_event("GET", path)).json()["thumbnail_status"] == "ready":
+            return
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def aws_invoke() -> Iterator[Invoke]:
+    with aws_backend() as invoke:
+        yield invoke
 
 
 def test_on_aws_a_download_redirects_to_a_presigned_url(aws_invoke: Invoke) -> None:
@@ -466,19 +486,11 @@ CDN_DOMAIN = "d111111abcdef8.cloudfront.net"
 @pytest.fixture
 def aws_cdn_invoke() -> Iterator[Invoke]:
     """The aws backend with the image CDN on (its links signed with a key made here)."""
-    from dependency_injector import providers
-
     from adapters.cloudfront import CloudFrontLinks, new_signing_key
 
-    with aws_clients("server") as clients, fresh_resources(clients) as (table, bucket):
-        container = build_container(
-            Settings(backend="aws", token_secret=SECRET, table=table, bucket=bucket)
-        )
-        container.aws.override(providers.Object(clients))
-        links = CloudFrontLinks(CDN_DOMAIN, "K2JCJMDEHXQW5F", new_signing_key()[0])
-        container.cdn_links.override(providers.Object(links))
-        yield invoker(container)
-        assert container.local_jobs().join(timeout=30)
+    links = CloudFrontLinks(CDN_DOMAIN, "K2JCJMDEHXQW5F", new_signing_key()[0])
+    with aws_backend(cdn_links=links) as invoke:
+        yield invoke
 
 
 def test_with_the_cdn_downloads_and_renditions_redirect_to_cloudfront(
@@ -499,10 +511,7 @@ def test_with_the_cdn_downloads_and_renditions_redirect_to_cloudfront(
     assert {"Expires", "Signature", "Key-Pair-Id"} <= set(fields)
     assert "X-Amz-Signature" not in fields
 
-    for _ in range(300):  # the renditions are made in the background
-        if aws_cdn_invoke(http_api_event("GET", path)).json()["thumbnail_status"] == "ready":
-            break
-        time.sleep(0.05)
+    wait_for_thumbnail(aws_cdn_invoke, path)
     rendition = aws_cdn_invoke(
         http_api_event("GET", f"{path}/renditions/thumbnail", headers={"Accept": "image/webp"})
     )
@@ -516,10 +525,7 @@ def test_with_the_cdn_downloads_and_renditions_redirect_to_cloudfront(
 def test_on_aws_no_answer_of_the_lambda_carries_image_bytes(aws_invoke: Invoke) -> None:
     image = upload_v2(aws_invoke)
     path = f"/images/{image['image_id']}"
-    for _ in range(300):  # the thumbnail is made in the background
-        if aws_invoke(http_api_event("GET", path)).json()["thumbnail_status"] == "ready":
-            break
-        time.sleep(0.05)
+    wait_for_thumbnail(aws_invoke, path)
     etag = aws_invoke(http_api_event("GET", f"{path}/download")).headers["etag"]
     variants: list[dict[str, str]] = [
         {},

@@ -48,23 +48,6 @@ def within_calls(budget: int, function: Callable[..., _T], *arguments: Any) -> _
         sys.setprofile(None)
 
 
-def calls_made(function: Callable[..., object], *arguments: Any) -> int:
-    """How many calls ``function(*arguments)`` makes (to choose a budget by)."""
-    made = 0
-
-    def count(frame: FrameType, event: str, argument: Any) -> None:
-        nonlocal made
-        if event in _CALL_EVENTS:
-            made += 1
-
-    sys.setprofile(count)
-    try:
-        function(*arguments)
-    finally:
-        sys.setprofile(None)
-    return made
-
-
 def terminates(seconds: int, function: Callable[..., _T], *arguments: Any) -> _T:
     """``function(*arguments)``'s result, or an AssertionError if it is still running after
     ``seconds`` (a deadline for a hang, not a speed target). Main thread only (SIGALRM)."""
