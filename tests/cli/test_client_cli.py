@@ -180,19 +180,20 @@ def test_a_folder_without_recursive_or_bad_metadata_is_a_usage_error(
 
 @pytest.fixture
 def five_images(api: Api, user: str) -> list[dict[str, Any]]:
-    """Five images of ``user``, oldest first: three PNGs tagged red, two JPEGs tagged blue."""
+    """Five images of ``user``, oldest first: three PNGs tagged red, two JPEGs tagged blue,
+    each with its thumbnail job settled, so that what a test reads of them stays put."""
     images = []
     for index in range(5):
         kind, tag = ("image/png", "red") if index < 3 else ("image/jpeg", "blue")
-        response = api.upload(
-            user,
-            data=image_bytes(kind, width=8 + index),
-            filename=f"{index}.img",
-            title=f"{tag} {index}",
-            tags=tag,
+        images.append(
+            api.uploaded(
+                user,
+                data=image_bytes(kind, width=8 + index),
+                filename=f"{index}.img",
+                title=f"{tag} {index}",
+                tags=tag,
+            )
         )
-        assert response.status_code == 201, response.text
-        images.append(response.json())
     return images
 
 
