@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import json
 import os
 import sqlite3
@@ -28,6 +27,7 @@ import attrs
 from adapters.disk_full import full_database_is_insufficient_storage
 from adapters.disk_reserve import DiskReserve
 from adapters.private_paths import PRIVATE_DIRECTORY, PRIVATE_FILE
+from adapters.revision_stamp import RevisionStamp
 from imagecore.convert import image_from_record, image_to_record
 from imagecore.errors import AlreadyExists, DuplicateContent, VersionConflict
 from imagecore.model import Image, ImageState, Job, Position, SortOrder, Visibility
@@ -35,7 +35,6 @@ from imagecore.query import Listed, ListQuery, fold_title, read_budget
 from imagecore.unicode_text import tag_form
 
 BUSY_TIMEOUT_SECONDS = 10.0
-_connection_serials = itertools.count()
 _DELETE_STATES = frozenset({ImageState.DELETING, ImageState.DELETED})
 """The states a delete writes (the tombstone, then the erase): writes that lead to room."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -277,10 +276,9 @@ class SqliteDatabase:
         self._path = path
         self._reserve = reserve
         self._local = threading.local()
-        self._commits = 0  # of this object's connections, which their own data_version omits
-        self._commits_lock = threading.Lock()
         path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
         _create_private(path)
+        self._revision = RevisionStamp(path.with_name(f"{path.name}-revision"))
         self._migrate()
 
     def connection(self) -> sqlite3.Connection:
@@ -298,16 +296,12 @@ class SqliteDatabase:
             # undone while the unlink of its bytes was kept, leaving an image without bytes.
             connection.execute("PRAGMA synchronous = FULL")
             self._local.connection = connection
-            self._local.serial = next(_connection_serials)
         return connection
 
-    def revision(self) -> tuple[int, int, int]:
-        """Changes whenever a write is committed, by any connection of any process: SQLite's
-        data_version counts the commits of other connections, as this thread's connection sees
-        them, and ``_commits`` those of this object's own. Values of different threads'
-        connections differ, as their data_versions cannot be compared."""
-        (data_version,) = self.connection().execute("PRAGMA data_version").fetchone()
-        return self._local.serial, data_version, self._commits
+    def revision(self) -> bytes:
+        """Changes whenever a write is committed, by any connection of any process; read with
+        no system call (adapters.revision_stamp)."""
+        return self._revision.current()
 
     @contextlib.contextmanager
     def write(self, *, deleting: bool = False) -> Iterator[sqlite3.Connection]:
@@ -322,8 +316,7 @@ class SqliteDatabase:
                 with self._room(deleting):
                     yield connection
                     connection.execute("COMMIT")
-                    with self._commits_lock:
-                        self._commits += 1
+                    self._revision.advance()
             except BaseException:
                 if connection.in_transaction:  # a full disk has SQLite roll back by itself
                     connection.execute("ROLLBACK")
@@ -396,7 +389,7 @@ class SqliteImageRepository:
     def _connection(self) -> sqlite3.Connection:
         return self._database.connection()
 
-    def revision(self) -> tuple[int, int, int]:
+    def revision(self) -> bytes:
         return self._database.revision()
 
     def _write(self, *, deleting: bool = False) -> AbstractContextManager[sqlite3.Connection]:

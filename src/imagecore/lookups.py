@@ -13,10 +13,10 @@ def find_image(repository: ImageRepository, image_id: str) -> Image | None:
     return repository.get(image_id) if validation.is_image_id(image_id) else None
 
 
-def visible_image(repository: ImageRepository, caller: str, image_id: str) -> Image:
-    """The image, if the caller may see it (its owner always, anyone if it is public); an image
-    the caller may not see is NotFound, never told apart from one that does not exist."""
-    image = find_image(repository, image_id)
+def visible(image: Image | None, caller: str) -> Image:
+    """The image found, if the caller may see it (its owner always, anyone if it is public);
+    an image the caller may not see is NotFound, never told apart from one that does not
+    exist."""
     if image is None or not image.is_visible_to(caller):
         raise NotFound("no such image")
     return image

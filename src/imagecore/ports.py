@@ -79,8 +79,8 @@ class ImageRepository(Protocol):
     def revision(self) -> Hashable | None:
         """A value that changes whenever a write is committed, by this process or any other; None
         where the store cannot tell cheaply. Two reads that return equal values had no write
-        committed between them, so what a list read after the first found is what one after
-        the second would find (a cache may keep it under the value)."""
+        committed between them, so what a read made after the first found (a page, an image) is
+        what one after the second would find: a cache may keep it under the value."""
 
 
 class BlobWriter(Protocol):

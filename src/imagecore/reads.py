@@ -11,12 +11,12 @@ import attrs
 from imagecore import blob_keys
 from imagecore.cursor import CursorCodec
 from imagecore.errors import NotAcceptable, NotFound
-from imagecore.lookups import visible_image
+from imagecore.lookups import find_image, visible
 from imagecore.model import Image, ThumbnailStatus
 from imagecore.ports import BlobStore, ImageRepository
 from imagecore.privacy import hides_location_from, shown_to
 from imagecore.query import ListQuery
-from imagecore.recent_pages import RecentPages
+from imagecore.recent_reads import IMAGES_KEPT, PAGES_KEPT, RecentReads
 from imagecore.results import Download, Page
 from imagecore.thumbnails import (
     RENDITION_NAMES,
@@ -39,12 +39,13 @@ class Reads:
     cursors: CursorCodec
     url_ttl: timedelta
     thumbnail_side: int
-    recent_pages: RecentPages = attrs.field(factory=RecentPages)
+    recent_pages: RecentReads[Page] = attrs.field(factory=lambda: RecentReads(PAGES_KEPT))
+    recent_images: RecentReads[Image] = attrs.field(factory=lambda: RecentReads(IMAGES_KEPT))
 
     def list_images(self, caller: str, query: ListQuery, cursor: str | None = None) -> Page:
         """One page of the images the caller may see that match the query, and a cursor to the
         next page while there is one. A page read again while no write was committed is the
-        one kept from before (see recent_pages)."""
+        one kept from before (see recent_reads)."""
         after = self.cursors.decode(cursor, query, caller) if cursor else None
         expires = self.cursors.expiry()
         # Read before the list: a write committed meanwhile changes the revision the page is
@@ -69,8 +70,16 @@ class Reads:
         return page
 
     def get(self, caller: str, image_id: str) -> Image:
-        """The image, if the caller may see it: its owner always, anyone if it is public."""
-        return shown_to(visible_image(self.repository, caller, image_id), caller)
+        """The image, if the caller may see it: its owner always, anyone if it is public. An
+        image read again while no write was committed is the one kept from before."""
+        revision = self.repository.revision()  # before the read: see list_images
+        key = None if revision is None else (revision, image_id)
+        image = None if key is None else self.recent_images.get(key)
+        if image is None:
+            image = find_image(self.repository, image_id)
+            if image is not None and key is not None:
+                self.recent_images.put(key, image)
+        return shown_to(visible(image, caller), caller)
 
     def download(self, caller: str, image_id: str) -> Download:
         """The image's original bytes, as they were uploaded; to anyone but the owner, without

@@ -1,10 +1,10 @@
 """A server of several worker processes answers as one: each user has one request budget
 whichever worker takes the request, the uploads under way are counted for the server as a
-whole, and a token, a cursor or an upload link one worker made
-is good in every other. Each request here is made on a connection of its own, which the
-kernel hands to either worker; the server's access log says which worker answered each (its
-line carries the response's request id and the worker's process id), and each test checks
-that both did."""
+whole, a token, a cursor or an upload link one worker made is good in every other, and what
+one worker writes every other reads at once. Each request here is made on a connection of its
+own, which the kernel hands to either worker; the server's access log says which worker
+answered each (its line carries the response's request id and the worker's process id), and
+each test checks that both did."""
 
 from __future__ import annotations
 
@@ -119,6 +119,24 @@ def test_tokens_cursors_and_upload_links_made_in_one_worker_hold_in_every_worker
     assert len(answering_workers(pair, pages)) == WORKERS, "the cursor holds in every worker"
     assert [post.status_code for post in posts] == [201] * len(posts), posts[0].text
     assert len(answering_workers(pair, posts)) == WORKERS, "links hold in every worker"
+
+
+def test_an_edit_made_in_one_worker_is_what_every_worker_answers_next(pair: ServerProcess) -> None:
+    headers = {"Authorization": f"Bearer {pair.token('alice')}"}
+    created = httpx.post(f"{pair.url}/images", headers=headers, files={"file": image_bytes()})
+    assert created.status_code == 201, created.text
+    url = f"{pair.url}/images/{created.json()['image_id']}"
+    # Both workers read it, more than once: each keeps it while nothing is written.
+    before = [httpx.get(url, headers=headers) for _ in range(16)]
+    assert len(answering_workers(pair, before)) == WORKERS
+
+    for title in ("first edit", "second edit"):
+        edited = httpx.patch(url, headers=headers, json={"title": title})
+        assert edited.status_code == 200, edited.text
+        after = [httpx.get(url, headers=headers) for _ in range(16)]
+
+        assert [answer.json()["title"] for answer in after] == [title] * len(after)
+        assert len(answering_workers(pair, after)) == WORKERS
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def resource_response(image: Image, status: int = 200, **headers: str) -> Respon
 
 class RenderedPages:
     """The JSON of the pages rendered last: the reads hand out a page they kept (see
-    imagecore.recent_pages) as the same object until the store changes, so it is rendered once.
+    imagecore.recent_reads) as the same object until the store changes, so it is rendered once.
     Kept by the page's identity, holding the page so that its id is not reused meanwhile; the
     first rendered goes first."""
 
