@@ -23,7 +23,7 @@ from entrypoints.client.uploads import Uploader
 from entrypoints.settings import Settings
 from tests.support.api_client import Api
 from tests.support.backend_server import running_server
-from tests.support.http_server import ServerProcess, free_port, log_lines
+from tests.support.http_server import ServerProcess, free_port, log_lines_written_so_far
 from tests.support.sample_images import large_png
 
 
@@ -50,7 +50,7 @@ def upload(server: ServerProcess, token: str, *args: str) -> Result:
 def access_log(server: ServerProcess) -> Counter[tuple[str, str, int]]:
     """(method, path with ids blanked, status) of every request the server answered."""
     seen: Counter[tuple[str, str, int]] = Counter()
-    for line in log_lines(server):
+    for line in log_lines_written_so_far(server):
         if line.get("logger") == "imagecore.access":
             path = "/".join("ID" if len(part) == 26 else part for part in line["path"].split("/"))
             seen[line["method"], path, line["status"]] += 1

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -73,6 +76,65 @@ def test_the_access_log_is_off_when_its_logger_is_above_info(
     access_level(logging.WARNING)
     logs.AccessLog(write).write("GET /images 200", status=200)
     assert _lines(read) == []
+
+
+def test_lines_written_behind_wait_for_the_writer_and_all_are_written_at_the_end(
+    pipe: tuple[int, int], access_level: Callable[[int], None]
+) -> None:
+    read, write = pipe
+    access_level(logging.INFO)
+    access_log = logs.AccessLog(write)
+    with access_log.written_behind(interval=3600):
+        access_log.write("GET /images 200", status=200)
+        access_log.write("GET /health 200", status=200)
+        assert _lines(read) == [], "not written by the request's own thread"
+    assert [line["message"] for line in _lines(read)] == ["GET /images 200", "GET /health 200"]
+    access_log.write("GET /images 304", status=304)  # once ended, at once again
+    assert [line["message"] for line in _lines(read)] == ["GET /images 304"]
+
+
+def test_lines_written_behind_from_many_threads_arrive_whole_and_once(
+    pipe: tuple[int, int], access_level: Callable[[int], None]
+) -> None:
+    read, write = pipe
+    access_level(logging.INFO)
+    access_log = logs.AccessLog(write)
+    received = bytearray()
+    reader = threading.Thread(target=_read_until_closed, args=(read, received))
+    reader.start()
+
+    def requests(thread: int) -> None:
+        for n in range(2000):
+            access_log.write(f"GET /images/{thread}-{n} 200", status=200)
+
+    with access_log.written_behind(interval=0.001), ThreadPoolExecutor(4) as pool:
+        list(pool.map(requests, range(4)))
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, write)  # the pipe's one writing end closed: the reader sees its end
+    os.close(devnull)
+    reader.join()
+
+    messages = [json.loads(line)["message"] for line in received.decode().splitlines()]
+    assert sorted(messages) == sorted(
+        f"GET /images/{thread}-{n} 200" for thread in range(4) for n in range(2000)
+    )
+
+
+def _read_until_closed(read: int, into: bytearray) -> None:
+    os.set_blocking(read, True)
+    while chunk := os.read(read, 65536):
+        into.extend(chunk)
+
+
+@pytest.mark.parametrize("sizes", [[10] * 1000, [select.PIPE_BUF], [3000, 3000, 10, 4096, 1]])
+def test_lines_written_behind_go_out_in_pieces_a_pipe_keeps_whole(sizes: list[int]) -> None:
+    lines = [b"x" * (size - 1) + b"\n" for size in sizes]
+    pieces = list(logs._whole_lines_in_batches(lines))
+    assert b"".join(pieces) == b"".join(lines)
+    for piece in pieces:
+        assert piece.endswith(b"\n")
+        # Beyond PIPE_BUF only a single line too long for one piece.
+        assert len(piece) <= select.PIPE_BUF or piece.count(b"\n") == 1
 
 
 def test_other_lines_are_json_with_their_extras_and_traceback() -> None:

@@ -122,3 +122,19 @@ def kill_server(server: ServerProcess) -> None:
 def log_lines(server: ServerProcess) -> list[dict[str, Any]]:
     """Every line the server logged so far, each parsed as the JSON object it must be."""
     return [json.loads(line) for line in server.log_path.read_text().splitlines() if line]
+
+
+def log_lines_written_so_far(server: ServerProcess) -> list[dict[str, Any]]:
+    """Every line the server logged so far, once the access lines of the requests it answered
+    before this call are written too: a server writes them behind, a tenth of a second's at a
+    time. Waits (10 s at most) for the access line of a request made now, which a worker
+    writes after those of the requests it answered before; for a server of one worker."""
+    assert server.workers == 1, "another worker's lines may still be waiting"
+    marker = httpx.get(f"{server.url}/health", timeout=30).headers["x-request-id"]
+    deadline = time.monotonic() + 10
+    while True:
+        lines = log_lines(server)
+        if any(line.get("request_id") == marker for line in lines):
+            return lines
+        assert time.monotonic() < deadline, "the access line of a request is written"
+        time.sleep(0.02)

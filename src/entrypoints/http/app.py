@@ -3,7 +3,8 @@ together from the use cases and the parts given. `asgi` and the API Lambda give 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from entrypoints import logs
 from entrypoints.http.auth import Authenticate
 from entrypoints.http.body import BodyPace
 from entrypoints.http.capacity import UploadCapacity
@@ -29,6 +31,9 @@ from imagecore.errors import ImageCoreError
 from imagecore.ports import UploadLinkVerifier
 from imagecore.service import ImageService
 
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+"""What runs around the serving: background work of the process's own."""
+
 
 def create_app(
     *,
@@ -43,9 +48,10 @@ def create_app(
     client_min_rate: float,
     uploads: UploadCapacity,
     reads_on_event_loop: bool = False,
-    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
+    lifespan: Lifespan | None = None,
     origin_secret: str | None = None,
     request_id_of: RequestIdOf | None = None,
+    access_lines_behind: bool = False,
 ) -> Starlette:
     """The ASGI app. ``authenticate`` says who a request speaks for; each caller's request rate
     is limited by ``limiter`` unless it is None. A client may pause its body for
@@ -54,7 +60,11 @@ def create_app(
     (background work of the process's own). With ``origin_secret``, only requests whose
     X-Origin-Verify header holds it are served (the API Lambda behind CloudFront).
     ``request_id_of`` gives the id a request came with (API Gateway's), to be its id in the app
-    too."""
+    too. With ``access_lines_behind`` (a long-running server), the access lines are written
+    behind, off the event loop, while the app serves (logs.AccessLog.written_behind)."""
+    access_log = logs.AccessLog()
+    if access_lines_behind:
+        lifespan = _with_access_lines_behind(access_log, lifespan)
     api = HttpApi(
         images=images,
         authenticate=authenticate,
@@ -89,5 +99,18 @@ def create_app(
     if origin_secret is not None:
         # Added first, so it runs inside RequestContext (each middleware added wraps the others).
         app.add_middleware(OriginVerification, secret=origin_secret)
-    app.add_middleware(RequestContext, request_id_of=request_id_of)
+    app.add_middleware(RequestContext, request_id_of=request_id_of, access_log=access_log)
     return app
+
+
+def _with_access_lines_behind(access_log: logs.AccessLog, lifespan: Lifespan | None) -> Lifespan:
+    @contextlib.asynccontextmanager
+    async def serving(app: Starlette) -> AsyncIterator[None]:
+        with access_log.written_behind():
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+
+    return serving

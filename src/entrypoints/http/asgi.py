@@ -14,6 +14,8 @@ def app_from_environment() -> Starlette:
     Each worker process calls it; the limits are the server's, shared by all its workers."""
     container = build_container(Settings.from_env())
     app: Starlette = container.http_app(
-        limiter=container.server_rate_limiter(), uploads=container.server_upload_capacity()
+        limiter=container.server_rate_limiter(),
+        uploads=container.server_upload_capacity(),
+        access_lines_behind=True,
     )
     return app

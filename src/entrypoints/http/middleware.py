@@ -39,12 +39,19 @@ RequestIdOf = Callable[[Scope], str | None]
 class RequestContext:
     """Gives every request an id (echoed in ``X-Request-ID``, every error body and every log
     line made while serving it), adds the security headers, turns an unexpected fault into a
-    500 that reveals no internals, and logs one line per request. ``request_id_of`` gives the
-    id a request came with, to be its id here too; else one is made."""
+    500 that reveals no internals, and logs one line per request to ``access_log``.
+    ``request_id_of`` gives the id a request came with, to be its id here too; else one is
+    made."""
 
-    def __init__(self, app: ASGIApp, request_id_of: RequestIdOf | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        request_id_of: RequestIdOf | None = None,
+        access_log: logs.AccessLog = access_log,
+    ) -> None:
         self.app = app
         self.request_id_of = request_id_of
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -112,7 +119,7 @@ class RequestContext:
             await response(scope, receive_tracking_body, send_with_headers)
         finally:
             method, path = scope["method"], scope["path"]
-            access_log.write(
+            self.access_log.write(
                 f"{method} {path} {status}",
                 method=method,
                 path=path,
