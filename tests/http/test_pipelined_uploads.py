@@ -37,7 +37,7 @@ MIB = 1024 * 1024
 ENOUGH = 64 * MIB
 """Where the test's client gives up on a body without end: an app still reading has failed."""
 CHUNK = 256 * 1024
-"""What the test's client sends per message (granian hands the app up to 408 KiB)."""
+"""What the test's client sends per message (granian hands the app up to 1 MiB)."""
 BOUNDARY = "pipelined-test-boundary"
 JPEG = image_bytes("image/jpeg", 64, 48)
 OWNER = "alice"

@@ -24,12 +24,15 @@ from entrypoints.settings import BACKENDS, Settings, SettingsError
 from imagecore.errors import InsufficientStorage, InvalidInput
 from imagecore.lifecycle import ORPHAN_GRACE
 
-READ_BUFFER_BYTES = 408 * 1024
-"""The server's read buffer per connection (granian's default, named here because it is a
-limit): request heads beyond it, or with over 100 fields, get the server's own 431. It is also
-the largest piece of a body the app is handed at once; a buffer of 32 KiB made 50 MiB uploads
-take 1,700 hops between threads, and run at 110 MiB/s. The app's own limit on headers is
-``http.middleware.MAX_HEADER_BYTES``."""
+READ_BUFFER_BYTES = 1024 * 1024
+"""The server's read buffer per connection, the most it grows to (a connection starts with a
+few KiB): request heads beyond it, or with over 100 fields, get the server's own 431. It is
+also the largest piece of a body the app is handed at once, and every piece crosses from
+granian's thread to the event loop: at granian's default of 408 KiB a 50 MiB upload ran at
+0.36-0.40x of a disk copy with fsync, at 1 MiB 0.53-0.54x, at 2 MiB no faster (interleaved
+rounds, docs/benchmarks.md); a buffer of 32 KiB made it take 1,700 hops and run at 110 MiB/s.
+A client that sends a head of nearly this size and then stalls holds it until the header read
+timeout. The app's own limit on headers is ``http.middleware.MAX_HEADER_BYTES``."""
 
 _DATA_DIR_HELP = "Where blobs, SQLite and the token secret live [env IMAGECORE_DATA_DIR]"
 
