@@ -56,13 +56,28 @@ class RenderedImages:
 rendered_images = RenderedImages(capacity=4096)
 
 
+class _RawResponse(Response):
+    """A body and headers already in the bytes ASGI sends: Starlette's own step from a dict
+    (lower-casing and encoding each name and value, looking for the length and type) was a
+    tenth of the time of a read answered from memory."""
+
+    def __init__(self, body: bytes, status: int, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = status
+        self.body = body
+        self.background = None
+        self.raw_headers = raw_headers
+
+
 def resource_response(image: Image, status: int = 200, **headers: str) -> Response:
-    return Response(
-        rendered_images.json(image),
-        status,
-        headers={"ETag": image.etag, "Cache-Control": "private, no-cache", **headers},
-        media_type="application/json",
-    )
+    body = rendered_images.json(image)
+    raw_headers = [
+        (b"etag", image.etag.encode()),
+        (b"cache-control", b"private, no-cache"),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    raw_headers += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    return _RawResponse(body, status, raw_headers)
 
 
 class RenderedPages:
