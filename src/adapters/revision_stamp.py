@@ -51,9 +51,6 @@ class RevisionStamp:
         """Set a value never used before: after every committed write."""
         self._map[:STAMP_BYTES] = os.urandom(STAMP_BYTES)
 
-    def close(self) -> None:
-        self._map.close()
-
 
 def _publish(path: Path) -> None:
     """Make the file whole under another name and link it into place, so that no process ever

@@ -116,9 +116,10 @@ class AccessLog:
     ``imagecore.access`` above INFO.
 
     Inside ``written_behind`` (a long-running server), the lines are gathered and a thread of
-    their own writes each tenth of a second's in one write(2): on the event loop a write to
-    stderr handed the GIL to the ASGI server's I/O threads and cost a fifth of a metadata
-    read's throughput. The lines of the last tenth of a second before a crash may be lost."""
+    their own writes each tenth of a second's at once, in writes of whole lines and at most
+    PIPE_BUF bytes: on the event loop a write to stderr handed the GIL to the ASGI server's I/O
+    threads and cost a fifth of a metadata read's throughput. The lines of the last tenth of a
+    second before a crash may be lost."""
 
     def __init__(self, fd: int = 2) -> None:
         self._logger = logging.getLogger(ACCESS_LOGGER)
@@ -147,7 +148,7 @@ class AccessLog:
     @contextlib.contextmanager
     def written_behind(self, interval: float = WRITE_BEHIND_SECONDS) -> Iterator[None]:
         """Lines made inside are written by a thread of their own, every ``interval`` seconds
-        all at once; all are written by the time it ends."""
+        those made since; all are written by the time it ends."""
         behind: list[bytes] = []
         stopped = threading.Event()
 
