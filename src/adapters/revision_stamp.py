@@ -18,11 +18,11 @@ until the next write; opening the database sets a new value, so a restarted work
 
 from __future__ import annotations
 
-import contextlib
 import mmap
 import os
 from pathlib import Path
 
+from adapters.disk_full import full_disk_is_insufficient_storage
 from adapters.private_paths import PRIVATE_FILE
 
 STAMP_BYTES = 8
@@ -30,14 +30,18 @@ STAMP_BYTES = 8
 
 class RevisionStamp:
     """The revision file at ``path``, made (0o600) if there is none, mapped into this process.
-    Making it a new value is part of opening it."""
+    Making it a new value is part of opening it. A full disk that leaves no room to make it
+    is InsufficientStorage."""
 
+    @full_disk_is_insufficient_storage()
     def __init__(self, path: Path) -> None:
-        self.path = path
-        if not path.exists():
-            _publish(path)
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, PRIVATE_FILE)
         try:
+            if os.fstat(fd).st_size < STAMP_BYTES:  # new, or made short by hand
+                # Written, not only mapped: a mapped page with no block on a full disk would
+                # kill the process with SIGBUS when first written. Two processes that both
+                # find it short each write a value of their own: either is a new one.
+                os.pwrite(fd, os.urandom(STAMP_BYTES), 0)
             self._map = mmap.mmap(fd, STAMP_BYTES)
         finally:
             os.close(fd)  # the mapping keeps the file; this descriptor holds no lock of SQLite's
@@ -50,20 +54,3 @@ class RevisionStamp:
     def advance(self) -> None:
         """Set a value never used before: after every committed write."""
         self._map[:STAMP_BYTES] = os.urandom(STAMP_BYTES)
-
-
-def _publish(path: Path) -> None:
-    """Make the file whole under another name and link it into place, so that no process ever
-    maps one shorter than a stamp (or reads the zeros of one half made); a process that lost
-    the race to make it uses the winner's."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
-    try:
-        try:
-            os.write(fd, os.urandom(STAMP_BYTES))
-        finally:
-            os.close(fd)
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)

@@ -87,6 +87,21 @@ def test_metadata_the_disk_has_no_room_for_is_refused_and_the_next_write_works(
         repository.close()
 
 
+def test_a_database_without_its_revision_file_on_a_full_disk_is_insufficient_storage(
+    disk: SmallFilesystem,
+) -> None:
+    path = disk.path / "imagecore.sqlite3"
+    SqliteImageRepository(path).add(build_image(1))
+    (disk.path / "imagecore.sqlite3-revision").unlink()  # a data dir from before the file
+    filler = disk.fill_up()
+
+    with pytest.raises(InsufficientStorage):
+        SqliteImageRepository(path)
+
+    filler.unlink()
+    assert SqliteImageRepository(path).get(build_image(1).image_id) == build_image(1)
+
+
 def test_a_delete_commits_on_a_full_disk_in_the_room_the_reserve_kept(data_dir: DataDir) -> None:
     image = data_dir.stored(build_image(1))
     data_dir.disk.fill_up()

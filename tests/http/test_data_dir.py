@@ -97,6 +97,7 @@ def test_everything_the_server_keeps_is_private_to_its_user_whatever_the_umask(
         "imagecore.sqlite3",
         "imagecore.sqlite3-wal",
         "imagecore.sqlite3-shm",
+        "imagecore.sqlite3-revision",
         SECRET_FILE,
         RESERVE_FILE,
         "tmp",
