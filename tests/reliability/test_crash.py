@@ -55,11 +55,13 @@ REQUEST_TIMEOUT_SECONDS = 60.0
 TEMP_PREFIX = ".tmp-"
 SQLITE_FILE = "imagecore.sqlite3"
 # What the server keeps in its data dir besides the blob area (SQLite's WAL files come and go;
-# the disk reserve is the room kept for deletes on a full disk).
+# the revision file tells every process when the database changed; the disk reserve is the room
+# kept for deletes on a full disk).
 DATA_DIR_FILES = {
     SQLITE_FILE,
     f"{SQLITE_FILE}-wal",
     f"{SQLITE_FILE}-shm",
+    f"{SQLITE_FILE}-revision",
     "secret.key",
     "disk-reserve",
 }
