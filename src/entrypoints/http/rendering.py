@@ -18,6 +18,7 @@ from imagecore.convert import format_instant, image_to_resource
 from imagecore.disposition import attachment_disposition
 from imagecore.errors import NotFound
 from imagecore.model import Image
+from imagecore.recent_reads import RecentReads
 from imagecore.results import Download, Page, UploadSlot
 
 
@@ -25,31 +26,21 @@ class RenderedImages:
     """The JSON of the images rendered last, by image id and version: a version of an image
     never changes (every change makes a new one, as its ETag tells), so a page read again
     renders nothing: rendering was a third of a page's time. The least recently used entry
-    goes first. Each step is one dict operation, whole under the GIL, so no lock is needed."""
+    goes first."""
 
     def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._entries: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+        self._kept: RecentReads[bytes] = RecentReads(capacity)
 
     def json(self, image: Image) -> bytes:
         # An image is shown to others without its private metadata (imagecore.privacy): the
         # same version, fewer fields. Of one version that is the only difference there can be.
         key = (image.image_id, image.version, len(image.metadata))
-        rendered = self._entries.get(key)
-        if rendered is not None:
-            # A try, not contextlib.suppress: this is every read's path, and a try costs
-            # nothing until it raises (another thread evicted the entry meanwhile).
-            try:  # noqa: SIM105
-                self._entries.move_to_end(key)
-            except KeyError:
-                pass
-            return rendered
-        # Only validated, stored data comes here: text without lone surrogates, integers
-        # within 64 bits, finite numbers; all of which orjson renders as json would.
-        rendered = orjson.dumps(image_to_resource(image))
-        self._entries[key] = rendered
-        if len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
+        rendered = self._kept.get(key)
+        if rendered is None:
+            # Only validated, stored data comes here: text without lone surrogates, integers
+            # within 64 bits, finite numbers; all of which orjson renders as json would.
+            rendered = orjson.dumps(image_to_resource(image))
+            self._kept.put(key, rendered)
         return rendered
 
 
